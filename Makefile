@@ -1,0 +1,50 @@
+# seqlib: `make report` runs the workbook on the built-in sample, `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+# Extra index for the CPU build of torch on machines without an NVIDIA driver, e.g.
+#   make test TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_CPU_INDEX ?=
+DATA ?=
+RUN ?= runs/report
+SMOKE ?= False
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-fast report lab bench bench-quick thumbnail clean
+
+install: $(STAMP)
+
+# torch first: the CUDA build where an NVIDIA driver answers, else the CPU build pinned to
+# $(TORCH_VERSION) (installed in seconds from a local wheel where one lies, as on our CI).
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \
+	  $(BIN)/pip install "torch>=2.4,<2.15"; \
+	else \
+	  $(BIN)/pip install "torch==$(TORCH_VERSION)" $(if $(TORCH_CPU_INDEX),--extra-index-url $(TORCH_CPU_INDEX)); \
+	fi
+	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not browser"
+
+report: $(STAMP)
+	$(BIN)/python -m seqlib report --run $(RUN) --out reports $(if $(DATA),--data $(DATA)) $(if $(filter True,$(SMOKE)),--smoke)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py --quick
+
+clean:
+	rm -rf $(VENV) runs reports .pytest_cache

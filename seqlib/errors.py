@@ -1,0 +1,17 @@
+"""User-facing errors: each message is one line that names the problem and the fix."""
+
+
+class SeqlibError(ValueError):
+    """Base class of every error a user can cause with a bad input."""
+
+
+class DataError(SeqlibError):
+    """A stream file or a data parameter that cannot be used."""
+
+
+class CheckpointError(SeqlibError):
+    """A checkpoint that is missing, unreadable or from another configuration."""
+
+
+class ConfigError(SeqlibError):
+    """A hyperparameter value that cannot work."""
