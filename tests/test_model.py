@@ -1,0 +1,215 @@
+import json
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from seqlib.errors import ConfigError
+from seqlib.model import ModelConfig, SeqModel, apply_rope, rope_cache
+
+TINY = dict(vocab_size=16, seq_len=16, d_model=32, nlayers=2, nhead=2)
+
+
+def tiny(**overrides) -> SeqModel:
+    torch.manual_seed(0)
+    return SeqModel(ModelConfig(**{**TINY, **overrides})).eval()
+
+
+def windows(seq: torch.Tensor, T: int, H: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """x = seq[:, :T], y[:, t, h-1] = seq[:, t+h], as the data module builds them."""
+    return seq[:, :T], torch.stack([seq[:, h : h + T] for h in range(1, H + 1)], dim=-1)
+
+
+def test_rope_matches_complex_rotation_of_halves():
+    T, hd, base = 12, 8, 100.0
+    x = torch.randn(3, T, hd)
+    cos, sin = rope_cache(T, hd, base)
+    theta = base ** (-torch.arange(hd // 2, dtype=torch.float64) * 2 / hd)
+    angles = torch.arange(T, dtype=torch.float64)[:, None] * theta
+    z = torch.complex(x[..., : hd // 2].double(), x[..., hd // 2 :].double())
+    z = z * torch.polar(torch.ones_like(angles), angles)
+    expected = torch.cat((z.real, z.imag), dim=-1).float()
+    torch.testing.assert_close(apply_rope(x, cos, sin), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_rope_scores_depend_only_on_relative_position():
+    hd, offset = 16, 7
+    cos, sin = rope_cache(32, hd, 10000.0)
+    q, k = torch.randn(hd), torch.randn(hd)
+
+    def score(m: int, n: int) -> torch.Tensor:
+        return apply_rope(q, cos[m], sin[m]) @ apply_rope(k, cos[n], sin[n])
+
+    for m, n in [(5, 2), (9, 9), (3, 8)]:
+        torch.testing.assert_close(score(m, n), score(m + offset, n + offset), atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(score(5, 2), score(5, 3), atol=1e-3)
+
+
+def test_rope_is_identity_at_position_zero_and_keeps_norms():
+    cos, sin = rope_cache(8, 16, 10000.0)
+    x = torch.randn(8, 16)
+    y = apply_rope(x, cos, sin)
+    torch.testing.assert_close(y[0], x[0])
+    torch.testing.assert_close(y.norm(dim=-1), x.norm(dim=-1))
+
+
+def test_logits_at_t_ignore_tokens_after_t():
+    model = tiny(heads_ahead=2)
+    x = torch.randint(0, 17, (2, 16))
+    t = 9
+    changed = x.clone()
+    changed[:, t + 1 :] = (x[:, t + 1 :] + 1) % 17
+    with torch.no_grad():
+        a, b = model(x), model(changed)
+    torch.testing.assert_close(a[:, : t + 1], b[:, : t + 1])
+    assert not torch.allclose(a[:, t + 1 :], b[:, t + 1 :])
+
+
+def test_sequences_longer_than_seq_len_extend_the_rope_cache():
+    model = tiny()
+    x = torch.randint(0, 16, (2, 40))
+    with torch.no_grad():
+        long, short = model(x), model(x[:, :16])
+    assert model.rope_cos.shape[0] == 40
+    torch.testing.assert_close(long[:, :16], short)
+
+
+@pytest.mark.parametrize("tie", [True, False])
+@pytest.mark.parametrize("heads_ahead", [1, 3])
+def test_output_shape_is_batch_time_heads_vocab(tie, heads_ahead):
+    model = tiny(tie_embeddings=tie, heads_ahead=heads_ahead)
+    x = torch.randint(0, 17, (3, 11))
+    assert model(x).shape == (3, 11, heads_ahead, 16)
+
+
+def test_tied_head_one_is_the_embedding():
+    model = tiny(heads_ahead=2)
+    x = torch.randint(0, 17, (2, 16))
+    with torch.no_grad():
+        model.wte.weight[:16] = 0.0
+        logits = model(x)
+    assert torch.all(logits[:, :, 0] == 0)
+    assert logits[:, :, 1].abs().sum() > 0
+    assert tiny(heads_ahead=2, tie_embeddings=False).num_params() - model.num_params() == 16 * 32
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_head_one_loss_reaches_embedding_rows_only_when_tied(tie):
+    model = tiny(tie_embeddings=tie)
+    x = torch.randint(0, 2, (2, 16))  # rows 2.. of the embedding are never looked up
+    y = torch.randint(0, 16, (2, 16, 1))
+    model.loss(model(x), y).backward()
+    unused_rows_grad = model.wte.weight.grad[2:16].abs().sum().item()
+    assert (unused_rows_grad > 0) == tie
+
+
+def test_param_groups_partition_parameters_without_decaying_norms_or_embedding():
+    model = tiny(heads_ahead=2)
+    decay, no_decay = model.param_groups(0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    grouped = [id(p) for g in (decay, no_decay) for p in g["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters())
+    decayed = {id(p) for p in decay["params"]}
+    norms = [m.weight for m in model.modules() if isinstance(m, nn.RMSNorm)]
+    assert norms and all(id(p) not in decayed for p in norms)
+    assert id(model.wte.weight) not in decayed
+    assert all(id(m.weight) in decayed for m in model.modules() if isinstance(m, nn.Linear))
+
+
+def test_num_params_and_flops_match_the_formulas():
+    V, T, d, L, H = 16, 16, 32, 2, 3
+    model = tiny(heads_ahead=H, tie_embeddings=True)
+    ff = model.cfg.dim_ff
+    assert ff == 128  # round_up(8/3 * 32, 64)
+    matmul = L * (4 * d * d + 3 * d * ff) + H * V * d
+    assert model.num_params() == (V + 1) * d + matmul - V * d + L * 2 * d + d
+    assert model.num_params(exclude_embedding=True) == model.num_params() - (V + 1) * d
+    assert model.flops_per_token() == 6 * matmul + 12 * L * d * T
+
+
+def test_residual_projections_start_smaller():
+    model = SeqModel(ModelConfig(d_model=64, nlayers=8, nhead=4, vocab_size=16))
+    block = model.blocks[0]
+    assert block.attn.qkv.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    for proj in (block.attn.proj, block.ffn.proj):
+        assert proj.weight.std().item() == pytest.approx(0.02 / math.sqrt(16), rel=0.05)
+
+
+def test_loss_is_float32_mean_cross_entropy_over_positions_and_heads():
+    logits = torch.randn(2, 5, 3, 7).bfloat16()
+    y = torch.randint(0, 7, (2, 5, 3))
+    loss = tiny().loss(logits, y)
+    log_p = logits.float().log_softmax(-1).gather(-1, y[..., None])
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, -log_p.mean())
+
+
+def test_config_round_trips_through_plain_dict():
+    cfg = ModelConfig(d_model=64, nhead=4, heads_ahead=2, tie_embeddings=False)
+    d = json.loads(json.dumps(cfg.to_dict()))
+    assert d["dim_ff"] == 192  # round_up(8/3 * 64, 64)
+    assert ModelConfig.from_dict(d) == cfg
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(d_model=256, nhead=7), "nhead=7 does not divide d_model=256; choose nhead among 1, 2, 4, 8, 16"),
+        (dict(d_model=24, nhead=8), "head size 3"),
+        (dict(d_model=25, nhead=5), "d_model=25 is odd"),
+        (dict(d_model=0), "d_model=0"),
+        (dict(nlayers=-1), "nlayers=-1"),
+        (dict(vocab_size=0), "vocab_size=0"),
+        (dict(heads_ahead=0), "heads_ahead=0"),
+        (dict(seq_len=2.5), "seq_len=2.5"),
+        (dict(dim_ff=0), "dim_ff=0"),
+        (dict(dropout=1.0), "dropout=1.0"),
+        (dict(dropout=-0.1), "dropout=-0.1"),
+        (dict(rope_base=0.5), "rope_base=0.5"),
+    ],
+)
+def test_bad_config_values_raise_one_line_config_error(kwargs, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        ModelConfig(**kwargs)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_config_key_raises_config_error():
+    with pytest.raises(ConfigError, match="unknown model config keys"):
+        ModelConfig.from_dict({**ModelConfig().to_dict(), "n_embd": 64})
+
+
+def test_bf16_autocast_forward_is_finite_and_close_to_fp32():
+    model = tiny(heads_ahead=2)
+    x = torch.randint(0, 17, (2, 16))
+    with torch.no_grad():
+        fp32 = model(x)
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+            bf16 = model(x)
+    assert bf16.dtype == torch.bfloat16 and torch.isfinite(bf16).all()
+    torch.testing.assert_close(bf16.float(), fp32, atol=0.05, rtol=0.05)
+
+
+def test_forward_traces_as_one_graph_under_torch_compile():
+    model = tiny(heads_ahead=2)
+    x = torch.randint(0, 17, (2, 16))
+    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x))
+
+
+def test_tiny_model_overfits_one_batch():
+    torch.manual_seed(0)
+    model = tiny(heads_ahead=2).train()
+    x, y = windows(torch.randint(0, 16, (4, 18)), T=16, H=2)
+    opt = torch.optim.AdamW(model.param_groups(0.0), lr=1e-2)
+    losses = []
+    for _ in range(100):
+        loss = model.loss(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[0] == pytest.approx(math.log(16), abs=0.3)
+    assert losses[-1] < 0.2 * losses[0]
