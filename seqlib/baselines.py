@@ -1,0 +1,191 @@
+"""Baselines a sceptical reader asks for: chance, most common value, unigram and low-order Markov chains.
+
+Every baseline returns float64 log-probabilities, shape (N, V), of tokens[p] for the requested positions p,
+using only tokens[: p - ahead + 1], so the same Metrics scores it on exactly the model's positions.
+"""
+import math
+from typing import Protocol
+
+import numpy as np
+
+from .errors import ConfigError, DataError
+
+UNUSED_LOGP = math.log(1e-30)  # classes chance never predicts (UNK): finite, so an UNK target costs ~100 bits, not inf
+COUNT_CHUNK = 1 << 22  # training positions counted per step
+SCORE_CHUNK = 1 << 14  # positions scored per step by select_markov_order
+
+
+class Baseline(Protocol):
+    """What the evaluator needs from a baseline."""
+
+    name: str
+
+    def log_probs(self, tokens: np.ndarray, positions: np.ndarray, ahead: int | None = None) -> np.ndarray: ...
+
+
+def _check_tokens(tokens: np.ndarray, vocab_size: int, what: str = "training block") -> np.ndarray:
+    """Tokens as int64, refusing an empty array or values outside [0, vocab_size)."""
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 1 or len(tokens) == 0 or not np.issubdtype(tokens.dtype, np.integer):
+        raise DataError(f"the {what} must be a non-empty 1-D integer token array, got shape {tokens.shape} "
+                        f"of {tokens.dtype}; pass tokenizer.encode(values)")
+    if tokens.min() < 0 or tokens.max() >= vocab_size:
+        raise DataError(f"the {what} has tokens {tokens.min()}..{tokens.max()} outside [0, {vocab_size}); "
+                        f"pass the tokenizer's vocab_size and un-augmented tokens")
+    return tokens.astype(np.int64, copy=False)
+
+
+class _Fixed:
+    """A baseline that ignores the context: the same log-probabilities at every position."""
+
+    name: str
+    logp: np.ndarray
+
+    def log_probs(self, tokens: np.ndarray, positions: np.ndarray, ahead: int | None = None) -> np.ndarray:
+        """The fixed distribution repeated for every position (ahead does not matter)."""
+        return np.tile(self.logp, (len(positions), 1))
+
+
+class Chance(_Fixed):
+    """Uniform over the n_values data tokens; other classes (UNK) get probability 1e-30."""
+
+    def __init__(self, n_values: int, vocab_size: int):
+        if not 1 <= n_values <= vocab_size:
+            raise ConfigError(f"Chance needs 1 <= n_values <= vocab_size, got {n_values} and {vocab_size}; "
+                              f"pass tokenizer.n_values and tokenizer.vocab_size")
+        self.name = "chance"
+        self.logp = np.full(vocab_size, UNUSED_LOGP)
+        self.logp[:n_values] = -math.log(n_values)
+
+
+class MostCommon(_Fixed):
+    """Mass 1 - eps on the training block's most common token, eps spread evenly over the other classes.
+
+    eps defaults to the training share of all other tokens (at least 1e-6): the best cross-entropy a predictor
+    can reach knowing only which token is the most common; its top-1 accuracy is that token's frequency.
+    """
+
+    def __init__(self, train_tokens: np.ndarray, vocab_size: int, eps: float | None = None):
+        tokens = _check_tokens(train_tokens, vocab_size)
+        counts = np.bincount(tokens, minlength=vocab_size)
+        self.name, self.token = "most common", int(counts.argmax())
+        self.eps = max(1.0 - counts[self.token] / len(tokens), 1e-6) if eps is None else eps
+        if not 0.0 < self.eps < 1.0 or vocab_size < 2:
+            raise ConfigError(f"MostCommon needs 0 < eps < 1 and vocab_size >= 2, got eps={self.eps}, "
+                              f"vocab_size={vocab_size}")
+        self.logp = np.full(vocab_size, math.log(self.eps / (vocab_size - 1)))
+        self.logp[self.token] = math.log1p(-self.eps)
+
+
+class Unigram(_Fixed):
+    """Add-alpha smoothed token frequencies of the training block."""
+
+    def __init__(self, train_tokens: np.ndarray, vocab_size: int, alpha: float = 1.0):
+        if alpha <= 0:
+            raise ConfigError(f"Unigram needs alpha > 0 so that every class has a probability, got {alpha}")
+        counts = np.bincount(_check_tokens(train_tokens, vocab_size), minlength=vocab_size) + alpha
+        self.name, self.alpha = "unigram", alpha
+        self.logp = np.log(counts / counts.sum())
+
+
+def _context_ids(tokens: np.ndarray, positions: np.ndarray, vocab_size: int, order: int, ahead: int) -> np.ndarray:
+    """Mixed-radix id of tokens[p-ahead-order+1 .. p-ahead] for each position p (oldest token most significant)."""
+    ids = np.zeros(len(positions), dtype=np.int64)
+    for lag in range(ahead + order - 1, ahead - 1, -1):
+        ids = ids * vocab_size + tokens[positions - lag]
+    return ids
+
+
+def _sum_by_key(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique keys with their summed counts."""
+    order = np.argsort(keys, kind="stable")
+    keys, counts = keys[order], counts[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return keys[starts], np.add.reduceat(counts, starts)
+
+
+class Markov:
+    """Order-k Markov chain P(x_p | x_{p-ahead-order+1 .. p-ahead}) from sparse counts of the training block.
+
+    Smoothing is additive: each context gets alpha * V pseudo-counts, spread as the (add-one) unigram distribution
+    rather than evenly, so a context never seen in training, or a position with too little context before it,
+    gets exactly the unigram distribution. Counts are stored sparsely (CSR over sorted context ids), so V = 256
+    with order 3 needs memory in proportion to the distinct (context, next) pairs only.
+    """
+
+    def __init__(self, train_tokens: np.ndarray, vocab_size: int, order: int, ahead: int = 1, alpha: float = 0.5):
+        if order < 1 or ahead < 1 or alpha <= 0:
+            raise ConfigError(f"Markov needs order >= 1, ahead >= 1 and alpha > 0, got {order}, {ahead}, {alpha}")
+        if vocab_size ** (order + 1) > np.iinfo(np.int64).max:
+            raise ConfigError(f"Markov order {order} over {vocab_size} tokens overflows 64-bit context ids; "
+                              f"use a lower order or fewer bins")
+        tokens = _check_tokens(train_tokens, vocab_size)
+        first = order + ahead - 1
+        if len(tokens) <= first:
+            raise DataError(f"the training block has {len(tokens)} tokens, too few for one Markov-{order} context "
+                            f"{ahead} ahead; use a longer block or a lower order")
+        self.name, self.vocab_size, self.order, self.ahead = f"markov-{order}", vocab_size, order, ahead
+        self.alpha = alpha
+        self.prior = alpha * vocab_size * np.exp(Unigram(tokens, vocab_size).logp)
+        parts = []
+        for s in range(first, len(tokens), COUNT_CHUNK):
+            p = np.arange(s, min(s + COUNT_CHUNK, len(tokens)))
+            parts.append(np.unique(_context_ids(tokens, p, vocab_size, order, ahead) * vocab_size + tokens[p],
+                                   return_counts=True))
+        keys, counts = parts[0] if len(parts) == 1 else _sum_by_key(*map(np.concatenate, zip(*parts)))
+        self.contexts, starts = np.unique(keys // vocab_size, return_index=True)
+        self.starts = np.append(starts, len(keys))
+        self.next_tokens, self.counts = keys % vocab_size, counts
+        self.totals = np.add.reduceat(counts, starts)
+
+    def log_probs(self, tokens: np.ndarray, positions: np.ndarray, ahead: int | None = None) -> np.ndarray:
+        """Dense (N, V) log-probabilities of tokens[p] for each p; ahead, if given, must be the fitted one."""
+        if ahead not in (None, self.ahead):
+            raise ConfigError(f"{self.name} was fitted {self.ahead} ahead but asked for {ahead}; "
+                              f"fit one Markov per head (fit_baselines does)")
+        positions = np.asarray(positions, dtype=np.int64)
+        V = self.vocab_size
+        probs = np.tile(self.prior, (len(positions), 1))
+        denom = np.full(len(positions), self.alpha * V)
+        has_context = np.flatnonzero(positions >= self.order + self.ahead - 1)
+        ids = _context_ids(np.asarray(tokens), positions[has_context], V, self.order, self.ahead)
+        row = np.minimum(np.searchsorted(self.contexts, ids), len(self.contexts) - 1)
+        seen = self.contexts[row] == ids
+        who, row = has_context[seen], row[seen]
+        lengths = self.starts[row + 1] - self.starts[row]
+        entry = np.arange(lengths.sum()) + np.repeat(self.starts[row] - (np.cumsum(lengths) - lengths), lengths)
+        probs[np.repeat(who, lengths), self.next_tokens[entry]] += self.counts[entry]
+        denom[who] += self.totals[row]
+        return np.log(probs / denom[:, None])
+
+
+def fit_baselines(train_tokens: np.ndarray, vocab_size: int, n_values: int, heads_ahead: int = 1,
+                  orders: tuple[int, ...] = (1, 2, 3)) -> dict[str, list[Baseline]]:
+    """Every baseline fitted on the training block, one per head (head h predicts h ahead), keyed by name."""
+    tokens = _check_tokens(train_tokens, vocab_size)
+    fixed = [Chance(n_values, vocab_size), MostCommon(tokens, vocab_size), Unigram(tokens, vocab_size)]
+    out: dict[str, list[Baseline]] = {b.name: [b] * heads_ahead for b in fixed}
+    for order in orders:
+        out[f"markov-{order}"] = [Markov(tokens, vocab_size, order, ahead=h) for h in range(1, heads_ahead + 1)]
+    return out
+
+
+def mean_nll_bits(baseline: Baseline, tokens: np.ndarray, positions: np.ndarray, ahead: int | None = None) -> float:
+    """Mean cross-entropy in bits of a baseline at the given positions of tokens (scored in chunks)."""
+    total = 0.0
+    for s in range(0, len(positions), SCORE_CHUNK):
+        p = positions[s:s + SCORE_CHUNK]
+        total -= baseline.log_probs(tokens, p, ahead)[np.arange(len(p)), tokens[p]].sum()
+    return total / len(positions) / math.log(2)
+
+
+def select_markov_order(train_tokens: np.ndarray, val_tokens: np.ndarray, vocab_size: int, orders: tuple[int, ...],
+                        ahead: int = 1, max_positions: int = 200_000) -> int:
+    """The order whose Markov chain has the lowest cross-entropy on the first max_positions of validation."""
+    val = _check_tokens(val_tokens, vocab_size, "validation block")
+    positions = np.arange(max(orders) + ahead - 1, min(len(val), max(orders) + ahead - 1 + max_positions))
+    if len(positions) == 0:
+        raise DataError(f"the validation block has {len(val)} tokens, too few to score Markov-{max(orders)}; "
+                        f"use a longer block or lower orders")
+    ce = {order: mean_nll_bits(Markov(train_tokens, vocab_size, order, ahead), val, positions) for order in orders}
+    return min(ce, key=ce.get)

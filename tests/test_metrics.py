@@ -1,0 +1,182 @@
+import json
+import math
+
+import pytest
+import torch
+
+from seqlib import metrics
+from seqlib.errors import SeqlibError
+from seqlib.metrics import Metrics
+
+# three predictions over V=4 (no value on a bin edge): right at 0.72, target 3rd at 0.15, target last at 0.10
+PROBS = torch.tensor([[0.72, 0.08, 0.10, 0.10], [0.55, 0.25, 0.15, 0.05], [0.10, 0.15, 0.30, 0.45]])
+TARGETS = torch.tensor([0, 2, 0])
+
+
+def hand_made(**kwargs) -> dict:
+    m = Metrics(4, bins=10, **kwargs)
+    logits = PROBS.log() + torch.tensor([[3.0], [-1.0], [7.0]])  # a shift per row must not matter
+    m.update(logits.unsqueeze(1), TARGETS.unsqueeze(1))
+    return m.result()
+
+
+def entropy_bits(p: torch.Tensor) -> float:
+    return -sum(float(q) * math.log2(float(q)) for q in p)
+
+
+def assert_same(a, b):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert_same(a[k], b[k])
+    elif isinstance(a, list):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_same(x, y)
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12)
+    else:
+        assert a == b
+
+
+def random_batch(n: int, heads: int, vocab: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, heads, vocab, generator=g) * 2, torch.randint(0, vocab, (n, heads), generator=g)
+
+
+def test_hand_made_logits_give_exact_accuracy_and_cross_entropy():
+    r = hand_made()["heads"][0]
+    assert r["head"] == 1 and r["count"] == 3
+    assert r["top1"] == pytest.approx(1 / 3)
+    assert r["top3"] == pytest.approx(2 / 3)
+    assert r["top5"] == 1.0  # k > V: every prediction is a hit
+    ce_bits = -(math.log2(0.72) + math.log2(0.15) + math.log2(0.10)) / 3
+    assert r["ce_bits"] == pytest.approx(ce_bits, rel=1e-6)
+    assert r["ce_nats"] == pytest.approx(ce_bits * math.log(2), rel=1e-6)
+    assert r["perplexity"] == pytest.approx(2 ** ce_bits, rel=1e-6)
+    assert r["confidence_mean"] == pytest.approx((0.72 + 0.55 + 0.45) / 3, rel=1e-6)
+    assert r["entropy_bits_mean"] == pytest.approx(sum(entropy_bits(p) for p in PROBS) / 3, rel=1e-6)
+
+
+def test_hand_made_logits_give_exact_ece_reliability_and_histograms():
+    r = hand_made()["overall"]
+    assert r["ece"] == pytest.approx((abs(1 - 0.72) + abs(0 - 0.55) + abs(0 - 0.45)) / 3, rel=1e-6)
+    rel = r["reliability"]
+    assert rel["lo"][7] == pytest.approx(0.7) and rel["hi"][7] == pytest.approx(0.8)
+    assert rel["count"] == [0, 0, 0, 0, 1, 1, 0, 1, 0, 0]
+    assert rel["confidence"][4] == pytest.approx(0.45) and rel["confidence"][7] == pytest.approx(0.72)
+    assert rel["accuracy"][4] == 0.0 and rel["accuracy"][5] == 0.0 and rel["accuracy"][7] == 1.0
+    assert rel["confidence"][0] is None and rel["accuracy"][0] is None
+    assert r["confidence_hist"]["correct"] == [0, 0, 0, 0, 0, 0, 0, 1, 0, 0]
+    assert r["confidence_hist"]["wrong"] == [0, 0, 0, 0, 1, 1, 0, 0, 0, 0]
+    hist = r["entropy_hist"]
+    assert hist["edges"][0] == 0.0 and hist["edges"][-1] == pytest.approx(2.0)  # log2(V)
+    expected = [[0] * 10, [0] * 10]
+    for p, right in zip(PROBS, (True, False, False)):
+        expected[0 if right else 1][int(entropy_bits(p) / 2 * 10)] += 1
+    assert [hist["correct"], hist["wrong"]] == expected
+
+
+@pytest.mark.parametrize("caller_chunk, internal_chunk", [(37, metrics.CHUNK_ELEMENTS), (600, 50)])
+def test_streaming_in_chunks_equals_one_shot(monkeypatch, caller_chunk, internal_chunk):
+    logits, targets = random_batch(600, 2, 7, seed=0)
+    positions = torch.arange(600) + 1000
+    one = Metrics(7, heads=2, n_worst=5)
+    one.update(logits, targets, positions)
+    monkeypatch.setattr(metrics, "CHUNK_ELEMENTS", internal_chunk)
+    chunked = Metrics(7, heads=2, n_worst=5)
+    for s in range(0, 600, caller_chunk):
+        chunked.update(logits[s:s + caller_chunk], targets[s:s + caller_chunk], positions[s:s + caller_chunk])
+    assert_same(one.result(), chunked.result())
+
+
+def test_heads_are_scored_separately_and_pooled_in_overall():
+    n, V = 40, 5
+    targets = torch.randint(0, V, (n,), generator=torch.Generator().manual_seed(1))
+    logits = torch.zeros(n, 2, V)
+    logits[torch.arange(n), 0, targets] = 4.0  # head 1 always right
+    logits[torch.arange(n), 1, (targets + 1) % V] = 4.0  # head 2 always wrong
+    m = Metrics(V, heads=2)
+    m.update(logits, torch.stack([targets, targets], 1))
+    r = m.result()
+    h1, h2, overall = r["heads"][0], r["heads"][1], r["overall"]
+    assert r["count"] == n and (h1["count"], h2["count"], overall["count"]) == (n, n, 2 * n)
+    assert (h1["head"], h2["head"], overall["head"]) == (1, 2, "all")
+    assert (h1["top1"], h2["top1"], overall["top1"]) == (1.0, 0.0, 0.5)
+    p_right = math.exp(4) / (math.exp(4) + V - 1)
+    assert h1["ce_bits"] == pytest.approx(-math.log2(p_right), rel=1e-5)
+    assert h2["ce_bits"] == pytest.approx(-math.log2((1 - p_right) / (V - 1)), rel=1e-5)
+    assert overall["ce_bits"] == pytest.approx((h1["ce_bits"] + h2["ce_bits"]) / 2, rel=1e-9)
+    assert h1["worst"] == [] and {w["head"] for w in h2["worst"]} == {2}
+    assert {w["head"] for w in overall["worst"]} == {2}
+
+
+def test_confusion_matrix_counts_targets_by_predicted_class():
+    targets = torch.tensor([0, 0, 1, 2, 2, 2])
+    predicted = torch.tensor([0, 1, 1, 2, 0, 2])
+    m = Metrics(3)
+    m.update((torch.nn.functional.one_hot(predicted, 3) * 5.0).unsqueeze(1), targets.unsqueeze(1))
+    assert m.result()["heads"][0]["confusion"] == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+
+
+def test_confusion_matrix_is_none_above_64_classes():
+    m = Metrics(65)
+    m.update(*random_batch(10, 1, 65, seed=2))
+    assert m.result()["overall"]["confusion"] is None
+
+
+def test_worst_keeps_the_most_confident_wrong_predictions_across_updates():
+    V = 4
+    # (confidence of the predicted class 0, target) at running positions 0..6
+    cases = [(0.90, 0), (0.80, 1), (0.50, 2), (0.95, 3), (0.70, 1), (0.99, 0), (0.85, 2)]
+    m = Metrics(V, n_worst=3)
+    for chunk in (cases[:2], cases[2:5], cases[5:]):
+        probs = torch.tensor([[c] + [(1 - c) / (V - 1)] * (V - 1) for c, _ in chunk])
+        m.update(probs.log().unsqueeze(1), torch.tensor([[t] for _, t in chunk]))
+    worst = m.result()["overall"]["worst"]
+    assert [w["position"] for w in worst] == [3, 6, 1]
+    assert [w["confidence"] for w in worst] == pytest.approx([0.95, 0.85, 0.80])
+    assert [w["target"] for w in worst] == [3, 2, 1]
+    assert all(w["predicted"] == 0 and w["head"] == 1 for w in worst)
+
+
+def test_ties_count_as_fractional_hits_so_uniform_scores_k_over_v():
+    V = 8
+    m = Metrics(V)
+    m.update(torch.zeros(50, 1, V), torch.randint(0, V, (50, 1), generator=torch.Generator().manual_seed(3)))
+    r = m.result()["overall"]
+    assert (r["top1"], r["top3"], r["top5"]) == pytest.approx((1 / 8, 3 / 8, 5 / 8))
+    assert r["ce_bits"] == pytest.approx(3.0, rel=1e-6) and r["entropy_bits_mean"] == pytest.approx(3.0, rel=1e-6)
+    assert r["ece"] == pytest.approx(0.0, abs=1e-6)
+    assert r["worst"] == []
+
+
+def test_empty_accumulator_raises_instead_of_reporting_nan():
+    with pytest.raises(SeqlibError, match="update"):
+        Metrics(4).result()
+
+
+def test_bad_shapes_and_mask_targets_are_refused():
+    m = Metrics(4, heads=2)
+    with pytest.raises(SeqlibError, match="expects logits"):
+        m.update(torch.zeros(3, 2, 5), torch.zeros(3, 2, dtype=torch.long))
+    with pytest.raises(SeqlibError, match="MASK"):
+        m.update(torch.zeros(3, 2, 4), torch.full((3, 2), 4))
+
+
+def test_result_is_plain_json():
+    m = Metrics(6, heads=2)
+    m.update(*random_batch(100, 2, 6, seed=4))
+    r = m.result()
+    assert json.loads(json.dumps(r, allow_nan=False)) == r
+
+
+def test_summary_table_has_one_row_per_head_and_all():
+    m = Metrics(10, heads=3)
+    m.update(*random_batch(200, 3, 10, seed=5))
+    table, r = m.summary_table(), m.result()
+    assert list(table.index) == [1, 2, 3, "all"]
+    assert list(table.columns) == ["count", "top1", "top3", "top5", "ce_bits", "perplexity", "confidence_mean",
+                                   "entropy_bits_mean", "ece"]
+    assert table.loc[2, "ce_bits"] == r["heads"][1]["ce_bits"]
+    assert table.loc["all", "count"] == 600 and table.loc["all", "top1"] == r["overall"]["top1"]
