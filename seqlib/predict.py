@@ -1,0 +1,62 @@
+"""Next-value predictions at one position of a file: top-k values with probabilities, and the truth when known."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .checkpoint import load_model
+from .data import U16Stream
+from .distributed import pick_device
+from .errors import DataError
+
+
+def predict_at(model, tokenizer, values: np.ndarray, idx: int, topk: int = 10) -> pd.DataFrame:
+    """Top-k predictions of each head from the seq_len values before `idx` (head h predicts the value at idx+h-1)."""
+    seq_len, n = model.cfg.seq_len, len(values)
+    if not seq_len <= idx <= n:
+        raise DataError(f"--idx {idx} is out of range: it needs {seq_len} values of context, "
+                        f"so choose an index from {seq_len} to {n} for this file of {n} values")
+    context = torch.as_tensor(tokenizer.encode(np.asarray(values[idx - seq_len : idx])))[None]
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        logp = torch.log_softmax(model(context.to(device))[0, -1].float(), dim=-1).cpu()
+    rows = []
+    for h in range(model.cfg.heads_ahead):
+        probs = logp[h].exp()
+        entropy = float(-(probs * logp[h]).nan_to_num().sum() / math.log(2))
+        where = idx + h
+        truth = int(values[where]) if where < n else None
+        true_token = int(tokenizer.encode(np.array([truth], dtype=np.uint16))[0]) if truth is not None else None
+        true_rank = int((probs > probs[true_token]).sum()) + 1 if true_token is not None else None
+        top = probs.topk(min(topk, len(probs)))
+        for rank, (p, tok) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
+            lo, hi = tokenizer.decode(tok)
+            rows.append({"head": h + 1, "position": where, "rank": rank, "token": tok, "value": tokenizer.label(tok),
+                         "lo": lo, "hi": hi, "probability": p, "is_true": tok == true_token,
+                         "true_value": truth, "true_rank": true_rank, "entropy_bits": entropy})
+    return pd.DataFrame(rows)
+
+
+def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, device: str = "cpu") -> pd.DataFrame:
+    """Load a checkpoint and a file, then `predict_at` one index."""
+    model, tokenizer, _ = load_model(ckpt, pick_device(device))
+    return predict_at(model, tokenizer, U16Stream(u16_path).values, idx, topk)
+
+
+def format_prediction(table: pd.DataFrame) -> str:
+    """The text `seqlib predict` prints: one block per head."""
+    out = []
+    for head, rows in table.groupby("head"):
+        first = rows.iloc[0]
+        truth = ("not in the file" if first["true_value"] is None or pd.isna(first["true_value"])
+                 else f"{int(first['true_value'])} (rank {int(first['true_rank'])})")
+        out.append(f"head {head}: value at index {first['position']}; entropy {first['entropy_bits']:.3f} bits; "
+                   f"truth {truth}")
+        for r in rows.itertuples():
+            mark = "  <- true" if r.is_true else ""
+            out.append(f"  {r.rank:>3}. {r.value:>13}  p = {r.probability:.4f}{mark}")
+    return "\n".join(out)

@@ -1,0 +1,123 @@
+"""Evaluation and prediction: the verdict, the held-out block, baselines on the same positions, clear errors."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from seqlib.checkpoint import load_checkpoint, save_checkpoint
+from seqlib.errors import CheckpointError, DataError
+from seqlib.evaluate import binomial_p, evaluate, format_report, min_entropy_bits
+from seqlib.model import ModelConfig
+from seqlib.predict import format_prediction, predict
+from seqlib.sources import generate, write_u16
+from seqlib.train import TrainConfig, train
+
+from conftest import write_source
+
+TINY = ModelConfig(d_model=32, nlayers=2, nhead=2, seq_len=32)
+
+
+def fit(path, run_dir, steps, **overrides):
+    cfg = dict(u16_path=str(path), run_dir=str(run_dir), batch=32, epochs=100, max_steps=steps, eval_every=steps,
+               eval_windows=32, lr=3e-3, progress=False)
+    train(TrainConfig(**{**cfg, **overrides}), TINY)
+    return run_dir / "model.pt"
+
+
+@pytest.fixture(scope="module")
+def markov_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("markov")
+    path, info = write_source(tmp, "markov", 200_000, seed=11, k=4, order=2, concentration=0.5)
+    return path, info, fit(path, tmp / "run", 600)
+
+
+def test_binomial_p_matches_a_hand_computed_tail():
+    # P(X >= 2) for X ~ Bin(3, 0.5) = (3 + 1) / 8
+    assert binomial_p(2, 3, 0.5) == pytest.approx(0.5)
+    assert binomial_p(0, 10, 0.3) == pytest.approx(1.0)
+
+
+def test_min_entropy_follows_the_nist_upper_bound():
+    p, n = 0.25, 10_001
+    upper = p + 2.576 * math.sqrt(p * (1 - p) / (n - 1))
+    assert min_entropy_bits(p, n, 16) == pytest.approx(-math.log2(upper))
+    assert min_entropy_bits(0.0, n, 16) == pytest.approx(4.0)
+
+
+@pytest.mark.slow
+def test_markov_stream_is_predictable_and_the_model_is_level_with_markov_2(markov_run):
+    path, info, ckpt = markov_run
+    result = evaluate(ckpt, path, max_samples=20_000, progress=False)
+    v = result["verdict"]
+    assert v["predictable"] and v["best_baseline"] in ("markov-2", "markov-3")
+    assert result["block"].startswith("held-out")
+    assert abs(result["model"]["heads"][0]["ce_bits"] - info.entropy_rate) < 0.08
+    assert abs(v["gain_bits_vs_best_baseline"]) < 0.06
+    assert json.loads((ckpt.parent / "eval.json").read_text())["verdict"]["text"] == v["text"]
+
+
+@pytest.mark.slow
+def test_baselines_are_scored_on_exactly_the_model_positions(markov_run):
+    path, _, ckpt = markov_run
+    result = evaluate(ckpt, path, max_samples=5_000, progress=False, write=False)
+    counts = {r["heads"][0]["count"] for r in [result["model"], *result["baselines"].values()]}
+    assert counts == {result["verdict"]["n"]}
+    assert result["baselines"]["chance"]["heads"][0]["ce_bits"] == pytest.approx(2.0)
+
+
+@pytest.mark.slow
+def test_another_file_is_scored_whole_with_cross_fitted_baselines(markov_run, tmp_path):
+    path, _, ckpt = markov_run
+    other, _ = write_source(tmp_path, "markov", 50_000, seed=11, k=4, order=2, concentration=0.5)
+    result = evaluate(ckpt, other, max_samples=10**9, progress=False, write=False)
+    assert result["block"].startswith("whole file")
+    assert result["verdict"]["n"] > 0.9 * 50_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_fair_die_is_never_called_predictable(tmp_path, seed):
+    path, _ = write_source(tmp_path, "die", 80_000, seed=seed, k=6)
+    result = evaluate(fit(path, tmp_path / "run", 100, seed=seed), path, max_samples=50_000, progress=False)
+    assert not result["verdict"]["predictable"]
+    assert result["verdict"]["text"].startswith("no structure found")
+    assert "smallest effect" in format_report(result)
+
+
+def test_predict_lists_bin_ranges_and_ranks_the_truth(tmp_path):
+    values, _ = generate("markov", 40_000, seed=0, k=4, order=1)
+    write_u16(tmp_path / "wide.u16", (values.astype(np.uint16) * 1000 + np.arange(40_000) % 7).astype(np.uint16))
+    ckpt = fit(tmp_path / "wide.u16", tmp_path / "run", 20, tokenizer="uniform", num_bins=8)
+    table = predict(ckpt, tmp_path / "wide.u16", idx=1000, topk=3)
+    assert len(table) == 3 and (table["lo"] <= table["hi"]).all() and (table["hi"] > table["lo"]).any()
+    assert table["value"].str.contains("–").any()
+    assert 1 <= table["true_rank"].iloc[0] <= 9
+    assert "head 1" in format_prediction(table)
+
+
+def test_predict_past_the_end_names_the_valid_range(markov_file, tmp_path):
+    path, _ = markov_file
+    ckpt = fit(path, tmp_path / "run", 4)
+    with pytest.raises(DataError, match="from 32 to 60000"):
+        predict(ckpt, path, idx=60_001)
+    with pytest.raises(DataError, match="out of range"):
+        predict(ckpt, path, idx=5)
+    assert predict(ckpt, path, idx=60_000)["true_value"].isna().all()
+
+
+def test_missing_and_damaged_checkpoints_give_one_line_errors(markov_file, tmp_path):
+    path, _ = markov_file
+    with pytest.raises(CheckpointError, match="not found"):
+        evaluate(tmp_path / "none.pt", path)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        evaluate(tmp_path / "junk.pt", path)
+    ckpt = fit(path, tmp_path / "run", 4)
+    state = load_checkpoint(ckpt)
+    state["model_config"]["d_model"] = 64
+    save_checkpoint(tmp_path / "edited.pt", {k: v for k, v in state.items() if not k.startswith("format")})
+    with pytest.raises(CheckpointError, match="do not match") as err:
+        evaluate(tmp_path / "edited.pt", path)
+    assert "\n" not in str(err.value)
