@@ -96,7 +96,7 @@ def test_make_sample_writes_the_built_in_stream(tmp_path):
     info = make_sample(tmp_path / "sample.u16")
     values = open_u16(tmp_path / "sample.u16")
     assert len(values) == SAMPLE["n"] and info.kind == "lagged_sum"
-    assert info.params == dict(k=16, a=3, b=7, noise=0.2)
+    assert info.params == dict(k=8, a=3, b=7, noise=0.2)
     assert abs(plugin(values, (3, 7))[0] - info.entropy_rate) < 0.01
 
 
