@@ -1,0 +1,154 @@
+"""The workbook the way a user sees it: JupyterLab in headless Chromium draws the training form, the progress bar and
+the live plot of 02_train, the slider of 04_prediction_analysis redraws its chart, and the HTML report draws its
+widgets offline. Deselect with `-m "not browser"`; needs Debian's chromium (.ci/run installs it)."""
+import re
+import time
+
+import pytest
+
+import browser_harness as bh
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not bh.CHROMIUM.exists(),
+                       reason=f"{bh.CHROMIUM} not found: install Debian's chromium "
+                              "(apt-get install chromium; .ci/run does) to run the browser tests"),
+]
+
+
+@pytest.fixture(scope="module")
+def workbook(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser")
+    paths = bh.prepare_workbook(root)
+    paths["shots"] = root / "screenshots"
+    paths["shots"].mkdir()
+    paths["state"] = root / "jupyter"
+    return paths
+
+
+@pytest.fixture(scope="module")
+def browser(workbook):
+    with bh.chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def lab(workbook, browser):
+    """A JupyterLab server on the temporary workbook and a Chromium page, both closed after the module."""
+    offline = bh.Offline()
+    with bh.jupyter_lab(workbook["lab"], workbook["state"]) as (base, token, log):
+        print(f"jupyter lab: {base}, log {log}")
+        with bh.new_page(browser, offline) as (page, errors):
+            yield page, base, token, offline, errors
+
+
+@pytest.fixture
+def shots(workbook):
+    """The screenshot folder, printed: pytest shows it with a failing test's output."""
+    print(f"screenshots: {workbook['shots']}")
+    return workbook["shots"]
+
+
+def snap(page, shots, name, locator=None):
+    path = shots / f"{name}.png"
+    (locator or page).screenshot(path=str(path))
+    return path
+
+
+def test_train_notebook_draws_the_form_progress_and_live_plot(lab, shots):
+    page, base, token, offline, _ = lab
+    started = time.monotonic()
+    bh.open_notebook(page, base, token, "02_train.ipynb")
+    try:
+        state = bh.run_all(page)
+    finally:
+        snap(page, shots, "02_train_page")
+    print(f"02_train ran in the browser in {time.monotonic() - started:.0f} s")
+    assert state["errors"] == [], f"a cell shows an error: {state['errors']}"
+
+    form = bh.code_cell(page, "widgets.TrainingForm(")
+    snap(page, shots, "02_train_form", form)
+    label = page.locator(".widget-label", has_text=re.compile(r"^\s*d_model\s*$"))
+    d_model = form.locator(".jp-OutputArea-output .widget-text").filter(has=label)
+    assert d_model.count() == 1 and d_model.is_visible(), "the form has no visible d_model control"
+    # smoke settings: the form starts from d_model = 32
+    assert d_model.locator("input").input_value() == "32"
+    for preset in ("Quick start", "High performance", "Memory efficient", "Notebook values", "Run training"):
+        assert form.get_by_role("button", name=preset).is_visible(), f"no {preset!r} button"
+
+    training = bh.code_cell(page, "trainer.fit()")
+    training.scroll_into_view_if_needed()
+    snap(page, shots, "02_train_training", training)
+    bar = training.locator(".widget-hprogress .progress-bar").first
+    track = training.locator(".widget-hprogress .progress").first
+    assert bar.is_visible(), "no progress bar in the training cell"
+    assert bar.bounding_box()["width"] >= 0.99 * track.bounding_box()["width"], "the progress bar did not reach the end"
+    tqdm_row = training.locator(".widget-hbox", has=page.locator(".widget-hprogress")).first
+    done = re.search(r"(\d+)/(\d+)", tqdm_row.inner_text())
+    assert done and done.group(1) == done.group(2), f"the progress text does not show the end: {done}"
+    plot = training.locator(".jp-OutputArea-output img[src^='data:image/png']")
+    assert plot.count() >= 1 and plot.last.is_visible(), "no live loss plot image in the training cell"
+    assert plot.last.evaluate("img => img.naturalWidth") > 100
+
+    tracebacks = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                              has_text="Traceback")
+    assert tracebacks.count() == 0
+    print(f"requests blocked (not 127.0.0.1): {offline.blocked}")
+
+
+def test_prediction_notebook_slider_redraws_the_topk_chart(lab, shots):
+    page, base, token, _, _ = lab
+    bh.open_notebook(page, base, token, "04_prediction_analysis.ipynb")
+    try:
+        state = bh.run_all(page)
+    finally:
+        snap(page, shots, "04_page")
+    assert state["errors"] == [], f"a cell shows an error: {state['errors']}"
+
+    explorer = bh.code_cell(page, "widgets.PositionExplorer(")
+    explorer.scroll_into_view_if_needed()
+    snap(page, shots, "04_explorer_before", explorer)
+    chart = explorer.locator(".widget-output img[src^='data:image/png']").first
+    readout = explorer.locator(".widget-slider .widget-readout").first
+    assert chart.is_visible(), "no top-k chart under the position slider"
+    before, position = chart.get_attribute("src"), readout.inner_text()
+
+    handle = explorer.locator(".widget-slider .noUi-handle").first
+    box = handle.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 120, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and explorer.locator(
+            ".widget-output img[src^='data:image/png']").first.get_attribute("src") == before:
+        time.sleep(0.5)
+    snap(page, shots, "04_explorer_after", explorer)
+    assert readout.inner_text() != position, "the slider did not move"
+    assert explorer.locator(".widget-output img[src^='data:image/png']").first.get_attribute("src") != before, \
+        "the top-k chart did not change after moving the slider"
+
+
+def test_html_report_draws_the_stored_widgets_offline(workbook, browser, shots):
+    html = workbook["out"] / "02_train.html"
+    assert bh.report.WIDGET_STATE in html.read_text()
+    offline = bh.Offline(bh.widget_manager_files())
+    with bh.static_server(html.parent) as base, bh.new_page(browser, offline) as (page, errors):
+        page.goto(f"{base}/{html.name}")
+        label = page.locator(".widget-label", has_text=re.compile(r"^\s*d_model\s*$"))
+        try:
+            label.first.wait_for(state="visible", timeout=60_000)
+        finally:
+            snap(page, shots, "02_train_html")
+        form = page.locator(".jp-OutputArea-output").filter(has=label).first
+        form.scroll_into_view_if_needed()
+        snap(page, shots, "02_train_html_form", form)
+        assert page.locator(".widget-text").filter(has=label).locator("input").first.input_value() == "32"
+        for preset in ("Quick start", "High performance", "Memory efficient"):
+            assert page.get_by_role("button", name=preset).first.is_visible(), f"no {preset!r} button"
+        bar = page.locator(".widget-hprogress .progress-bar").first
+        assert bar.is_visible(), "the stored progress bar is not drawn"
+        print(f"served locally: {offline.served}; blocked: {offline.blocked}")
+        assert any("embed-amd.js" in u for u in offline.served)
+        assert errors == [], f"page errors: {errors}"
