@@ -46,5 +46,9 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py --quick
 
+# README thumbnail: the key figures of the last `make report` run
+thumbnail: $(STAMP)
+	$(BIN)/python -c "from seqlib.report import write_key_figures; print(write_key_figures('$(RUN)', 'docs/key_figures.png'))"
+
 clean:
 	rm -rf $(VENV) runs reports .pytest_cache
