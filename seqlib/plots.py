@@ -123,7 +123,7 @@ def _draw_loss(ax: Axes, history: pd.DataFrame, entropy_rate: float | None, chan
         ax.axhline(entropy_rate, color=TRUTH, ls=":", lw=1.5, label=f"entropy rate: {entropy_rate:.2f}")
     pooled = "val_loss_bits_h2" in history  # with several heads the loss is their mean
     ax.set(xlabel="step", ylabel="bits per value", title="Loss, mean over heads" if pooled else "Loss (cross-entropy)")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
 
 
 def _draw_topk(ax: Axes, history: pd.DataFrame, n_values: int | None) -> None:
