@@ -2,13 +2,16 @@
 
 Every baseline returns float64 log-probabilities, shape (N, V), of tokens[p] for the requested positions p,
 using only tokens[: p - ahead + 1], so the same Metrics scores it on exactly the model's positions.
+For 16-bit values (bytes16), ByteBaseline gives the same as ByteFactors (high byte, then low byte given it).
 """
 import math
 from typing import Protocol
 
 import numpy as np
+import torch
 
 from .errors import ConfigError, DataError
+from .metrics import BYTE, N_VALUES, ByteFactors
 
 UNUSED_LOGP = math.log(1e-30)  # classes chance never predicts (UNK): finite, so an UNK target costs ~100 bits, not inf
 COUNT_CHUNK = 1 << 22  # training positions counted per step
@@ -167,6 +170,39 @@ def fit_baselines(train_tokens: np.ndarray, vocab_size: int, n_values: int, head
     out: dict[str, list[Baseline]] = {b.name: [b] * heads_ahead for b in fixed}
     for order in orders:
         out[f"markov-{order}"] = [Markov(tokens, vocab_size, order, ahead=h) for h in range(1, heads_ahead + 1)]
+    return out
+
+
+class ByteBaseline:
+    """A value-level baseline over 16-bit values: P(high byte | context) from a token baseline over high bytes (one
+    per head), times P(low byte | high byte) from a fixed table (256, 256) of log-probabilities."""
+
+    def __init__(self, name: str, high: list[Baseline], low_logp: np.ndarray):
+        self.name, self.high = name, high
+        self.low_logp = torch.as_tensor(low_logp, dtype=torch.float32)
+
+    def factors(self, values: np.ndarray, positions: list[np.ndarray]) -> ByteFactors:
+        """Predictions of values[p] for head h at positions[h-1] (each using values up to p - h)."""
+        high = np.asarray(values, dtype=np.int64) // BYTE
+        logp = np.stack([b.log_probs(high, p, ahead=h) for h, (b, p) in enumerate(zip(self.high, positions), 1)], 1)
+        return ByteFactors(torch.as_tensor(logp, dtype=torch.float32), lambda high_bytes, rows: self.low_logp[high_bytes])
+
+
+def fit_byte_baselines(train_values: np.ndarray, heads_ahead: int = 1,
+                       orders: tuple[int, ...] = (1, 2, 3)) -> dict[str, ByteBaseline]:
+    """Value-level baselines for 16-bit values, keyed by name: chance (16 bits), the add-one unigram over the 65,536
+    values, and Markov chains of the given orders on the high byte with the unigram's P(low | high)."""
+    values = _check_tokens(train_values, N_VALUES)
+    high = values // BYTE
+    counts = np.bincount(values, minlength=N_VALUES).reshape(BYTE, BYTE) + 1.0
+    low_unigram = np.log(counts / counts.sum(1, keepdims=True))
+    out = {"chance": ByteBaseline("chance", [Chance(BYTE, BYTE)] * heads_ahead, np.full((BYTE, BYTE), -math.log(BYTE))),
+           # add-256 on high bytes = add-one on values: P(high) P(low | high) is exactly the value unigram
+           "unigram": ByteBaseline("unigram", [Unigram(high, BYTE, alpha=BYTE)] * heads_ahead, low_unigram)}
+    for order in orders:
+        name = f"high-byte markov-{order}"
+        out[name] = ByteBaseline(name, [Markov(high, BYTE, order, ahead=h) for h in range(1, heads_ahead + 1)],
+                                 low_unigram)
     return out
 
 

@@ -26,9 +26,10 @@ TRAIN_HELP = {
     "u16_path": "raw little-endian uint16 file (no header)",
     "run_dir": "run folder for checkpoints, history.csv and eval.json (default: next to --ckpt)",
     "ckpt": "path of the best checkpoint (default: RUN_DIR/model.pt)",
-    "tokenizer": "auto | exact | quantile | uniform",
+    "tokenizer": "auto | exact | quantile | uniform | bytes16 (lossless 16-bit: high byte, then low byte)",
     "num_bins": "bins for quantile/uniform tokenizers",
-    "max_vocab": "auto picks exact when the stream has at most this many distinct values",
+    "max_vocab": "auto picks exact when the stream has at most this many distinct values; above it, bytes16 for "
+                 "generator-like streams (values spread evenly over their range, jumping across it), else quantile",
     "val_ratio": "fraction of the file held out for validation (the end of the file)",
     "epochs": "passes over the training block (one pass sees each value once)",
     "max_steps": "stop after this many optimizer steps",
@@ -153,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("make-stream", help="write a stream with known entropy rate (for trials and tests)")
     p.add_argument("out", help="output .u16 path")
-    p.add_argument("--kind", default="markov", help="die | biased_die | markov | sticky | lagged_sum | lcg")
+    p.add_argument("--kind", default="markov", help="die | biased_die | markov | sticky | lagged_sum | lcg | lagged_add")
     p.add_argument("--n", type=int, default=2_000_000, help="number of values")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="source parameter, e.g. k=6")

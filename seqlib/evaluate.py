@@ -13,11 +13,11 @@ import torch
 from scipy import stats
 from tqdm.auto import tqdm
 
-from .baselines import fit_baselines
+from .baselines import fit_baselines, fit_byte_baselines
 from .checkpoint import RunPaths, load_model
 from .data import U16Stream, eval_windows, load_windows, score_from
 from .distributed import pick_device
-from .metrics import Metrics
+from .metrics import ByteFactors, Metrics, ValueMetrics
 from .train import amp_dtype
 
 ALPHA = 1e-3  # significance level of every test behind a "predictable" verdict
@@ -84,17 +84,21 @@ def _segments(stream: U16Stream, state: dict, seq_len: int, heads: int, max_wind
 def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_000, use_amp: bool = False,
              device: str = "auto", batch: int = 64, run_dir: str | Path | None = None, orders: tuple[int, ...] = (1, 2, 3),
              progress: bool = True, write: bool = True) -> dict[str, Any]:
-    """Score the model and the baselines on the same held-out positions; return (and write) eval.json's contents."""
+    """Score the model and the baselines on the same held-out positions; return (and write) eval.json's contents.
+
+    A bytes16 (factorized) model is scored at value level (ValueMetrics) against value-level baselines.
+    """
     dev = pick_device(device)
     model, tokenizer, state = load_model(ckpt, dev)
-    cfg = model.cfg
+    cfg, wide = model.cfg, tokenizer.factorized
     seq_len, heads, start = cfg.seq_len, cfg.heads_ahead, score_from(cfg.seq_len)
     stream = U16Stream(u16_path)
     stream.check_window(seq_len + heads)
     per_window = seq_len - start
     block, segments = _segments(stream, state, seq_len, heads, max(1, math.ceil(max_samples / per_window)))
     window = seq_len + heads
-    model_metrics = Metrics(cfg.vocab_size, heads=heads)
+    new_metrics = (lambda: ValueMetrics(heads=heads)) if wide else (lambda: Metrics(cfg.vocab_size, heads=heads))
+    model_metrics = new_metrics()
     names: list[str] = []
     base_metrics: dict[str, Metrics] = {}
     ce_windows: dict[str, list[np.ndarray]] = {}
@@ -104,10 +108,11 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     bar = tqdm(total=sum(len(s.starts) for s in segments), desc="evaluate", unit="window", disable=not progress)
     for seg in segments:
         fit_tokens = tokenizer.encode(np.asarray(stream.values[seg.fit_start : seg.fit_end]))
-        baselines = fit_baselines(fit_tokens, cfg.vocab_size, tokenizer.n_values, heads_ahead=heads, orders=orders)
+        baselines = (fit_byte_baselines(fit_tokens, heads_ahead=heads, orders=orders) if wide else
+                     fit_baselines(fit_tokens, cfg.vocab_size, tokenizer.n_values, heads_ahead=heads, orders=orders))
         if not names:
             names = list(baselines)
-            base_metrics = {name: Metrics(cfg.vocab_size, heads=heads) for name in names}
+            base_metrics = {name: new_metrics() for name in names}
             ce_windows = {name: [] for name in ["model", *names]}
             hit_windows = {name: [] for name in ["model", *names]}
         for i in range(0, len(seg.starts), batch):
@@ -116,18 +121,23 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
             unseen += tokenizer.unseen(stream.values[starts[:, None] + np.arange(window)])
             y = torch.stack([tokens[:, h : h + seq_len] for h in range(1, heads + 1)], dim=-1)[:, start:]
             with torch.inference_mode(), torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                logits = model(tokens[:, :seq_len].to(dev))[:, start:].float().cpu()
+                if wide:
+                    pred = model.factors(tokens[:, :seq_len].to(dev), start)
+                else:
+                    pred = model(tokens[:, :seq_len].to(dev))[:, start:].float().cpu()
             positions = torch.as_tensor(starts)[:, None] + torch.arange(start + 1, seq_len + 1)
-            _score("model", logits, y, positions, model_metrics, ce_windows, hit_windows)
+            _score("model", pred, y, positions, model_metrics, ce_windows, hit_windows)
             flat = tokens.reshape(-1).numpy()
             rows = np.arange(len(starts))[:, None] * window
+            head_positions = [(rows + np.arange(start + h, seq_len + h)).reshape(-1) for h in range(1, heads + 1)]
             for name in names:
-                logp = np.stack([
-                    baselines[name][h - 1].log_probs(flat, (rows + np.arange(start + h, seq_len + h)).reshape(-1), ahead=h)
-                    for h in range(1, heads + 1)
-                ], axis=1).reshape(len(starts), per_window, heads, -1)
-                _score(name, torch.as_tensor(logp, dtype=torch.float32), y, positions,
-                       base_metrics[name], ce_windows, hit_windows)
+                if wide:
+                    pred = baselines[name].factors(flat, head_positions)
+                else:
+                    logp = np.stack([baselines[name][h - 1].log_probs(flat, head_positions[h - 1], ahead=h)
+                                     for h in range(1, heads + 1)], axis=1).reshape(len(starts), per_window, heads, -1)
+                    pred = torch.as_tensor(logp, dtype=torch.float32)
+                _score(name, pred, y, positions, base_metrics[name], ce_windows, hit_windows)
             bar.update(len(starts))
     bar.close()
     result = {
@@ -135,7 +145,7 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
         f"each scored value has {start} to {seq_len - 1} values of context (positions {start}..{seq_len - 1} "
         f"of windows taken at stride {per_window})",
         "tokenizer": {"kind": tokenizer.kind, "n_values": tokenizer.n_values,
-                      "unseen_values": unseen},
+                      "unseen_values": unseen, "factorized": wide},
         "model": model_metrics.result(),
         "baselines": {name: m.result() for name, m in base_metrics.items()},
     }
@@ -152,12 +162,20 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     return result
 
 
-def _score(name: str, logits: torch.Tensor, y: torch.Tensor, positions: torch.Tensor, metrics: Metrics,
+def _score(name: str, pred: torch.Tensor | ByteFactors, y: torch.Tensor, positions: torch.Tensor, metrics: Metrics,
            ce_windows: dict, hit_windows: dict) -> None:
-    """Feed (windows, positions, heads, V) log-probs to an accumulator; keep head 1's per-window sums for the tests."""
-    n, p, h, v = logits.shape
-    metrics.update(logits.reshape(n * p, h, v), y.reshape(n * p, h), positions.reshape(-1))
-    logp = torch.log_softmax(logits[:, :, 0], dim=-1)
+    """Feed (windows, positions, heads, V) logits or log-probs to an accumulator; keep head 1's per-window sums for
+    the tests. ByteFactors (rows = windows x positions) go to a ValueMetrics, whose top-1 is the one guess per position.
+    """
+    if isinstance(pred, ByteFactors):
+        n, p, h = y.shape
+        logp_t, hits = metrics.update(pred, y.reshape(n * p, h), positions.reshape(-1))
+        ce_windows[name].append((-logp_t[:, 0].cpu() / math.log(2)).reshape(n, p).sum(1).numpy())
+        hit_windows[name].append(hits[:, 0].cpu().reshape(n, p).sum(1).numpy())
+        return
+    n, p, h, v = pred.shape
+    metrics.update(pred.reshape(n * p, h, v), y.reshape(n * p, h), positions.reshape(-1))
+    logp = torch.log_softmax(pred[:, :, 0], dim=-1)
     target = y[:, :, 0]
     ce_windows[name].append((-logp.gather(-1, target.unsqueeze(-1)).squeeze(-1) / math.log(2)).sum(1).double().numpy())
     hit_windows[name].append((logp.argmax(-1) == target).sum(1).numpy())
@@ -223,6 +241,15 @@ def summary_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def value_parts_text(head: dict) -> str:
+    """How a bytes16 model's value-level numbers decompose: per byte, greedy decoding, the enumeration."""
+    hi, lo, enum = head["high_byte"], head["low_byte"], head["enumeration"]
+    return (f"16-bit values as high byte + low byte (model, head 1): high byte top-1 {hi['top1']:.2%}, "
+            f"{hi['ce_bits']:.4f} bits; low byte given the true high byte top-1 {lo['top1']:.2%}, {lo['ce_bits']:.4f} "
+            f"bits; value bits = their sum. Greedy top-1 {head['top1_greedy']:.2%}; top-k from the {enum['width']} most "
+            f"probable high bytes, the top-{enum['top_k']} list provably exact for {enum['exact_share']:.1%} of predictions")
+
+
 def format_report(result: dict, analyze: bool = False) -> str:
     """The text `seqlib evaluate` prints."""
     v = result["verdict"]
@@ -230,6 +257,8 @@ def format_report(result: dict, analyze: bool = False) -> str:
              summary_table(result).to_string(index=False, float_format=lambda x: f"{x:.4f}"), "",
              "min-entropy (NIST SP 800-90B style, bits per token): " +
              ", ".join(f"{k} {x:.4f}" for k, x in v["min_entropy_bits"].items()), "", "verdict: " + v["text"]]
+    if result["tokenizer"].get("factorized"):
+        lines[5:5] = [value_parts_text(result["model"]["heads"][0]), ""]
     if analyze:
         head = result["model"]["heads"][0]
         lines += ["", "model head 1: confidence mean {:.4f}, entropy mean {:.4f} bits, ECE {:.4f}".format(

@@ -12,8 +12,20 @@ Rules that a reader of the numbers needs:
 - Positions default to the running row index over all updates (0, 1, 2, ...).
 - Empty confidence bins report None as their mean confidence and accuracy.
 - result() on an accumulator that has seen nothing raises SeqlibError (no NaN-filled report).
+
+16-bit values predicted as bytes (ValueMetrics, for the bytes16 tokenizer) follow the same rules at value level,
+with what the factorisation P(v) = P(high) P(low | high) implies:
+- ce_bits is exact: CE(high byte) + CE(low byte | true high byte), the sum of the per-byte parts beside it.
+- top-k, confidence and "predicted" come from enumerating the `width` most probable high bytes with all their low
+  bytes (width x 256 values, exact joint probabilities): top-k is the accuracy of the k most probable values of
+  that list (a target whose high byte is not listed is a miss). It is the model's true top-k wherever the list is
+  provably complete, which "enumeration" reports: exact_share = share of predictions whose top_k-th listed value
+  (top_k = the largest k) is at least as probable as the best high byte left out. top1_greedy: best high byte, then its best low byte.
+- entropy_bits_mean is an upper bound: high bytes outside the enumeration count 8 bits for their low byte.
 """
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import pandas as pd
 import torch
@@ -23,6 +35,9 @@ from .errors import ConfigError, SeqlibError
 CHUNK_ELEMENTS = 1 << 24  # logits handled per step (64 MiB of float32), so memory stays flat for any batch
 MAX_CONFUSION_VOCAB = 64
 LN2 = math.log(2)
+BYTE = 256  # a 16-bit value v = BYTE * high + low
+N_VALUES = BYTE * BYTE
+ENUM_WIDTH = 8  # high bytes enumerated for value-level top-k (see ValueMetrics)
 
 
 def _hits(greater: torch.Tensor, equal: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -86,7 +101,6 @@ class Metrics:
 
     def _update_chunk(self, logits: torch.Tensor, targets: torch.Tensor, positions: torch.Tensor) -> None:
         """Accumulate one chunk of at most CHUNK_ELEMENTS logits."""
-        st, (n, H, V), B = self.state, logits.shape, self.bins
         logp = logits.float().log_softmax(-1)
         logp_t = logp.gather(-1, targets.unsqueeze(-1))
         greater = (logp > logp_t).sum(-1, keepdim=True, dtype=torch.int32)  # int32 sums are much faster on CPU
@@ -94,16 +108,22 @@ class Metrics:
         ks = torch.tensor(self.topk, device=logp.device)
         correct = _hits(greater, equal, torch.ones_like(greater)).squeeze(-1).double()
         max_logp, pred = logp.max(-1)
-        conf = max_logp.exp()
         entropy = -logp.exp().mul_(logp).nan_to_num_(0.0).sum(-1) / LN2  # 0 * -inf counts as 0
+        self._add(logp_t.squeeze(-1).double(), _hits(greater, equal, ks), correct, max_logp.exp(), pred, entropy,
+                  targets, positions)
 
+    def _add(self, logp_t: torch.Tensor, hits: torch.Tensor, correct: torch.Tensor, conf: torch.Tensor,
+             pred: torch.Tensor, entropy: torch.Tensor, targets: torch.Tensor, positions: torch.Tensor) -> None:
+        """Accumulate per-prediction scores (n, H): target log-prob (float64), top-k hits (n, H, K), top-1 hit
+        (float64), confidence, arg-max class, entropy in bits."""
+        st, (n, H), B, V = self.state, logp_t.shape, self.bins, self.vocab_size
         st["count"] += n
-        st["hits"] += _hits(greater, equal, ks).double().sum(0)
-        st["nll"] -= logp_t.squeeze(-1).double().sum(0)
+        st["hits"] += hits.double().sum(0)
+        st["nll"] -= logp_t.sum(0)
         st["conf"] += conf.double().sum(0)
         st["entropy"] += entropy.double().sum(0)
 
-        head = torch.arange(H, device=logp.device)
+        head = torch.arange(H, device=logp_t.device)
         conf_bin = (head * B + (conf * B).long().clamp(0, B - 1)).flatten()
         ent_bin = (head * B + (entropy / math.log2(V) * B).long().clamp(0, B - 1)).flatten()
 
@@ -185,3 +205,148 @@ class Metrics:
         rows = [*res["heads"], res["overall"]]
         return pd.DataFrame([[r[c] for c in columns] for r in rows], columns=columns,
                             index=pd.Index([r["head"] for r in rows], name="head"))
+
+
+@dataclass
+class ByteFactors:
+    """Predictions of 16-bit values as P(v) = P(high) P(low | high) for N rows and H heads, never as 65,536 classes.
+
+    high: log-probabilities (N, H, 256) of the high byte. low_fn(high_bytes, rows): log-probabilities (n, H, m, 256)
+    of the low byte given each of the m high bytes (n, H, m) of the rows `rows` (a slice of the underlying rows,
+    which start at `offset`: slicing a ByteFactors keeps low_fn and moves the offset).
+    """
+
+    high: torch.Tensor
+    low_fn: Callable[[torch.Tensor, slice], torch.Tensor]
+    offset: int = 0
+
+    def __len__(self) -> int:
+        return len(self.high)
+
+    def __getitem__(self, rows: slice) -> "ByteFactors":
+        """The predictions of a slice of the rows."""
+        start, _, step = rows.indices(len(self))
+        if step != 1:
+            raise ValueError(f"ByteFactors take contiguous row slices, got step {step}; slice without a step")
+        return ByteFactors(self.high[rows], self.low_fn, self.offset + start)
+
+    def low(self, high_bytes: torch.Tensor) -> torch.Tensor:
+        """Low-byte log-probabilities (N, H, m, 256) given high bytes (N, H, m)."""
+        return self.low_fn(high_bytes, slice(self.offset, self.offset + len(self)))
+
+    def log_prob(self, values: torch.Tensor) -> torch.Tensor:
+        """Exact log P(value) (N, H) of values (N, H) = log P(high) + log P(low | high)."""
+        high, low = values // BYTE, (values % BYTE)[..., None]
+        low_logp = self.low(high[..., None])[..., 0, :].gather(-1, low)[..., 0]
+        return self.high.gather(-1, high[..., None])[..., 0] + low_logp
+
+    def enumerate(self, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The `width` most probable high bytes (N, H, m), their log-probs (N, H, m) and low bytes' (N, H, m, 256)."""
+        top_logp, top_high = self.high.topk(min(width, BYTE), dim=-1)
+        return top_high, top_logp, self.low(top_high)
+
+    def top_values(self, k: int, width: int = ENUM_WIDTH) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k most probable values (N, H, k) among those of the `width` best high bytes, and their log-probs."""
+        top_high, top_logp, low = self.enumerate(width)
+        logp, idx = (top_logp[..., None] + low).flatten(-2).topk(min(k, top_high.shape[-1] * BYTE), dim=-1)
+        return top_high.gather(-1, idx // BYTE) * BYTE + idx % BYTE, logp
+
+
+PART_KEYS = ("ce_bits", "confidence_mean", "entropy_bits_mean", "ece")
+
+
+class ValueMetrics(Metrics):
+    """Metrics of 16-bit values predicted as bytes (ByteFactors): the Metrics report at value level, per-byte beside.
+
+    update() also returns each prediction's exact log P(target) and top-1 hit (N, H), for the verdict's tests.
+    """
+
+    def __init__(self, heads: int = 1, topk: tuple[int, ...] = (1, 3, 5), bins: int = 20, n_worst: int = 20,
+                 width: int = ENUM_WIDTH):
+        super().__init__(N_VALUES, heads, topk, bins, n_worst)
+        if not 1 <= width <= BYTE:
+            raise ConfigError(f"the enumeration width must be between 1 and {BYTE} high bytes, got {width}")
+        self.width = width
+        self.high, self.low = (Metrics(BYTE, heads, topk, bins, n_worst=0) for _ in range(2))
+        self.state |= {"greedy": torch.zeros(heads, dtype=torch.float64),
+                       "exact": torch.zeros(heads, dtype=torch.float64)}
+
+    @torch.no_grad()
+    def update(self, factors: ByteFactors, targets: torch.Tensor,
+               positions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add a batch of N predictions (ByteFactors) of target values (N, H); returns log P(target) and top-1 hits."""
+        targets = torch.as_tensor(targets)
+        n, H = len(factors), self.heads
+        if factors.high.shape != (n, H, BYTE) or targets.shape != (n, H):
+            raise SeqlibError(f"ValueMetrics expects high-byte log-probs (N, {H}, {BYTE}) and targets (N, {H}); got "
+                              f"{tuple(factors.high.shape)} and {tuple(targets.shape)}; pass one column per head")
+        if n and (targets.min() < 0 or targets.max() >= N_VALUES):
+            raise SeqlibError(f"targets must be 16-bit values in [0, {N_VALUES}), got "
+                              f"{int(targets.min())}..{int(targets.max())}; score data values only (never MASK)")
+        device = factors.high.device
+        targets = targets.to(device)
+        positions = (torch.arange(self.seen, self.seen + n, device=device) if positions is None
+                     else torch.as_tensor(positions).to(device).long())
+        self.state = {k: v.to(device) for k, v in self.state.items()}
+        rows = max(1, CHUNK_ELEMENTS // (H * (self.width + 1) * BYTE))
+        out = [self._update_values(factors[s:s + rows], targets[s:s + rows], positions[s:s + rows])
+               for s in range(0, n, rows)]
+        self.seen += n
+        if not out:
+            return torch.zeros(0, H, dtype=torch.float64), torch.zeros(0, H)
+        return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
+
+    def _update_values(self, f: ByteFactors, targets: torch.Tensor,
+                       positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Accumulate one chunk; the value-level scores come from the enumerated high bytes."""
+        high_t, low_t = targets // BYTE, targets % BYTE
+        low_given_true = f.low(high_t[..., None])[..., 0, :]
+        self.high.update(f.high, high_t, positions)
+        self.low.update(low_given_true, low_t, positions)
+        logp_t = (f.high.gather(-1, high_t[..., None])[..., 0].double()
+                  + low_given_true.gather(-1, low_t[..., None])[..., 0].double())
+
+        top_high, top_logp, low = f.enumerate(self.width)
+        flat = (top_logp[..., None] + low).flatten(-2)  # joint log-probs of the listed values (n, H, width * 256)
+        match = top_high == high_t[..., None]
+        listed = match.any(-1)
+        own = flat.gather(-1, (match.long().argmax(-1) * BYTE + low_t)[..., None])  # the target's entry in the list
+        greater = (flat > own).sum(-1, keepdim=True, dtype=torch.int32)
+        equal = (flat == own).sum(-1, keepdim=True, dtype=torch.int32).clamp_min(1)
+        ks = torch.tensor(self.topk, device=flat.device)
+        hits = _hits(greater, equal, ks) * listed[..., None]
+        correct = (_hits(greater, equal, torch.ones_like(greater)).squeeze(-1) * listed).double()
+        best, arg = flat.max(-1)
+        pred = top_high.gather(-1, (arg // BYTE)[..., None])[..., 0] * BYTE + arg % BYTE
+
+        def entropy_bits(logp: torch.Tensor) -> torch.Tensor:
+            return -(logp.exp() * logp).nan_to_num(0.0).sum(-1) / LN2
+
+        listed_mass = top_logp.exp()
+        entropy = (entropy_bits(f.high) + (listed_mass * entropy_bits(low)).sum(-1)
+                   + (1 - listed_mass.sum(-1)).clamp_min(0) * 8)
+        kth = flat.topk(min(max(self.topk), flat.shape[-1]), dim=-1).values[..., -1]
+        if self.width < BYTE:
+            left_out = f.high.topk(self.width + 1, dim=-1).values[..., -1]
+            self.state["exact"] += (kth >= left_out).double().sum(0)
+        else:
+            self.state["exact"] += len(targets)
+        greedy = top_high[..., 0] * BYTE + low[..., 0, :].argmax(-1)
+        self.state["greedy"] += (greedy == targets).double().sum(0)
+        self._add(logp_t, hits, correct, best.exp(), pred, entropy, targets, positions)
+        return logp_t, correct
+
+    def result(self) -> dict:
+        """The Metrics report at value level; each head dict adds top1_greedy, the enumeration and the byte parts."""
+        res = super().result()
+        high, low = self.high.result(), self.low.result()
+        greedy, exact = self.state["greedy"].cpu(), self.state["exact"].cpu()
+        sels = [[h] for h in range(self.heads)] + [list(range(self.heads))]
+        for r, hr, lr, sel in zip([*res["heads"], res["overall"]], [*high["heads"], high["overall"]],
+                                  [*low["heads"], low["overall"]], sels):
+            r["top1_greedy"] = float(greedy[sel].sum() / r["count"])
+            r["enumeration"] = {"width": self.width, "top_k": max(self.topk), "exact_share": float(exact[sel].sum() / r["count"])}
+            keys = [*(f"top{k}" for k in self.topk), *PART_KEYS]
+            r["high_byte"] = {k: hr[k] for k in keys}
+            r["low_byte"] = {k: lr[k] for k in keys}
+        return res

@@ -1,4 +1,10 @@
-"""Decoder-only transformer with rotary positions, SwiGLU and H heads that each predict a token h steps ahead."""
+"""Decoder-only transformer with rotary positions, SwiGLU and H heads that each predict a token h steps ahead.
+
+A factorized model (bytes16 tokenizer) predicts a 16-bit value v = 256 * high + low exactly as two 256-way parts:
+P(v) = P(high | context) * P(low | context, high). The input of a position is the embedding of its high byte plus
+that of its low byte; a low-byte head sees the context and the embedding of the high byte (the true one when
+training, each candidate at inference), so no 65,536-way softmax is ever computed.
+"""
 
 import math
 from dataclasses import asdict, dataclass, fields
@@ -8,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from seqlib.errors import ConfigError
+from seqlib.metrics import BYTE, N_VALUES, ByteFactors
 
 
 @dataclass
@@ -24,6 +31,7 @@ class ModelConfig:
     heads_ahead: int = 1
     tie_embeddings: bool = True
     rope_base: float = 10000.0
+    factorized: bool = False
 
     def __post_init__(self) -> None:
         if self.dim_ff is None:
@@ -36,6 +44,9 @@ class ModelConfig:
             raise ConfigError(f"dropout={self.dropout} is outside [0, 1); choose e.g. dropout=0.0 or 0.1")
         if not self.rope_base > 1.0:
             raise ConfigError(f"rope_base={self.rope_base} must be greater than 1; the usual value is 10000")
+        if self.factorized and self.vocab_size != N_VALUES:
+            raise ConfigError(f"a factorized model predicts 16-bit values, so vocab_size must be {N_VALUES}, got "
+                              f"{self.vocab_size}; use the bytes16 tokenizer's vocab_size")
         self._check_heads()
 
     def _check_heads(self) -> None:
@@ -53,8 +64,11 @@ class ModelConfig:
         raise ConfigError(f"{problem}; choose nhead among {', '.join(map(str, valid))}")
 
     def to_dict(self) -> dict:
-        """Plain Python types, for checkpoints and JSON."""
-        return asdict(self)
+        """Plain Python types, for checkpoints and JSON; factorized is written only when True."""
+        d = asdict(self)
+        if not self.factorized:
+            del d["factorized"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
@@ -108,10 +122,11 @@ class CausalSelfAttention(nn.Module):
 class SwiGLU(nn.Module):
     """Feed-forward silu(x W_gate) * (x W_up) W_down, with gate and up fused in one Linear."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, hidden: int | None = None):
         super().__init__()
-        self.fc = nn.Linear(cfg.d_model, 2 * cfg.dim_ff, bias=False)
-        self.proj = nn.Linear(cfg.dim_ff, cfg.d_model, bias=False)
+        hidden = hidden or cfg.dim_ff
+        self.fc = nn.Linear(cfg.d_model, 2 * hidden, bias=False)
+        self.proj = nn.Linear(hidden, cfg.d_model, bias=False)
         self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -134,19 +149,49 @@ class Block(nn.Module):
         return x + self.ffn(self.norm2(x))
 
 
+class LowByteHead(nn.Module):
+    """Low-byte logits of one head from the context plus the (normalised) embedding of a high byte, via a SwiGLU."""
+
+    def __init__(self, cfg: ModelConfig, tied: bool):
+        super().__init__()
+        self.high_norm = nn.RMSNorm(cfg.d_model)
+        self.norm1 = nn.RMSNorm(cfg.d_model)
+        self.ffn = SwiGLU(cfg, hidden=cfg.d_model)
+        self.norm2 = nn.RMSNorm(cfg.d_model)
+        self.proj = None if tied else nn.Linear(cfg.d_model, BYTE, bias=False)
+
+    def forward(self, z: torch.Tensor, high: torch.Tensor, tied_weight: torch.Tensor) -> torch.Tensor:
+        """Logits (..., BYTE) for context z (..., d_model) and high-byte embeddings high (..., d_model)."""
+        u = z + self.high_norm(high)
+        u = u + self.ffn(self.norm1(u))
+        return F.linear(self.norm2(u), tied_weight if self.proj is None else self.proj.weight)
+
+
 class SeqModel(nn.Module):
-    """Token embedding (last row = MASK) -> blocks -> RMSNorm -> logits (B, T, H, vocab_size) for H heads ahead."""
+    """Token embedding (last row = MASK) -> blocks -> RMSNorm -> logits (B, T, H, vocab_size) for H heads ahead.
+
+    Factorized: byte embeddings (high + low, each with a MASK row) -> blocks -> RMSNorm -> per head high-byte logits
+    and, given the high byte, low-byte logits (256 classes each).
+    """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.wte = nn.Embedding(cfg.vocab_size + 1, cfg.d_model)
+        if cfg.factorized:
+            self.wte_high = nn.Embedding(BYTE + 1, cfg.d_model)
+            self.wte_low = nn.Embedding(BYTE + 1, cfg.d_model)
+            self.low_heads = nn.ModuleList(LowByteHead(cfg, tied=cfg.tie_embeddings and h == 0)
+                                           for h in range(cfg.heads_ahead))
+        else:
+            self.wte = nn.Embedding(cfg.vocab_size + 1, cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.nlayers))
         self.norm = nn.RMSNorm(cfg.d_model)
-        # Heads as one Linear(d_model, n * vocab_size); when tied, head 1 is the embedding and this holds heads 2..H.
+        # Heads as one Linear(d_model, n * classes); when tied, head 1 is the embedding and this holds heads 2..H.
+        # A factorized model's classes are the 256 high bytes (its low bytes come from low_heads).
         n_own = cfg.heads_ahead - int(cfg.tie_embeddings)
-        self.head = nn.Linear(cfg.d_model, n_own * cfg.vocab_size, bias=False) if n_own else None
+        classes = BYTE if cfg.factorized else cfg.vocab_size
+        self.head = nn.Linear(cfg.d_model, n_own * classes, bias=False) if n_own else None
         cos, sin = rope_cache(cfg.seq_len, cfg.d_model // cfg.nhead, cfg.rope_base)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
@@ -167,40 +212,95 @@ class SeqModel(nn.Module):
             self.rope_cos, self.rope_sin = rope_cache(T, head_dim, self.cfg.rope_base, device)
         return self.rope_cos[:T], self.rope_sin[:T]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (B, T, H, vocab_size) for int64 tokens x (B, T); [:, t, h-1] predicts the token at t + h."""
-        B, T = x.shape
-        cos, sin = self._rope(T)
-        h = self.drop(self.wte(x))
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Token embeddings; factorized: high-byte plus low-byte embedding (MASK = value 65536 uses both MASK rows)."""
+        if not self.cfg.factorized:
+            return self.wte(x)
+        mask = x == N_VALUES
+        return self.wte_high(torch.where(mask, BYTE, x // BYTE)) + self.wte_low(torch.where(mask, BYTE, x % BYTE))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised last hidden states (B, T, d_model) for int64 tokens x (B, T)."""
+        cos, sin = self._rope(x.shape[1])
+        h = self.drop(self._embed(x))
         for block in self.blocks:
             h = block(h, cos, sin)
-        h = self.norm(h)
-        V = self.cfg.vocab_size
-        heads = [F.linear(h, self.wte.weight[:V])] if self.cfg.tie_embeddings else []
+        return self.norm(h)
+
+    def _head_logits(self, h: torch.Tensor, classes: int, tied_weight: torch.Tensor) -> torch.Tensor:
+        """Logits (..., H, classes) of every head from hidden states h (..., d_model)."""
+        heads = [F.linear(h, tied_weight[:classes])] if self.cfg.tie_embeddings else []
         if self.head is not None:
             heads.append(self.head(h))
-        return torch.cat(heads, dim=-1).view(B, T, self.cfg.heads_ahead, V)
+        return torch.cat(heads, dim=-1).view(*h.shape[:-1], self.cfg.heads_ahead, classes)
 
-    def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy in nats (float32), averaged over all positions and heads; y is (B, T, H)."""
-        return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
+    def _low_logits(self, h: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        """Low-byte logits (..., H, m, 256) given high bytes (..., H, m) of each head, for hidden states h (..., d)."""
+        z = h.unsqueeze(-2)
+        return torch.stack([head(z, self.wte_high(high[..., j, :]), self.wte_low.weight[:BYTE])
+                            for j, head in enumerate(self.low_heads)], dim=-3)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, T, H, vocab_size) for int64 tokens x (B, T); [:, t, h-1] predicts the token at t + h.
+
+        Factorized, with the target values y (B, T, H) (teacher forcing): high-byte logits (B, T, H, 256) and
+        low-byte logits (B, T, H, 256) given the true high byte. Use factors() to predict without targets.
+        """
+        h = self.features(x)
+        if not self.cfg.factorized:
+            return self._head_logits(h, self.cfg.vocab_size, self.wte.weight)
+        if y is None:
+            raise ValueError("a factorized model needs the target values y for its low-byte logits; "
+                             "call model(x, y) to train, or model.factors(x) to predict")
+        return self._head_logits(h, BYTE, self.wte_high.weight), self._low_logits(h, (y // BYTE)[..., None])[..., 0, :]
+
+    @torch.no_grad()
+    def factors(self, x: torch.Tensor, start: int = 0) -> ByteFactors:
+        """Factorized predictions at positions >= start of every window, rows (window, position) flattened."""
+        h = self.features(x)[:, start:]
+        h = h.reshape(-1, h.size(-1)).float()
+        high = self._head_logits(h, BYTE, self.wte_high.weight).float().log_softmax(-1)
+
+        @torch.no_grad()
+        def low(high_bytes: torch.Tensor, rows: slice) -> torch.Tensor:
+            return self._low_logits(h[rows], high_bytes).float().log_softmax(-1)
+
+        return ByteFactors(high, low)
+
+    def loss(self, logits: torch.Tensor | tuple[torch.Tensor, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy in nats (float32), averaged over all positions and heads; y is (B, T, H).
+
+        Factorized (logits = (high, low) from forward(x, y)): CE(high byte) + CE(low byte | true high byte), the
+        exact cross-entropy of the 16-bit value.
+        """
+        if not self.cfg.factorized:
+            return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
+        high, low = (t.float().reshape(-1, BYTE) for t in logits)
+        return F.cross_entropy(high, (y // BYTE).reshape(-1)) + F.cross_entropy(low, (y % BYTE).reshape(-1))
+
+    def _embeddings(self) -> list[nn.Parameter]:
+        return [m.weight for m in self.modules() if isinstance(m, nn.Embedding)]
 
     def num_params(self, exclude_embedding: bool = False) -> int:
-        """Parameter count; exclude_embedding drops the embedding table (and with it a tied head 1)."""
+        """Parameter count; exclude_embedding drops the embedding tables (and with them tied heads)."""
         n = sum(p.numel() for p in self.parameters())
-        return n - self.wte.weight.numel() if exclude_embedding else n
+        return n - sum(p.numel() for p in self._embeddings()) if exclude_embedding else n
 
     def param_groups(self, weight_decay: float) -> list[dict]:
-        """AdamW groups: decay on matmul weights (>= 2-D, not the embedding), none on embedding and norms."""
-        decay = [p for p in self.parameters() if p.dim() >= 2 and p is not self.wte.weight]
+        """AdamW groups: decay on matmul weights (>= 2-D, not embeddings), none on embeddings and norms."""
+        embeddings = {id(p) for p in self._embeddings()}
+        decay = [p for p in self.parameters() if p.dim() >= 2 and id(p) not in embeddings]
         ids = {id(p) for p in decay}
         no_decay = [p for p in self.parameters() if id(p) not in ids]
         return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
     def flops_per_token(self) -> int:
-        """Training FLOPs per token (fwd+bwd), PaLM appendix B: 6 * matmul params + 12 * nlayers * d_model * seq_len."""
+        """Training FLOPs per token (fwd+bwd), PaLM appendix B: 6 * matmul params + 12 * nlayers * d_model * seq_len.
+
+        Factorized: the low-byte heads run once per position (on the true high byte); tied heads count 2 x 256 rows.
+        """
         cfg = self.cfg
         n_matmul = sum(m.weight.numel() for m in self.modules() if isinstance(m, nn.Linear))
         if cfg.tie_embeddings:
-            n_matmul += cfg.vocab_size * cfg.d_model
+            n_matmul += (2 * BYTE if cfg.factorized else cfg.vocab_size) * cfg.d_model
         return 6 * n_matmul + 12 * cfg.nlayers * cfg.d_model * cfg.seq_len

@@ -1,4 +1,7 @@
-"""Next-value predictions at one position of a file: top-k values with probabilities, and the truth when known."""
+"""Next-value predictions at one position of a file: top-k values with probabilities, and the truth when known.
+
+A bytes16 model lists full 16-bit values with their exact probabilities P(high) P(low | high).
+"""
 from __future__ import annotations
 
 import math
@@ -12,6 +15,7 @@ from .checkpoint import load_model
 from .data import U16Stream
 from .distributed import pick_device
 from .errors import DataError
+from .metrics import BYTE
 
 
 def predict_at(model, tokenizer, values: np.ndarray, idx: int, topk: int = 10) -> pd.DataFrame:
@@ -22,6 +26,8 @@ def predict_at(model, tokenizer, values: np.ndarray, idx: int, topk: int = 10) -
                         f"so choose an index from {seq_len} to {n} for this file of {n} values")
     context = torch.as_tensor(tokenizer.encode(np.asarray(values[idx - seq_len : idx])))[None]
     device = next(model.parameters()).device
+    if model.cfg.factorized:
+        return _predict_values(model, context.to(device), values, idx, topk)
     with torch.inference_mode():
         logp = torch.log_softmax(model(context.to(device))[0, -1].float(), dim=-1).cpu()
     rows = []
@@ -38,6 +44,29 @@ def predict_at(model, tokenizer, values: np.ndarray, idx: int, topk: int = 10) -
             rows.append({"head": h + 1, "position": where, "rank": rank, "token": tok, "value": tokenizer.label(tok),
                          "lo": lo, "hi": hi, "probability": p, "is_true": tok == true_token,
                          "true_value": truth, "true_rank": true_rank, "entropy_bits": entropy})
+    return pd.DataFrame(rows)
+
+
+def _predict_values(model, context: torch.Tensor, values: np.ndarray, idx: int, topk: int) -> pd.DataFrame:
+    """predict_at for a factorized model: exact probabilities of all 65,536 values (one position is cheap)."""
+    n, heads = len(values), model.cfg.heads_ahead
+    with torch.inference_mode():
+        factors = model.factors(context, start=context.shape[1] - 1)
+        every_high = torch.arange(BYTE, device=context.device).expand(1, heads, BYTE)
+        logp_all = (factors.high[..., None] + factors.low(every_high))[0].flatten(-2).cpu()  # (H, value)
+    rows = []
+    for h in range(heads):
+        logp, probs = logp_all[h], logp_all[h].exp()
+        entropy = float(-(probs * logp).nan_to_num().sum() / math.log(2))
+        where = idx + h
+        truth = int(values[where]) if where < n else None
+        true_rank = int((probs > probs[truth]).sum()) + 1 if truth is not None else None
+        top = probs.topk(topk)
+        for rank, (p, v) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
+            rows.append({"head": h + 1, "position": where, "rank": rank, "token": v, "value": str(v), "lo": v, "hi": v,
+                         "probability": p, "is_true": v == truth, "true_value": truth, "true_rank": true_rank,
+                         "entropy_bits": entropy, "high_byte": v // BYTE, "low_byte": v % BYTE,
+                         "p_high_byte": float(factors.high[0, h, v // BYTE].exp())})
     return pd.DataFrame(rows)
 
 
@@ -58,5 +87,9 @@ def format_prediction(table: pd.DataFrame) -> str:
                    f"truth {truth}")
         for r in rows.itertuples():
             mark = "  <- true" if r.is_true else ""
-            out.append(f"  {r.rank:>3}. {r.value:>13}  p = {r.probability:.4f}{mark}")
+            if "high_byte" in table:  # a 16-bit value: show its bytes and P(high byte) beside P(value)
+                out.append(f"  {r.rank:>3}. {r.value:>13} (0x{r.token:04x})  p = {r.probability:.4f}  "
+                           f"(high byte 0x{r.high_byte:02x}: p = {r.p_high_byte:.4f}){mark}")
+            else:
+                out.append(f"  {r.rank:>3}. {r.value:>13}  p = {r.probability:.4f}{mark}")
     return "\n".join(out)

@@ -1,21 +1,33 @@
-"""Value <-> token maps fitted on a sample: exact (lossless), quantile (adaptive binning) or uniform bins."""
+"""Value <-> token maps fitted on a sample: exact (lossless), quantile (adaptive binning), uniform bins, or bytes16.
+
+bytes16 is lossless for streams of full 16-bit values: token == value (65,536 classes), and a factorized model
+predicts it as a high byte and a low byte given the high byte (see model.py), so no 65,536-way softmax is needed.
+"""
 import numpy as np
 
 from .data import sparse_reads
 from .errors import ConfigError, DataError
 
 N_U16 = 1 << 16
-KINDS = ("exact", "quantile", "uniform")
+BYTE = 256  # classes of each byte of a bytes16 value: value = BYTE * high + low
+KINDS = ("exact", "quantile", "uniform", "bytes16")
 SAMPLE_BLOCK = 4096  # the fit sample is random blocks of consecutive values: few pages of a memmap are read
+FLAT_KS = 0.05  # auto rule: values fill [min, max] evenly when their CDF is this close to the uniform one...
+JUMP = 0.1  # ...and the stream jumps: median |x_t - x_{t-1}| is at least this share of max - min + 1
 
 
 class Tokenizer:
-    """Token i stands for the values lo[i]..hi[i]; encode is one lookup in a 65,536-entry table."""
+    """Token i stands for the values lo[i]..hi[i]; encode is one lookup in a 65,536-entry table.
 
-    def __init__(self, kind: str, lo: list[int], hi: list[int]):
+    bytes16 needs no lo/hi: token i is the value i for all 65,536 values (nothing is unseen, there is no UNK).
+    """
+
+    def __init__(self, kind: str, lo: list[int] | None = None, hi: list[int] | None = None):
         if kind not in KINDS:
             raise ConfigError(f"unknown tokenizer kind {kind!r}; use one of {', '.join(KINDS)} or auto")
         self.kind = kind
+        if kind == "bytes16":
+            lo = hi = np.arange(N_U16)
         self.lo = np.asarray(lo, dtype=np.int64)
         self.hi = np.asarray(hi, dtype=np.int64)
         self.n_values = len(self.lo)
@@ -23,13 +35,20 @@ class Tokenizer:
         self.vocab_size = self.n_values + (kind == "exact")
         self.mask_token = self.vocab_size
         every_value = np.arange(N_U16)
-        if kind == "exact":
+        if kind == "bytes16":
+            self.lut = every_value
+        elif kind == "exact":
             self.lut = np.full(N_U16, self.n_values, dtype=np.int64)
             self.lut[self.lo] = np.arange(self.n_values)
         else:  # values outside the fitted range go to the nearest (first or last) bin
             self.lut = np.clip(np.searchsorted(self.lo, every_value, side="right") - 1, 0, self.n_values - 1)
         lo_of, hi_of = np.append(self.lo, -1)[self.lut], np.append(self.hi, -1)[self.lut]
         self._seen = (lo_of <= every_value) & (every_value <= hi_of)
+
+    @property
+    def factorized(self) -> bool:
+        """True when the model predicts each value as a high byte, then a low byte given it (bytes16)."""
+        return self.kind == "bytes16"
 
     def __repr__(self) -> str:
         return f"Tokenizer(kind={self.kind!r}, n_values={self.n_values}, vocab_size={self.vocab_size})"
@@ -61,13 +80,15 @@ class Tokenizer:
         return int(np.count_nonzero(~self._seen[np.asarray(values)]))
 
     def to_dict(self) -> dict:
-        """Plain types only, for checkpoints and tokenizer.json."""
+        """Plain types only, for checkpoints and tokenizer.json (bytes16 is fully described by its kind)."""
+        if self.factorized:
+            return {"kind": self.kind}
         return {"kind": self.kind, "lo": self.lo.tolist(), "hi": self.hi.tolist()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Tokenizer":
         """Inverse of to_dict."""
-        return cls(d["kind"], d["lo"], d["hi"])
+        return cls(d["kind"], d.get("lo"), d.get("hi"))
 
 
 def _sample(values: np.ndarray, sample_size: int, seed: int) -> np.ndarray:
@@ -99,9 +120,85 @@ def _quantile_starts(distinct: np.ndarray, counts: np.ndarray, num_bins: int) ->
     return np.array(starts)
 
 
+def _entropy_bits(counts: np.ndarray, max_bits: float) -> float:
+    """Miller-Madow entropy estimate (bits) from counts: plug-in + (outcomes - 1) / 2N nats, at most max_bits."""
+    counts = counts[counts > 0].astype(np.float64)
+    n = counts.sum()
+    p = counts / n
+    return min(float(-(p * np.log2(p)).sum() + (len(counts) - 1) / (2 * n * np.log(2))), max_bits)
+
+
+def _auto_rule(sample: np.ndarray, distinct: np.ndarray, counts: np.ndarray, max_vocab: int) -> dict:
+    """The statistics behind kind="auto" and its choice, with the reason in words."""
+    span = int(distinct[-1] - distinct[0]) + 1
+    cdf = np.cumsum(counts) / counts.sum()
+    steps = np.abs(np.diff(np.asarray(sample, dtype=np.int64)))
+    out = {"distinct": len(distinct), "max_vocab": max_vocab, "low_bytes": len(np.unique(distinct % BYTE)),
+           "flat_ks": float(np.abs(cdf - (distinct - distinct[0] + 1) / span).max()),
+           "jump": float(np.median(steps)) / span if len(steps) else 0.0}
+    if out["distinct"] <= max_vocab:
+        return {**out, "kind": "exact", "reason": f"{out['distinct']} distinct values <= max_vocab={max_vocab}: "
+                                                  "one token per value"}
+    checks = [(out["low_bytes"] > 1, "the low byte is constant"),
+              (out["flat_ks"] <= FLAT_KS, f"values do not fill their range evenly (KS {out['flat_ks']:.3f} > {FLAT_KS})"),
+              (out["jump"] >= JUMP, f"the stream is smooth (median step {out['jump']:.3f} of the range < {JUMP})")]
+    failed = [why for ok, why in checks if not ok]
+    if failed:
+        return {**out, "kind": "quantile", "reason": f"{out['distinct']} distinct values and {failed[0]}: "
+                                                     "a measurement-like stream, binned by quantiles"}
+    return {**out, "kind": "bytes16", "reason": f"{out['distinct']} distinct values that fill their range evenly "
+            f"and jump across it like a generator's output: modelled exactly as high byte + low byte"}
+
+
+def auto_rule(values: np.ndarray, max_vocab: int = 1024, sample_size: int = 1_000_000, seed: int = 0) -> dict:
+    """What kind="auto" picks for a stream and why, with the statistics of the rule (see fit_tokenizer)."""
+    sample = _sample(values, sample_size, seed)
+    distinct, counts = np.unique(sample, return_counts=True)
+    return _auto_rule(sample, distinct.astype(np.int64), counts, max_vocab)
+
+
+def binning_loss(values: np.ndarray, num_bins: int = 256, sample_size: int = 1_000_000, seed: int = 0) -> dict:
+    """What quantile binning into num_bins throws away, measured on a sample of the stream.
+
+    bits_lost = H(value) - H(bin) = H(value | bin): bits per value that no model of the binned stream can predict;
+    top1_value_ceiling: the top-1 value accuracy of a perfect bin predictor that guesses the most common value of
+    each bin (chosen on the first half of the sample, scored on the second, so sampling noise does not inflate it);
+    low_byte_bits and low_byte_bits_given_previous: H(low byte) and H(low byte | previous low byte), a one-lag look
+    at how much of the low bits the past determines (0 for an LCG modulo 2^16). Entropies are Miller-Madow estimates
+    (clipped to their range); they need several sample values per distinct value to be accurate.
+    """
+    sample = _sample(values, sample_size, seed).astype(np.int64)
+    tokenizer = fit_tokenizer(sample, "quantile", num_bins, sample_size=len(sample))
+    first, second = sample[: len(sample) // 2], sample[len(sample) // 2 :]
+    counts = np.bincount(first, minlength=N_U16)
+    bin_max = np.zeros(tokenizer.n_values, dtype=np.int64)
+    np.maximum.at(bin_max, tokenizer.lut, counts)
+    most_common = np.flatnonzero(counts == bin_max[tokenizer.lut])
+    guess = np.full(tokenizer.n_values, N_U16)
+    np.minimum.at(guess, tokenizer.lut[most_common], most_common)  # ties: the smallest most common value
+    value_bits = _entropy_bits(np.bincount(sample, minlength=N_U16), 16.0)
+    bin_bits = _entropy_bits(np.bincount(tokenizer.encode(sample)), 16.0)
+    low = sample % BYTE
+    low_bits = _entropy_bits(np.bincount(low), 8.0)
+    pair_bits = _entropy_bits(np.bincount(low[:-1] * BYTE + low[1:]), 16.0)
+    return {"bins": tokenizer.n_values, "value_bits": value_bits, "bin_bits": bin_bits,
+            "bits_lost": max(value_bits - bin_bits, 0.0),
+            "top1_value_ceiling": float(np.mean(guess[tokenizer.lut[second]] == second)),
+            "low_byte_bits": low_bits,
+            "low_byte_bits_given_previous": max(pair_bits - _entropy_bits(np.bincount(low[:-1]), 8.0), 0.0)}
+
+
 def fit_tokenizer(values: np.ndarray, kind: str = "auto", num_bins: int = 256, max_vocab: int = 1024,
                   sample_size: int = 1_000_000, seed: int = 0) -> Tokenizer:
-    """Fit a tokenizer on a bounded random sample; auto = exact if few distinct values, else quantile."""
+    """Fit a tokenizer on a bounded random sample; kind="auto" chooses exact, bytes16 or quantile.
+
+    The auto rule: exact when the sample has at most max_vocab distinct values. Otherwise bytes16 (lossless 16-bit)
+    when the values look like a generator's output, whose structure lives in the low bits that binning throws away:
+    the low byte is not constant, the values fill [min, max] evenly (Kolmogorov-Smirnov distance to the uniform
+    distribution <= FLAT_KS) and the stream jumps across its range (median |x_t - x_{t-1}| >= JUMP of max - min + 1;
+    independent uniform values give 0.29). Anything else (skewed, peaked, or smooth like a physical measurement,
+    whose low bits are mostly noise) gets quantile bins. auto_rule() shows the statistics; any kind can be forced.
+    """
     if kind not in KINDS + ("auto",):
         raise ConfigError(f"unknown tokenizer kind {kind!r}; use one of auto, {', '.join(KINDS)}")
     if not 1 <= num_bins <= N_U16:
@@ -110,10 +207,13 @@ def fit_tokenizer(values: np.ndarray, kind: str = "auto", num_bins: int = 256, m
         raise ConfigError(f"sample_size must be >= 1, got {sample_size}; use e.g. 1_000_000")
     if len(values) == 0:
         raise DataError("cannot fit a tokenizer on an empty stream; pass a file with values")
-    distinct, counts = np.unique(_sample(values, sample_size, seed), return_counts=True)
+    sample = _sample(values, sample_size, seed)
+    distinct, counts = np.unique(sample, return_counts=True)
     distinct = distinct.astype(np.int64)
     if kind == "auto":
-        kind = "exact" if len(distinct) <= max_vocab else "quantile"
+        kind = _auto_rule(sample, distinct, counts, max_vocab)["kind"]
+    if kind == "bytes16":
+        return Tokenizer("bytes16")
     if kind == "exact":
         return Tokenizer("exact", distinct, distinct)
     if kind == "uniform":

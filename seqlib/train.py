@@ -16,6 +16,7 @@ from .checkpoint import RunPaths, load_checkpoint, save_checkpoint
 from .data import U16Stream, WindowBatches, batch_iterator, eval_windows, load_windows, make_split, score_from
 from .distributed import all_reduce_sum, destroy_process_group, dist_info, init_process_group, pick_device
 from .errors import ConfigError, SeqlibError
+from .metrics import ByteFactors
 from .model import ModelConfig, SeqModel
 from .tokenize import Tokenizer, fit_tokenizer
 
@@ -129,6 +130,15 @@ def score_batch(logits: torch.Tensor, y: torch.Tensor, start: int) -> torch.Tens
     return torch.stack(cols, dim=1)
 
 
+def score_factors(factors: ByteFactors, y: torch.Tensor) -> torch.Tensor:
+    """score_batch for 16-bit values predicted as bytes, y (N, H); top-k among the values of the best high bytes."""
+    ce = -factors.log_prob(y)
+    hits = factors.top_values(max(TOPK))[0] == y.unsqueeze(-1)
+    cols = [ce.sum(0)] + [hits[..., :k].any(-1).sum(0).float() for k in TOPK]
+    cols.append(torch.full((y.shape[1],), float(y.shape[0]), device=ce.device))
+    return torch.stack(cols, dim=1)
+
+
 class Trainer:
     """Trains a SeqModel on one .u16 file; single process or one rank of a torchrun job."""
 
@@ -158,7 +168,7 @@ class Trainer:
             raise ConfigError(f"{cfg.u16_path} is not the file this run was trained on; resume with the original file")
         train_values = self.stream.values[self.split.train_start : self.split.train_end]
         self.tokenizer = tokenizer or fit_tokenizer(train_values, cfg.tokenizer, cfg.num_bins, cfg.max_vocab, seed=cfg.seed)
-        self.model_cfg = replace(model_cfg, vocab_size=self.tokenizer.vocab_size)
+        self.model_cfg = replace(model_cfg, vocab_size=self.tokenizer.vocab_size, factorized=self.tokenizer.factorized)
 
         torch.manual_seed(cfg.seed)
         self.raw_model = SeqModel(self.model_cfg).to(self.device)
@@ -199,7 +209,7 @@ class Trainer:
         saved = ModelConfig.from_dict(state["model_config"])
         if given is not None:
             for f in fields(ModelConfig):
-                if f.name != "vocab_size" and getattr(given, f.name) != getattr(saved, f.name):
+                if f.name not in ("vocab_size", "factorized") and getattr(given, f.name) != getattr(saved, f.name):
                     raise ConfigError(
                         f"--{f.name} {getattr(given, f.name)} differs from the checkpoint's {getattr(saved, f.name)}; "
                         "drop the flag to resume, or start a new run folder"
@@ -229,12 +239,16 @@ class Trainer:
         """Validation loss (bits per value) and top-k accuracy per head on the fixed held-out windows."""
         self.model.eval()
         totals = torch.zeros(self.model_cfg.heads_ahead, 2 + len(TOPK), device=self.device)
+        start, heads = score_from(self.model_cfg.seq_len), self.model_cfg.heads_ahead
         for i in range(0, len(self.val_x), self.cfg.batch):
             x = self.val_x[i : i + self.cfg.batch].to(self.device)
             y = self.val_y[i : i + self.cfg.batch].to(self.device)
             with self._autocast():
-                logits = self.model(x)
-            totals += score_batch(logits, y, score_from(self.model_cfg.seq_len))
+                out = self.raw_model.factors(x, start) if self.model_cfg.factorized else self.model(x)
+            if isinstance(out, ByteFactors):
+                totals += score_factors(out, y[:, start:].reshape(-1, heads))
+            else:
+                totals += score_batch(out, y, start)
         self.model.train()
         totals = all_reduce_sum(totals).cpu()
         count = totals[:, -1].clamp(min=1)
@@ -308,7 +322,8 @@ class Trainer:
             sync = self.ddp.no_sync() if self.ddp is not None and micro < accum - 1 else nullcontext()
             with sync:
                 with self._autocast():
-                    loss = self.raw_model.loss(self.model(x), y)
+                    out = self.model(x, y) if self.model_cfg.factorized else self.model(x)
+                    loss = self.raw_model.loss(out, y)
                 self.scaler.scale(loss / accum).backward()
             total += loss.detach()
         mean = all_reduce_sum(total / accum).item() / self.dist.world_size

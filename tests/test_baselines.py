@@ -8,10 +8,10 @@ import torch
 from scipy.special import entr, logsumexp
 
 from seqlib import baselines
-from seqlib.baselines import (Chance, Markov, MostCommon, Unigram, fit_baselines, mean_nll_bits,
+from seqlib.baselines import (Chance, Markov, MostCommon, Unigram, fit_baselines, fit_byte_baselines, mean_nll_bits,
                               select_markov_order)
 from seqlib.errors import ConfigError, DataError
-from seqlib.metrics import Metrics
+from seqlib.metrics import Metrics, ValueMetrics
 
 
 def markov2_stream(k: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -185,3 +185,28 @@ def test_per_head_markov_is_scored_through_metrics_with_heads_apart(order2):
 def test_select_markov_order_finds_the_true_order(order2):
     tokens = order2[0]
     assert select_markov_order(tokens[:30_000], tokens[30_000:60_000], 6, orders=(1, 2, 3)) == 2
+
+
+def test_byte_unigram_is_the_add_one_unigram_over_65536_values():
+    rng = np.random.default_rng(0)
+    train = rng.choice(rng.integers(0, 65536, 300), 5000)
+    test = np.concatenate([train[:50], rng.integers(0, 65536, 50)])
+    unigram = fit_byte_baselines(train)["unigram"]
+    logp = unigram.factors(test, [np.arange(len(test))]).log_prob(torch.as_tensor(test)[:, None])[:, 0]
+    counts = np.bincount(train, minlength=65536)
+    np.testing.assert_allclose(logp.numpy(), np.log((counts[test] + 1) / (len(train) + 65536)), rtol=1e-5)
+
+
+def test_byte_chance_is_16_bits_and_high_byte_markov_follows_the_high_byte():
+    high, _ = markov2_stream(16, 30_000, seed=4)
+    values = high * 256 + np.random.default_rng(1).integers(0, 256, len(high))  # structure in the high byte only
+    fitted = fit_byte_baselines(values[:20_000], heads_ahead=2, orders=(1, 2))
+    assert list(fitted) == ["chance", "unigram", "high-byte markov-1", "high-byte markov-2"]
+    positions = [np.arange(20_010, 30_000), np.arange(20_010, 30_000)]
+    bits = {}
+    for name, b in fitted.items():
+        m = ValueMetrics(heads=2)
+        m.update(b.factors(values, positions), torch.as_tensor(np.stack([values[p] for p in positions], 1)))
+        bits[name] = m.result()["heads"][0]["ce_bits"]
+    assert bits["chance"] == pytest.approx(16.0, abs=1e-4)
+    assert bits["high-byte markov-2"] < bits["high-byte markov-1"] < bits["unigram"] - 0.3

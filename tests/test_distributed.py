@@ -52,3 +52,16 @@ def test_two_ranks_learn_like_one_process_with_the_same_global_batch(tmp_path):
     run([*TRAIN, "--u16_path", path.name, "--run_dir", "ddp", "--batch", "16", "--max_steps", "160", "--resume"],
         tmp_path)
     assert load_checkpoint(tmp_path / "ddp" / "latest.pt")["step"] == 160
+
+
+@pytest.mark.slow
+def test_two_ranks_train_a_bytes16_model_on_16_bit_values(tmp_path):
+    path, _ = write_source(tmp_path, "lcg", 60_000, seed=1)
+    out = run([*TRAIN, "--u16_path", path.name, "--run_dir", "wide", "--batch", "16", "--max_steps", "80",
+               "--tokenizer", "bytes16"], tmp_path, torchrun=True)
+    assert "x 2 ranks = 32 windows" in out and out.count("best validation loss") == 1
+    state = load_checkpoint(tmp_path / "wide" / "latest.pt")
+    assert state["model_config"]["factorized"] and state["step"] == 80
+    assert state["history"][-1]["val_loss_bits"] < 16.0 - 4.0  # the low byte of an LCG follows from the last one
+    result = evaluate(tmp_path / "wide" / "model.pt", path, max_samples=2000, progress=False, write=False)
+    assert result["verdict"]["chance_bits"] == 16.0 and result["verdict"]["predictable"]

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from seqlib.checkpoint import load_checkpoint, save_checkpoint
+from seqlib.data import open_u16
 from seqlib.errors import CheckpointError, DataError
 from seqlib.evaluate import binomial_p, evaluate, format_report, min_entropy_bits
 from seqlib.model import ModelConfig
@@ -121,3 +122,36 @@ def test_missing_and_damaged_checkpoints_give_one_line_errors(markov_file, tmp_p
     with pytest.raises(CheckpointError, match="do not match") as err:
         evaluate(tmp_path / "edited.pt", path)
     assert "\n" not in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def lcg_run(tmp_path_factory):
+    """A bytes16 model trained briefly on a full 16-bit LCG (tokenizer chosen by auto)."""
+    tmp = tmp_path_factory.mktemp("lcg")
+    path, info = write_source(tmp, "lcg", 40_000, seed=1)
+    return path, fit(path, tmp / "run", 20)
+
+
+def test_bytes16_model_is_scored_at_value_level_against_value_baselines(lcg_run):
+    path, ckpt = lcg_run
+    assert load_checkpoint(ckpt)["tokenizer"]["kind"] == "bytes16"
+    result = evaluate(ckpt, path, max_samples=1_000, progress=False, write=False)
+    v, model = result["verdict"], result["model"]["heads"][0]
+    assert result["tokenizer"]["factorized"] and v["chance_bits"] == 16.0
+    assert set(result["baselines"]) == {"chance", "unigram", "high-byte markov-1", "high-byte markov-2",
+                                        "high-byte markov-3"}
+    assert result["baselines"]["chance"]["heads"][0]["ce_bits"] == pytest.approx(16.0, abs=1e-4)
+    assert {r["heads"][0]["count"] for r in [result["model"], *result["baselines"].values()]} == {v["n"]}
+    assert model["ce_bits"] == pytest.approx(model["high_byte"]["ce_bits"] + model["low_byte"]["ce_bits"], rel=1e-5)
+    assert v["min_entropy_bits"]["chance"] == 16.0 and 0 < v["min_entropy_bits"]["model"] <= 16.0
+    assert "high byte" in format_report(result) and "verdict:" in format_report(result, analyze=True)
+
+
+def test_predict_lists_full_16_bit_values_with_exact_probabilities(lcg_run):
+    path, ckpt = lcg_run
+    table = predict(ckpt, path, idx=39_000, topk=5)
+    assert len(table) == 5 and (table["lo"] == table["hi"]).all()
+    assert (table["token"] == table["high_byte"] * 256 + table["low_byte"]).all()
+    assert (table["probability"] <= table["p_high_byte"] + 1e-6).all() and table["probability"].is_monotonic_decreasing
+    assert 1 <= table["true_rank"].iloc[0] <= 65536 and table["true_value"].iloc[0] == int(open_u16(path)[39_000])
+    assert "0x" in format_prediction(table)

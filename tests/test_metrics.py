@@ -180,3 +180,111 @@ def test_summary_table_has_one_row_per_head_and_all():
                                    "entropy_bits_mean", "ece"]
     assert table.loc[2, "ce_bits"] == r["heads"][1]["ce_bits"]
     assert table.loc["all", "count"] == 600 and table.loc["all", "top1"] == r["overall"]["top1"]
+
+
+# --- 16-bit values predicted as bytes (ValueMetrics) ---
+
+def byte_factors(high_probs: torch.Tensor, low_probs: torch.Tensor) -> metrics.ByteFactors:
+    """ByteFactors from P(high) (N, H, 256) and a table P(low | high) (N, H, 256, 256) of each row."""
+    low_logp = low_probs.log()
+
+    def low(high_bytes, rows):
+        table = low_logp[rows]
+        return table.gather(2, high_bytes[..., None].expand(*high_bytes.shape, 256))
+
+    return metrics.ByteFactors(high_probs.log(), low)
+
+
+def random_byte_factors(n: int, heads: int, seed: int) -> tuple[metrics.ByteFactors, torch.Tensor, torch.Tensor]:
+    """Random peaked factors, their materialised joint log-probs (n, heads, 65536) and targets drawn from them."""
+    g = torch.Generator().manual_seed(seed)
+    high = (torch.randn(n, heads, 256, generator=g) * 3).softmax(-1)
+    low = (torch.randn(n, heads, 256, 256, generator=g) * 3).softmax(-1)
+    joint = (high[..., None] * low).reshape(n, heads, 65536)
+    targets = torch.multinomial(joint.reshape(-1, 65536), 1, generator=g).view(n, heads)
+    return byte_factors(high, low), joint.log(), targets
+
+
+def test_value_cross_entropy_is_the_sum_of_the_byte_parts_on_hand_made_logits():
+    high = torch.full((2, 1, 256), 0.5 / 254)
+    high[0, 0, :2] = torch.tensor([0.3, 0.2])
+    high[1, 0, :2] = torch.tensor([0.1, 0.4])
+    low = torch.full((2, 1, 256, 256), 0.5 / 254)
+    low[0, 0, :, 7:9] = 0.25
+    low[1, 0, :, 200:202] = torch.tensor([0.3, 0.2])
+    targets = torch.tensor([[1 * 256 + 8], [0 * 256 + 200]])  # p = 0.2 * 0.25 and 0.1 * 0.3
+    m = metrics.ValueMetrics()
+    logp, _ = m.update(byte_factors(high, low), targets)
+    r = m.result()["heads"][0]
+    assert r["ce_bits"] == pytest.approx(-(math.log2(0.2 * 0.25) + math.log2(0.1 * 0.3)) / 2, rel=1e-6)
+    assert r["high_byte"]["ce_bits"] == pytest.approx(-(math.log2(0.2) + math.log2(0.1)) / 2, rel=1e-6)
+    assert r["low_byte"]["ce_bits"] == pytest.approx(-(math.log2(0.25) + math.log2(0.3)) / 2, rel=1e-6)
+    assert r["ce_bits"] == pytest.approx(r["high_byte"]["ce_bits"] + r["low_byte"]["ce_bits"], rel=1e-6)
+    assert torch.allclose(logp[:, 0], torch.tensor([0.2 * 0.25, 0.1 * 0.3], dtype=torch.float64).log())
+
+
+def test_value_metrics_equal_dense_metrics_when_every_high_byte_is_enumerated():
+    factors, joint, targets = random_byte_factors(40, 2, seed=1)
+    dense, values = Metrics(65536, heads=2, n_worst=5), metrics.ValueMetrics(heads=2, n_worst=5, width=256)
+    dense.update(joint, targets)
+    values.update(factors[:15], targets[:15])
+    values.update(factors[15:], targets[15:], torch.arange(15, 40))
+    d, v = dense.result(), values.result()
+    for key in ["count", "top1", "top3", "top5", "ce_bits", "confidence_mean", "entropy_bits_mean", "ece"]:
+        assert v["overall"][key] == pytest.approx(d["overall"][key], rel=1e-4, abs=1e-6), key
+    assert v["overall"]["reliability"]["count"] == d["overall"]["reliability"]["count"]
+    assert [(w["position"], w["predicted"], w["target"]) for w in v["heads"][0]["worst"]] == \
+           [(w["position"], w["predicted"], w["target"]) for w in d["heads"][0]["worst"]]
+    assert v["overall"]["enumeration"] == {"width": 256, "top_k": 5, "exact_share": 1.0}
+    assert v["overall"]["confusion"] is None
+
+
+def test_narrow_enumeration_says_how_often_its_top_k_is_provably_exact():
+    factors, joint, targets = random_byte_factors(60, 1, seed=2)
+    m = metrics.ValueMetrics(width=2)
+    m.update(factors, targets)
+    r = m.result()["heads"][0]
+    exact = r["enumeration"]["exact_share"]
+    true_top5 = joint.topk(5, -1).values[..., -1]
+    left_out = factors.high.topk(3, -1).values[..., -1]  # the best high byte outside a width-2 list
+    assert 0 < exact < 1
+    assert exact <= (true_top5 >= left_out).double().mean().item() + 1e-9
+    dense = Metrics(65536)
+    dense.update(joint, targets)
+    assert r["top1"] <= dense.result()["heads"][0]["top1"] + 1e-9
+
+
+def test_greedy_decoding_and_the_most_probable_value_are_scored_apart():
+    high = torch.full((1, 1, 256), 0.1 / 254)
+    high[0, 0, :2] = torch.tensor([0.5, 0.4])
+    low = torch.full((1, 1, 256, 256), 1 / 256)  # high byte 0: flat low byte, so its best value has p = 0.5 / 256
+    low[0, 0, 1] = 0.1 / 255
+    low[0, 0, 1, 9] = 0.9  # high byte 1, low byte 9: p = 0.36, the most probable value
+    m = metrics.ValueMetrics()
+    m.update(byte_factors(high, low), torch.tensor([[256 + 9]]))
+    r = m.result()["heads"][0]
+    assert r["top1"] == 1.0 and r["top1_greedy"] == 0.0
+    assert r["confidence_mean"] == pytest.approx(0.4 * 0.9, rel=1e-5)
+
+
+def test_byte_split_round_trips_every_16_bit_value():
+    values = torch.arange(65536)
+    high = torch.full((65536, 1, 256), -30.0)
+    high[values, 0, values // 256] = 0.0
+
+    def low(high_bytes, rows):  # peaked on the row's true low byte whatever the high byte
+        out = torch.full((*high_bytes.shape, 256), -30.0)
+        out[torch.arange(len(high_bytes)), :, :, values[rows] % 256] = 0.0
+        return out
+
+    factors = metrics.ByteFactors(high, low)
+    top, logp = factors.top_values(1, width=1)
+    assert torch.equal(top[:, 0, 0], values)
+    assert torch.allclose(factors.log_prob(values[:, None])[:, 0], logp[:, 0, 0])
+    assert torch.equal(factors[1000:1010].top_values(1, width=1)[0][:, 0, 0], values[1000:1010])
+
+
+def test_value_metrics_refuse_targets_outside_16_bits():
+    factors, _, _ = random_byte_factors(2, 1, seed=3)
+    with pytest.raises(SeqlibError, match="16-bit values"):
+        metrics.ValueMetrics().update(factors, torch.tensor([[5], [70000]]))

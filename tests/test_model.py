@@ -213,3 +213,93 @@ def test_tiny_model_overfits_one_batch():
         losses.append(loss.item())
     assert losses[0] == pytest.approx(math.log(16), abs=0.3)
     assert losses[-1] < 0.2 * losses[0]
+
+
+# --- factorized (bytes16) models: 16-bit values as high byte, then low byte given it ---
+
+WIDE = dict(TINY, vocab_size=65536, factorized=True)
+
+
+def wide(**overrides) -> SeqModel:
+    torch.manual_seed(0)
+    return SeqModel(ModelConfig(**{**WIDE, **overrides})).eval()
+
+
+def test_plain_config_dict_is_unchanged_and_factorized_is_written_only_when_true():
+    assert "factorized" not in ModelConfig(**TINY).to_dict()
+    cfg = ModelConfig(**WIDE)
+    assert cfg.to_dict()["factorized"] is True and ModelConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="vocab_size must be 65536"):
+        ModelConfig(**{**WIDE, "vocab_size": 256})
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_factorized_forward_gives_byte_logits_and_its_loss_is_the_value_cross_entropy(tie):
+    model = wide(heads_ahead=2, tie_embeddings=tie)
+    x, y = torch.randint(0, 65537, (3, 16)), torch.randint(0, 65536, (3, 16, 2))
+    high, low = model(x, y)
+    assert high.shape == low.shape == (3, 16, 2, 256)
+    expected = -(high.log_softmax(-1).gather(-1, (y // 256)[..., None]) +
+                 low.log_softmax(-1).gather(-1, (y % 256)[..., None])).mean()
+    torch.testing.assert_close(model.loss((high, low), y), expected)
+    with pytest.raises(ValueError, match="needs the target values"):
+        model(x)
+
+
+def test_factors_give_the_teacher_forced_probabilities_without_targets():
+    model = wide(heads_ahead=2)
+    x, y = torch.randint(0, 65536, (2, 16)), torch.randint(0, 65536, (2, 16, 2))
+    with torch.no_grad():
+        high, low = model(x, y)
+    forced = (high.log_softmax(-1).gather(-1, (y // 256)[..., None]) +
+              low.log_softmax(-1).gather(-1, (y % 256)[..., None]))[:, 5:, :, 0]
+    factors = model.factors(x, start=5)
+    assert factors.high.shape == (2 * 11, 2, 256)
+    torch.testing.assert_close(factors.log_prob(y[:, 5:].reshape(-1, 2)), forced.reshape(-1, 2), atol=1e-5, rtol=1e-5)
+    values, logp = factors.top_values(3)
+    torch.testing.assert_close(factors.log_prob(values[..., 0]), logp[..., 0], atol=1e-5, rtol=1e-5)
+
+
+def test_factorized_logits_at_t_ignore_values_after_t_and_mask_has_its_own_rows():
+    model = wide()
+    x, y = torch.randint(0, 65536, (2, 16)), torch.randint(0, 65536, (2, 16, 1))
+    changed, masked = x.clone(), x.clone()
+    changed[:, 10:] = (x[:, 10:] + 257) % 65536
+    masked[:, 3] = 65536
+    with torch.no_grad():
+        a, b, c = (model(v, y)[0] for v in (x, changed, masked))
+        zero = model(torch.where(masked == 65536, 0, masked), y)[0]
+    torch.testing.assert_close(a[:, :10], b[:, :10])
+    assert not torch.allclose(a[:, 10:], b[:, 10:])
+    assert not torch.allclose(c[:, 3:], zero[:, 3:])
+
+
+def test_factorized_parameters_keep_embeddings_undecayed_and_flops_count_the_low_heads():
+    model = wide(heads_ahead=2)
+    decay, _ = model.param_groups(0.1)
+    decayed = {id(p) for p in decay["params"]}
+    assert id(model.wte_high.weight) not in decayed and id(model.wte_low.weight) not in decayed
+    assert model.num_params(exclude_embedding=True) == model.num_params() - 2 * 257 * 32
+    linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
+    assert model.flops_per_token() == 6 * (linear + 2 * 256 * 32) + 12 * 2 * 32 * 16
+
+
+def test_factorized_bf16_autocast_is_close_to_fp32():
+    model = wide(heads_ahead=2)
+    x, y = torch.randint(0, 65536, (2, 16)), torch.randint(0, 65536, (2, 16, 2))
+    with torch.no_grad():
+        fp32 = model(x, y)
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+            bf16 = model(x, y)
+    for a, b in zip(fp32, bf16):
+        assert torch.isfinite(b).all()
+        torch.testing.assert_close(b.float(), a, atol=0.05, rtol=0.05)
+
+
+def test_factorized_forward_traces_as_one_graph_under_torch_compile():
+    model = wide(heads_ahead=2)
+    x, y = torch.randint(0, 65536, (2, 16)), torch.randint(0, 65536, (2, 16, 2))
+    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+    with torch.no_grad():
+        for a, b in zip(compiled(x, y), model(x, y)):
+            torch.testing.assert_close(a, b)

@@ -36,6 +36,7 @@ def plugin(values, lags):
     ("sticky", {}, (1,)),
     ("lagged_sum", {}, (3, 7)),
     ("lcg", {}, (1,)),
+    ("lagged_add", {}, (5, 17)),
 ])
 def test_empirical_entropy_and_top1_match_the_stated_rate(kind, params, lags):
     values, info = generate(kind, 500_000, seed=7, **params)
@@ -69,6 +70,16 @@ def test_lcg_follows_its_recurrence_with_a_full_period():
     x = values.astype(np.int64)
     assert np.array_equal(x[1:], (25173 * x[:-1] + 13849) % 65536)
     assert len(np.unique(values[:65536])) == 65536 and info.entropy_rate == 0.0
+
+
+def test_lagged_add_follows_its_recurrence_and_keeps_the_low_bit_alive():
+    values, info = generate("lagged_add", 50_000, seed=0, a=24, b=55)
+    x = values.astype(np.int64)
+    assert np.array_equal(x[55:], (x[31:-24] + x[:-55]) % 65536)
+    assert (info.entropy_rate, info.ideal_top1, info.alphabet) == (0.0, 1.0, 65536)
+    assert 0.45 < (x % 2).mean() < 0.55  # the first seed value is odd, so the lowest bit does not die out
+    with pytest.raises(ConfigError, match="a < b < 64"):
+        generate("lagged_add", 10, a=5, b=64)
 
 
 def test_markov_generates_two_million_values_in_seconds():

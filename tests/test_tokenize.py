@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from seqlib.errors import ConfigError, DataError
-from seqlib.tokenize import Tokenizer, fit_tokenizer
+from seqlib.sources import generate
+from seqlib.tokenize import Tokenizer, auto_rule, binning_loss, fit_tokenizer
 
 rng = np.random.default_rng(0)
 WIDE = np.minimum(rng.exponential(2000, 200_000), 65535).astype(np.uint16)  # skewed, thousands of distinct values
@@ -84,7 +85,7 @@ def test_values_unseen_at_fit_time_map_to_unk_or_the_nearest_bin_and_are_counted
         assert tok.unseen(np.array([50, 150, 300])) == 2
 
 
-@pytest.mark.parametrize("kind", ["exact", "quantile", "uniform"])
+@pytest.mark.parametrize("kind", ["exact", "quantile", "uniform", "bytes16"])
 def test_tokenizer_round_trips_through_json_and_weights_only_torch_load(tmp_path, kind):
     tok = fit_tokenizer(WIDE, kind=kind, num_bins=50)
     d = tok.to_dict()
@@ -112,3 +113,48 @@ def test_fit_refuses_unknown_kinds_and_empty_streams():
         fit_tokenizer(WIDE, kind="bins")
     with pytest.raises(DataError, match="empty stream"):
         fit_tokenizer(np.array([], dtype=np.uint16))
+
+
+def test_bytes16_is_lossless_for_every_16_bit_value():
+    tok = fit_tokenizer(WIDE, kind="bytes16")
+    every = np.arange(65536)
+    assert tok.factorized and not fit_tokenizer(WIDE, kind="quantile").factorized
+    assert (tok.n_values, tok.vocab_size, tok.mask_token, tok.unk_token) == (65536, 65536, 65536, None)
+    assert np.array_equal(tok.encode(every.astype(np.uint16)), every) and tok.unseen(every) == 0
+    assert tok.decode(51234) == (51234, 51234) and tok.label(51234) == "51234" and tok.label(65536) == "MASK"
+    assert tok.to_dict() == {"kind": "bytes16"}
+
+
+def smooth(n: int, seed: int = 0) -> np.ndarray:
+    """A slow sine with noise, like a sensor: thousands of distinct values, small steps."""
+    t, noise = np.arange(n), np.random.default_rng(seed).normal(0, 300, n)
+    return (30000 + 20000 * np.sin(t / 50) + noise).astype(np.uint16)
+
+
+@pytest.mark.parametrize("kind, params", [("lcg", {}), ("lagged_add", {}), ("lcg", dict(m=4096))])
+def test_auto_picks_bytes16_for_generator_output(kind, params):
+    values, _ = generate(kind, 100_000, seed=1, **params)
+    rule = auto_rule(values)
+    assert rule["kind"] == fit_tokenizer(values).kind == "bytes16"
+    assert rule["low_bytes"] == 256 and rule["flat_ks"] < 0.01 and rule["jump"] > 0.25
+
+
+@pytest.mark.parametrize("values, max_vocab, failed", [
+    (WIDE, 1024, "do not fill their range evenly"),  # skewed measurements
+    (smooth(100_000), 1024, "do not fill their range evenly"),
+    ((np.arange(131_072) % 65536).astype(np.uint16), 1024, "smooth"),  # a counter: even, but it never jumps
+    (generate("lcg", 100_000, m=256)[0] * 256, 255, "low byte is constant"),
+])
+def test_auto_bins_measurement_like_streams_and_says_why(values, max_vocab, failed):
+    rule = auto_rule(values, max_vocab=max_vocab)
+    assert rule["kind"] == fit_tokenizer(values, max_vocab=max_vocab).kind == "quantile"
+    assert failed in rule["reason"]
+
+
+def test_binning_loss_of_an_lcg_is_its_whole_low_byte():
+    loss = binning_loss(generate("lcg", 1_000_000, seed=3)[0], num_bins=256)
+    assert loss["bins"] == 256 and loss["value_bits"] == pytest.approx(16, abs=0.01)
+    assert loss["bits_lost"] == pytest.approx(8, abs=0.05)
+    assert loss["top1_value_ceiling"] < 2 / 256  # a perfect bin predictor still guesses the value within its bin
+    assert loss["low_byte_bits"] == pytest.approx(8, abs=0.01) and loss["low_byte_bits_given_previous"] < 0.01
+    assert binning_loss(np.arange(200, dtype=np.uint16), num_bins=256)["bits_lost"] == pytest.approx(0, abs=1e-9)
