@@ -185,7 +185,8 @@ class ByteBaseline:
         """Predictions of values[p] for head h at positions[h-1] (each using values up to p - h)."""
         high = np.asarray(values, dtype=np.int64) // BYTE
         logp = np.stack([b.log_probs(high, p, ahead=h) for h, (b, p) in enumerate(zip(self.high, positions), 1)], 1)
-        return ByteFactors(torch.as_tensor(logp, dtype=torch.float32), lambda high_bytes, rows: self.low_logp[high_bytes])
+        return ByteFactors(torch.as_tensor(logp, dtype=torch.float32),
+                           lambda high_bytes, rows: self.low_logp[high_bytes])
 
 
 def fit_byte_baselines(train_values: np.ndarray, heads_ahead: int = 1,

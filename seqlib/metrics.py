@@ -20,7 +20,10 @@ with what the factorisation P(v) = P(high) P(low | high) implies:
   bytes (width x 256 values, exact joint probabilities): top-k is the accuracy of the k most probable values of
   that list (a target whose high byte is not listed is a miss). It is the model's true top-k wherever the list is
   provably complete, which "enumeration" reports: exact_share = share of predictions whose top_k-th listed value
-  (top_k = the largest k) is at least as probable as the best high byte left out. top1_greedy: best high byte, then its best low byte.
+  (top_k = the largest k) is at least as probable as the best high byte left out.
+- ties among listed values count fractionally, as above; high bytes tied at the edge of the list are cut by topk,
+  so a flat predictor (chance) scores about, not exactly, k / 65,536.
+- top1_greedy: greedy decoding, the best high byte, then its best low byte.
 - entropy_bits_mean is an upper bound: high bytes outside the enumeration count 8 bits for their low byte.
 """
 import math
@@ -345,7 +348,8 @@ class ValueMetrics(Metrics):
         for r, hr, lr, sel in zip([*res["heads"], res["overall"]], [*high["heads"], high["overall"]],
                                   [*low["heads"], low["overall"]], sels):
             r["top1_greedy"] = float(greedy[sel].sum() / r["count"])
-            r["enumeration"] = {"width": self.width, "top_k": max(self.topk), "exact_share": float(exact[sel].sum() / r["count"])}
+            r["enumeration"] = {"width": self.width, "top_k": max(self.topk),
+                                "exact_share": float(exact[sel].sum() / r["count"])}
             keys = [*(f"top{k}" for k in self.topk), *PART_KEYS]
             r["high_byte"] = {k: hr[k] for k in keys}
             r["low_byte"] = {k: lr[k] for k in keys}

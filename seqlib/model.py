@@ -240,7 +240,8 @@ class SeqModel(nn.Module):
         return torch.stack([head(z, self.wte_high(high[..., j, :]), self.wte_low.weight[:BYTE])
                             for j, head in enumerate(self.low_heads)], dim=-3)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor,
+                y: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Logits (B, T, H, vocab_size) for int64 tokens x (B, T); [:, t, h-1] predicts the token at t + h.
 
         Factorized, with the target values y (B, T, H) (teacher forcing): high-byte logits (B, T, H, 256) and

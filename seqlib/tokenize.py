@@ -140,7 +140,8 @@ def _auto_rule(sample: np.ndarray, distinct: np.ndarray, counts: np.ndarray, max
         return {**out, "kind": "exact", "reason": f"{out['distinct']} distinct values <= max_vocab={max_vocab}: "
                                                   "one token per value"}
     checks = [(out["low_bytes"] > 1, "the low byte is constant"),
-              (out["flat_ks"] <= FLAT_KS, f"values do not fill their range evenly (KS {out['flat_ks']:.3f} > {FLAT_KS})"),
+              (out["flat_ks"] <= FLAT_KS,
+               f"values do not fill their range evenly (KS {out['flat_ks']:.3f} > {FLAT_KS})"),
               (out["jump"] >= JUMP, f"the stream is smooth (median step {out['jump']:.3f} of the range < {JUMP})")]
     failed = [why for ok, why in checks if not ok]
     if failed:
