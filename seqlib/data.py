@@ -34,28 +34,55 @@ def open_u16(path: str | os.PathLike) -> np.memmap:
     return np.memmap(p, dtype="<u2", mode="r")
 
 
-@contextlib.contextmanager
-def sparse_reads(values: np.ndarray) -> Iterator[None]:
-    """While inside, page faults on a memmap read only the touched pages, not megabytes of read-ahead around them."""
+GATHER_GROUP = 16  # windows read per sparse_reads block: bounds the pages mapped at once (2 MB folios on new kernels)
+
+
+def _mmap_of(values: np.ndarray) -> mmap.mmap | None:
+    """The mmap under a memmap or a view of one; None for arrays in memory."""
     base = values
     while isinstance(base, np.ndarray):
         base = base.base
-    if not isinstance(base, mmap.mmap) or not hasattr(mmap, "MADV_RANDOM"):
+    return base if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_RANDOM") else None
+
+
+@contextlib.contextmanager
+def sparse_reads(values: np.ndarray) -> Iterator[None]:
+    """Scattered reads from a memmap that leave the process's memory small, whatever the file's size.
+
+    Inside, page faults read only the touched pages instead of megabytes of read-ahead; on exit the pages are
+    unmapped from this process (they stay in the kernel's page cache, so a second read is still fast). Without the
+    unmapping, every page a batch once touched would stay in RSS until most of a 2 GB file were counted in it.
+    """
+    base = _mmap_of(values)
+    if base is None:
         yield
         return
     base.madvise(mmap.MADV_RANDOM)
     try:
         yield
     finally:
+        base.madvise(mmap.MADV_DONTNEED)
         base.madvise(mmap.MADV_NORMAL)
+
+
+def gather(values: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """Rows values[s : s + length] for each start, one vectorised index per group of GATHER_GROUP rows."""
+    idx = np.asarray(starts, dtype=np.int64)[:, None] + np.arange(length)
+    if _mmap_of(values) is None:
+        return np.asarray(values[idx])
+    out = np.empty(idx.shape, dtype=values.dtype)
+    for i in range(0, len(idx), GATHER_GROUP):
+        with sparse_reads(values):
+            out[i : i + GATHER_GROUP] = values[idx[i : i + GATHER_GROUP]]
+    return out
 
 
 def _digest(buf: np.ndarray) -> str:
     """Size + blake2b of up to N_CHUNKS chunks of a byte buffer, at offsets that depend only on its size."""
     size = buf.size
     h = hashlib.blake2b(str(size).encode(), digest_size=16)
-    with sparse_reads(buf):
-        for off in np.unique(np.linspace(0, max(size - CHUNK_BYTES, 0), N_CHUNKS).astype(np.int64)):
+    for off in np.unique(np.linspace(0, max(size - CHUNK_BYTES, 0), N_CHUNKS).astype(np.int64)):
+        with sparse_reads(buf):
             h.update(buf[off:off + CHUNK_BYTES])
     return f"{size}:{h.hexdigest()}"
 
@@ -172,20 +199,25 @@ class WindowBatches(Dataset):
         elif self.batches_per_epoch == 0:
             raise DataError(f"an epoch has {self.windows_per_epoch} windows, fewer than batch_size x world_size = "
                             f"{batch_size * world_size}; lower --batch_size or use a longer file")
-        self._epoch, self._epoch_starts = -1, None
+        self._epoch, self._epoch_offset, self._epoch_order = -1, 0, np.empty(0, np.int32)
 
     def epoch_of(self, i: int) -> int:
         """The epoch that batch i belongs to."""
         return i // self.batches_per_epoch
 
-    def _starts_of_epoch(self, epoch: int) -> np.ndarray:
-        """Window starts of one epoch in visiting order (the same on every rank); cached for the current epoch."""
+    def _epoch_starts(self, epoch: int, first: int, count: int) -> np.ndarray:
+        """Window starts first..first+count-1 of an epoch's visiting order (the same on every rank).
+
+        The order is cached for the current epoch as int32 window numbers: 16 MB for the 4M windows of a 2 GB file.
+        """
         if epoch != self._epoch:
             rng = np.random.default_rng([self.seed, epoch])
-            offset = rng.integers(0, self.max_offset + 1)
-            order = rng.permutation(self.n_windows)[:self.windows_per_epoch]
-            self._epoch, self._epoch_starts = epoch, self.start + offset + self.seq_len * order
-        return self._epoch_starts
+            self._epoch_offset = int(rng.integers(0, self.max_offset + 1))
+            order = np.arange(self.n_windows, dtype=np.int32 if self.n_windows < 2**31 else np.int64)
+            rng.shuffle(order)
+            self._epoch, self._epoch_order = epoch, order[:self.windows_per_epoch]
+        window_numbers = self._epoch_order[first:first + count].astype(np.int64)
+        return self.start + self._epoch_offset + self.seq_len * window_numbers
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.rank, i])
@@ -194,8 +226,8 @@ class WindowBatches(Dataset):
             starts = self.start + rng.integers(0, self.end - self.start - self.window + 1, B)
         else:
             g = (i % self.batches_per_epoch) * self.world_size + self.rank  # this rank's share of the global batches
-            starts = self._starts_of_epoch(self.epoch_of(i))[g * B:(g + 1) * B]
-        tokens = self.tokenizer.encode(self.values[starts[:, None] + np.arange(self.window)])
+            starts = self._epoch_starts(self.epoch_of(i), g * B, B)
+        tokens = self.tokenizer.encode(gather(self.values, starts, self.window))
         x = tokens[:, :self.seq_len].copy()
         y = np.lib.stride_tricks.sliding_window_view(tokens[:, 1:], self.heads_ahead, axis=1)  # (B, seq_len, H)
         if self.noise_p or self.mask_p:
@@ -252,5 +284,4 @@ def eval_windows(start: int, end: int, seq_len: int, heads_ahead: int, max_windo
 
 def load_windows(values: np.ndarray, starts: np.ndarray, window: int, tokenizer) -> torch.Tensor:
     """Tokens of the windows at starts, as a LongTensor (N, window)."""
-    idx = np.asarray(starts, dtype=np.int64)[:, None] + np.arange(window)
-    return torch.from_numpy(tokenizer.encode(values[idx]))
+    return torch.from_numpy(tokenizer.encode(gather(values, starts, window)))

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .baselines import fit_baselines, fit_byte_baselines
 from .checkpoint import RunPaths, load_model
-from .data import U16Stream, eval_windows, load_windows, score_from
+from .data import U16Stream, eval_windows, gather, score_from
 from .distributed import pick_device
 from .metrics import ByteFactors, Metrics, ValueMetrics
 from .train import amp_dtype
@@ -117,8 +117,9 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
             hit_windows = {name: [] for name in ["model", *names]}
         for i in range(0, len(seg.starts), batch):
             starts = seg.starts[i : i + batch]
-            tokens = load_windows(stream.values, starts, window, tokenizer)
-            unseen += tokenizer.unseen(stream.values[starts[:, None] + np.arange(window)])
+            raw = gather(stream.values, starts, window)
+            tokens = torch.from_numpy(tokenizer.encode(raw))
+            unseen += tokenizer.unseen(raw)
             y = torch.stack([tokens[:, h : h + seq_len] for h in range(1, heads + 1)], dim=-1)[:, start:]
             with torch.inference_mode(), torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                 if wide:

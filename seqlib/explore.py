@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .data import gather
+
 SAMPLE_VALUES = 1_000_000  # values read for any estimate, so a 2 GB file costs the same as a small one
 BLOCK = 4096  # the sample is random blocks of this many consecutive values (k-grams and lags stay inside a block)
 
@@ -16,7 +18,7 @@ def sample_blocks(values: np.ndarray, size: int = SAMPLE_VALUES, block: int = BL
     block = min(block, size)
     rng = np.random.default_rng(seed)
     starts = np.sort(rng.choice(n - block + 1, size // block, replace=False))
-    return np.asarray(values[starts[:, None] + np.arange(block)])
+    return gather(values, starts, block)
 
 
 def summarize(values: np.ndarray, sample: np.ndarray | None = None) -> dict:

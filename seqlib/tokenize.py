@@ -5,7 +5,7 @@ predicts it as a high byte and a low byte given the high byte (see model.py), so
 """
 import numpy as np
 
-from .data import sparse_reads
+from .data import gather
 from .errors import ConfigError, DataError
 
 N_U16 = 1 << 16
@@ -98,8 +98,7 @@ def _sample(values: np.ndarray, sample_size: int, seed: int) -> np.ndarray:
         return np.asarray(values)
     block = max(min(SAMPLE_BLOCK, sample_size // 64), 1)
     starts = np.sort(np.random.default_rng(seed).integers(0, n - block + 1, sample_size // block))
-    with sparse_reads(values):
-        return np.asarray(values[starts[:, None] + np.arange(block)]).ravel()
+    return gather(values, starts, block).ravel()
 
 
 def _quantile_starts(distinct: np.ndarray, counts: np.ndarray, num_bins: int) -> np.ndarray:

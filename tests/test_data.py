@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch.utils.data import get_worker_info
 
-from seqlib.data import (Split, U16Stream, WindowBatches, batch_iterator, eval_windows, fingerprint, load_windows,
-                         make_split, open_u16, score_from)
+from seqlib.data import (GATHER_GROUP, Split, U16Stream, WindowBatches, batch_iterator, eval_windows, fingerprint,
+                         gather, load_windows, make_split, open_u16, score_from)
 from seqlib.errors import ConfigError, DataError
 from seqlib.tokenize import fit_tokenizer
 
@@ -144,6 +144,33 @@ def test_a_2gb_file_opens_and_fingerprints_without_being_read(tmp_path):
     stream = U16Stream(path)
     assert time.perf_counter() - t0 < 1.0
     assert len(stream) == 1_000_000_000 and stream.fingerprint == fingerprint(path)
+
+
+def rss_file_kib():
+    """File-backed resident memory of this process (mapped pages of files, the memmap's included)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("RssFile:"))
+
+
+def test_gather_matches_fancy_indexing_on_a_memmap_and_on_an_array(tmp_path):
+    values = np.random.default_rng(0).integers(0, 1 << 16, 100_000).astype("<u2")
+    mapped = open_u16(write(tmp_path / "s.u16", values))
+    starts = np.random.default_rng(1).integers(0, len(values) - 50, 3 * GATHER_GROUP + 5)
+    expected = values[starts[:, None] + np.arange(50)]
+    assert np.array_equal(gather(mapped, starts, 50), expected) and np.array_equal(gather(values, starts, 50), expected)
+
+
+def test_batches_from_a_memmap_leave_its_pages_unmapped(tmp_path):
+    n = 32 << 20  # 64 MB of values, in the page cache after writing
+    path = tmp_path / "big.u16"
+    np.random.default_rng(0).integers(0, 1 << 16, n, dtype=np.uint16).tofile(path)
+    stream = U16Stream(path)
+    data = WindowBatches(stream.values, 0, n, seq_len=256, heads_ahead=1, batch_size=64,
+                         tokenizer=fit_tokenizer(stream.values, kind="quantile"))
+    before = rss_file_kib()
+    for i in range(20):  # 1,280 windows spread over 64 MB touch at least 5 MB of pages
+        data[i]
+    assert rss_file_kib() - before < 4096  # kept, they would be most of the 64 MB
 
 
 # --- random batches ---------------------------------------------------------------------------------------------
