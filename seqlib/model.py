@@ -93,10 +93,11 @@ def rope_cache(
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate x (..., T, head_dim) by the position angles; computed in float32, returned in x's dtype."""
+    """Rotate x (..., T, head_dim) by the position angles, in x's dtype (bf16 under autocast: no float32 round trip)."""
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     x1, x2 = x.chunk(2, dim=-1)
     rotated = torch.cat((-x2, x1), dim=-1)
-    return (x * cos + rotated * sin).type_as(x)
+    return x * cos + rotated * sin
 
 
 class CausalSelfAttention(nn.Module):
