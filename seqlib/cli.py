@@ -21,6 +21,7 @@ MODEL_HELP = {
     "dropout": "dropout probability",
     "heads_ahead": "output heads: head h predicts the value h steps ahead",
     "tie_embeddings": "tie head 1 to the input embedding",
+    "lag_kernel": "each block first mixes the last N positions (causal depthwise convolution; 0: off)",
 }
 TRAIN_HELP = {
     "u16_path": "raw little-endian uint16 file (no header)",

@@ -19,7 +19,11 @@ from seqlib.metrics import BYTE, N_VALUES, ByteFactors
 
 @dataclass
 class ModelConfig:
-    """Transformer sizes; dim_ff=None means round_up(8/3 * d_model, 64), the SwiGLU size matching a 4x MLP."""
+    """Transformer sizes; dim_ff=None means round_up(8/3 * d_model, 64), the SwiGLU size matching a 4x MLP.
+
+    lag_kernel: each block first mixes every channel over the last lag_kernel positions (a causal depthwise
+    convolution, 0 = off), so values at fixed lags meet in one vector before attention has learnt where to look.
+    """
 
     vocab_size: int = 256
     seq_len: int = 256
@@ -32,6 +36,7 @@ class ModelConfig:
     tie_embeddings: bool = True
     rope_base: float = 10000.0
     factorized: bool = False
+    lag_kernel: int = 16
 
     def __post_init__(self) -> None:
         if self.dim_ff is None:
@@ -40,6 +45,8 @@ class ModelConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name}={value!r} is not a positive integer; set {name} to an integer >= 1")
+        if isinstance(self.lag_kernel, bool) or not isinstance(self.lag_kernel, int) or self.lag_kernel < 0:
+            raise ConfigError(f"lag_kernel={self.lag_kernel!r} must be an integer >= 0 (0 turns the lag mixing off)")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout={self.dropout} is outside [0, 1); choose e.g. dropout=0.0 or 0.1")
         if not self.rope_base > 1.0:
@@ -135,17 +142,39 @@ class SwiGLU(nn.Module):
         return self.dropout(self.proj(F.silu(gate) * up))
 
 
-class Block(nn.Module):
-    """Pre-norm transformer block: x + attn(norm(x)), then x + ffn(norm(x))."""
+class LagMix(nn.Module):
+    """Causal depthwise convolution: each channel becomes a learned mix of its values at lags 0..kernel-1.
+
+    Structure in generated streams sits at fixed lags, often in pairs that say nothing alone (x_t = x_{t-a} + x_{t-b}).
+    Attention starts out averaging every position, which hides such pairs, and can sit at chance for thousands of
+    steps; a random mix of the last few lags puts both values into each position's vector from the first step on.
+    """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
+        self.kernel = cfg.lag_kernel
+        self.conv = nn.Conv1d(cfg.d_model, cfg.d_model, cfg.lag_kernel, groups=cfg.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, C) -> y with y[:, t, c] = sum over j < kernel of w[c, j] * x[:, t - j, c] (zero before t = 0)."""
+        y = self.conv(F.pad(x.transpose(1, 2), (self.kernel - 1, 0)))
+        return y.transpose(1, 2)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + lag(norm(x)) when lag_kernel > 0, x + attn(norm(x)), then x + ffn(norm(x))."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.lag = nn.Sequential(nn.RMSNorm(cfg.d_model), LagMix(cfg)) if cfg.lag_kernel else None
         self.norm1 = nn.RMSNorm(cfg.d_model)
         self.attn = CausalSelfAttention(cfg)
         self.norm2 = nn.RMSNorm(cfg.d_model)
         self.ffn = SwiGLU(cfg)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        if self.lag is not None:
+            x = x + self.lag(x)
         x = x + self.attn(self.norm1(x), cos, sin)
         return x + self.ffn(self.norm2(x))
 
@@ -297,7 +326,8 @@ class SeqModel(nn.Module):
         return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
     def flops_per_token(self) -> int:
-        """Training FLOPs per token (fwd+bwd), PaLM appendix B: 6 * matmul params + 12 * nlayers * d_model * seq_len.
+        """Training FLOPs per token (fwd+bwd), PaLM appendix B: 6 * matmul params + 12 * nlayers * d_model * seq_len
+        (the lag mixing's weights counted as matmul parameters).
 
         Factorized: the low-byte heads run once per position (on the true high byte); tied heads count 2 x 256 rows.
         """
@@ -305,4 +335,5 @@ class SeqModel(nn.Module):
         n_matmul = sum(m.weight.numel() for m in self.modules() if isinstance(m, nn.Linear))
         if cfg.tie_embeddings:
             n_matmul += (2 * BYTE if cfg.factorized else cfg.vocab_size) * cfg.d_model
+        n_matmul += cfg.nlayers * cfg.d_model * cfg.lag_kernel  # the lag mixing: one multiply-add per weight
         return 6 * n_matmul + 12 * cfg.nlayers * cfg.d_model * cfg.seq_len

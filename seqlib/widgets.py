@@ -21,7 +21,7 @@ from .predict import predict_at
 from .tokenize import KINDS, Tokenizer, auto_rule, fit_tokenizer
 from .train import TrainConfig, Trainer
 
-MODEL_FIELDS = ["d_model", "nlayers", "nhead", "dim_ff", "seq_len", "heads_ahead"]
+MODEL_FIELDS = ["d_model", "nlayers", "nhead", "dim_ff", "seq_len", "heads_ahead", "lag_kernel"]
 TRAIN_FIELDS = ["batch", "lr", "warmup_ratio", "epochs", "max_steps", "time_limit", "gradient_accumulation",
                 "use_amp", "patience", "eval_every", "noise_p", "mask_p"]
 BINNED = ("quantile", "uniform")  # the tokenizers that use the bin count

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from seqlib.errors import ConfigError
-from seqlib.model import ModelConfig, SeqModel, apply_rope, rope_cache
+from seqlib.model import LagMix, ModelConfig, SeqModel, apply_rope, rope_cache
 
 TINY = dict(vocab_size=16, seq_len=16, d_model=32, nlayers=2, nhead=2)
 
@@ -86,6 +86,7 @@ def test_output_shape_is_batch_time_heads_vocab(tie, heads_ahead):
 def test_tied_head_one_is_the_embedding():
     model = tiny(heads_ahead=2)
     x = torch.randint(0, 17, (2, 16))
+    x[:, 0] = 16  # the MASK row keeps its weights, so the hidden states are not all zero
     with torch.no_grad():
         model.wte.weight[:16] = 0.0
         logits = model(x)
@@ -118,14 +119,37 @@ def test_param_groups_partition_parameters_without_decaying_norms_or_embedding()
 
 
 def test_num_params_and_flops_match_the_formulas():
-    V, T, d, L, H = 16, 16, 32, 2, 3
+    V, T, d, L, H, K = 16, 16, 32, 2, 3, 16
     model = tiny(heads_ahead=H, tie_embeddings=True)
     ff = model.cfg.dim_ff
-    assert ff == 128  # round_up(8/3 * 32, 64)
-    matmul = L * (4 * d * d + 3 * d * ff) + H * V * d
-    assert model.num_params() == (V + 1) * d + matmul - V * d + L * 2 * d + d
+    assert ff == 128 and model.cfg.lag_kernel == K  # round_up(8/3 * 32, 64); the default lag kernel
+    matmul = L * (4 * d * d + 3 * d * ff + d * K) + H * V * d
+    assert model.num_params() == (V + 1) * d + matmul - V * d + L * 3 * d + d
     assert model.num_params(exclude_embedding=True) == model.num_params() - (V + 1) * d
     assert model.flops_per_token() == 6 * matmul + 12 * L * d * T
+
+
+@pytest.mark.parametrize("lag", [0, 3, 7])
+def test_lag_mix_reads_exactly_the_lags_its_kernel_weights(lag):
+    mix = LagMix(ModelConfig(**TINY, lag_kernel=8))
+    with torch.no_grad():
+        mix.conv.weight.zero_()
+        mix.conv.weight[:, 0, 7 - lag] = 1.0  # Conv1d weights run oldest first: index 7 - j reads lag j
+    x = torch.randn(2, 12, 32)
+    shifted = torch.cat([torch.zeros(2, lag, 32), x[:, : 12 - lag]], dim=1)
+    assert torch.allclose(mix(x), shifted, atol=1e-6)
+
+
+def test_lag_kernel_zero_builds_the_plain_transformer_block():
+    model = tiny(lag_kernel=0)
+    assert all(block.lag is None for block in model.blocks)
+    assert model.num_params() == tiny().num_params() - 2 * (32 * 16 + 32)
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True])
+def test_invalid_lag_kernel_is_refused(bad):
+    with pytest.raises(ConfigError, match="lag_kernel"):
+        ModelConfig(lag_kernel=bad)
 
 
 def test_residual_projections_start_smaller():
@@ -281,7 +305,8 @@ def test_factorized_parameters_keep_embeddings_undecayed_and_flops_count_the_low
     assert id(model.wte_high.weight) not in decayed and id(model.wte_low.weight) not in decayed
     assert model.num_params(exclude_embedding=True) == model.num_params() - 2 * 257 * 32
     linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
-    assert model.flops_per_token() == 6 * (linear + 2 * 256 * 32) + 12 * 2 * 32 * 16
+    lag = 2 * 32 * model.cfg.lag_kernel
+    assert model.flops_per_token() == 6 * (linear + 2 * 256 * 32 + lag) + 12 * 2 * 32 * 16
 
 
 def test_factorized_bf16_autocast_is_close_to_fp32():
