@@ -294,7 +294,7 @@ def _draw_comparison(ax: Axes, result: dict, key: str, title: str, entropy_rate:
     ax.bar_label(bars, labels=[f"{v:.3f}" if key == "ce_bits" else f"{v:.1%}" for v in values], fontsize=8, padding=2)
     if entropy_rate is not None and key == "ce_bits":
         ax.axvline(entropy_rate, color=TRUTH, ls=":", lw=1.5, label=f"entropy rate {entropy_rate:.2f}")
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="best")  # the bars' value labels end where the longest bars do
     ax.invert_yaxis()
     ax.set(title=title)
     ax.margins(x=0.2)
