@@ -2,7 +2,7 @@
 
 Every baseline returns float64 log-probabilities, shape (N, V), of tokens[p] for the requested positions p,
 using only tokens[: p - ahead + 1], so the same Metrics scores it on exactly the model's positions.
-For 16-bit values (bytes16), ByteBaseline gives the same as ByteFactors (high byte, then low byte given it).
+For 16-bit tokens (bytes16, bits16), ByteBaseline gives the same as ByteFactors (first byte, then second given it).
 """
 import math
 from typing import Protocol
@@ -189,10 +189,11 @@ class ByteBaseline:
                            lambda high_bytes, rows: self.low_logp[high_bytes])
 
 
-def fit_byte_baselines(train_values: np.ndarray, heads_ahead: int = 1,
-                       orders: tuple[int, ...] = (1, 2, 3)) -> dict[str, ByteBaseline]:
-    """Value-level baselines for 16-bit values, keyed by name: chance (16 bits), the add-one unigram over the 65,536
-    values, and Markov chains of the given orders on the high byte with the unigram's P(low | high)."""
+def fit_byte_baselines(train_values: np.ndarray, heads_ahead: int = 1, orders: tuple[int, ...] = (1, 2, 3),
+                       first: str = "high byte") -> dict[str, ByteBaseline]:
+    """Value-level baselines for 16-bit tokens, keyed by name: chance (16 bits), the add-one unigram over the 65,536
+    values, and Markov chains of the given orders on the token's first byte (named `first`: the value's high byte
+    for bytes16, its low byte for bits16) with the unigram's P(second byte | first byte)."""
     values = _check_tokens(train_values, N_VALUES)
     high = values // BYTE
     counts = np.bincount(values, minlength=N_VALUES).reshape(BYTE, BYTE) + 1.0
@@ -201,7 +202,7 @@ def fit_byte_baselines(train_values: np.ndarray, heads_ahead: int = 1,
            # add-256 on high bytes = add-one on values: P(high) P(low | high) is exactly the value unigram
            "unigram": ByteBaseline("unigram", [Unigram(high, BYTE, alpha=BYTE)] * heads_ahead, low_unigram)}
     for order in orders:
-        name = f"high-byte markov-{order}"
+        name = f"{first.replace(' ', '-')} markov-{order}"
         out[name] = ByteBaseline(name, [Markov(high, BYTE, order, ahead=h) for h in range(1, heads_ahead + 1)],
                                  low_unigram)
     return out

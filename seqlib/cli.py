@@ -27,7 +27,8 @@ TRAIN_HELP = {
     "u16_path": "raw little-endian uint16 file (no header)",
     "run_dir": "run folder for checkpoints, history.csv and eval.json (default: next to --ckpt)",
     "ckpt": "path of the best checkpoint (default: RUN_DIR/model.pt)",
-    "tokenizer": "auto | exact | quantile | uniform | bytes16 (lossless 16-bit: high byte, then low byte)",
+    "tokenizer": "auto | exact | quantile | uniform | bytes16 (lossless 16-bit: high byte, then low byte) | bits16 "
+                 "(lossless 16-bit, bit by bit from the lowest: for arithmetic generators such as lagged Fibonacci)",
     "num_bins": "bins for quantile/uniform tokenizers",
     "max_vocab": "auto picks exact when the stream has at most this many distinct values; above it, bytes16 for "
                  "generator-like streams (values spread evenly over their range, jumping across it), else quantile",

@@ -86,7 +86,9 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
              progress: bool = True, write: bool = True) -> dict[str, Any]:
     """Score the model and the baselines on the same held-out positions; return (and write) eval.json's contents.
 
-    A bytes16 (factorized) model is scored at value level (ValueMetrics) against value-level baselines.
+    A bytes16 or bits16 (factorized) model is scored at value level (ValueMetrics) against value-level baselines;
+    its per-byte parts ("high_byte", "low_byte" keys) are the token's first and second byte (byte_names says which
+    byte of the value each is).
     """
     dev = pick_device(device)
     model, tokenizer, state = load_model(ckpt, dev)
@@ -108,7 +110,7 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     bar = tqdm(total=sum(len(s.starts) for s in segments), desc="evaluate", unit="window", disable=not progress)
     for seg in segments:
         fit_tokens = tokenizer.encode(np.asarray(stream.values[seg.fit_start : seg.fit_end]))
-        baselines = (fit_byte_baselines(fit_tokens, heads_ahead=heads, orders=orders) if wide else
+        baselines = (fit_byte_baselines(fit_tokens, heads, orders, tokenizer.byte_names[0]) if wide else
                      fit_baselines(fit_tokens, cfg.vocab_size, tokenizer.n_values, heads_ahead=heads, orders=orders))
         if not names:
             names = list(baselines)
@@ -146,7 +148,8 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
         f"each scored value has {start} to {seq_len - 1} values of context (positions {start}..{seq_len - 1} "
         f"of windows taken at stride {per_window})",
         "tokenizer": {"kind": tokenizer.kind, "n_values": tokenizer.n_values,
-                      "unseen_values": unseen, "factorized": wide},
+                      "unseen_values": unseen, "factorized": wide,
+                      **({"byte_names": list(tokenizer.byte_names)} if wide else {})},
         "model": model_metrics.result(),
         "baselines": {name: m.result() for name, m in base_metrics.items()},
     }
@@ -247,13 +250,14 @@ def summary_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def value_parts_text(head: dict) -> str:
-    """How a bytes16 model's value-level numbers decompose: per byte, greedy decoding, the enumeration."""
+def value_parts_text(head: dict, byte_names: tuple[str, str] = ("high byte", "low byte")) -> str:
+    """How a factorized model's value-level numbers decompose: per byte, greedy decoding, the enumeration."""
     hi, lo, enum = head["high_byte"], head["low_byte"], head["enumeration"]
-    return (f"16-bit values as high byte + low byte (model, head 1): high byte top-1 {hi['top1']:.2%}, "
-            f"{hi['ce_bits']:.4f} bits; low byte given the true high byte top-1 {lo['top1']:.2%}, {lo['ce_bits']:.4f} "
+    first, second = byte_names
+    return (f"16-bit values as {first} + {second} (model, head 1): {first} top-1 {hi['top1']:.2%}, "
+            f"{hi['ce_bits']:.4f} bits; {second} given the true {first} top-1 {lo['top1']:.2%}, {lo['ce_bits']:.4f} "
             f"bits; value bits = their sum. Greedy top-1 {head['top1_greedy']:.2%}; top-k from the {enum['width']} most "
-            f"probable high bytes, the top-{enum['top_k']} list provably exact for {enum['exact_share']:.1%} of predictions")
+            f"probable {first}s, the top-{enum['top_k']} list provably exact for {enum['exact_share']:.1%} of predictions")
 
 
 def format_report(result: dict, analyze: bool = False) -> str:
@@ -264,7 +268,8 @@ def format_report(result: dict, analyze: bool = False) -> str:
              "min-entropy (NIST SP 800-90B style, bits per token): " +
              ", ".join(f"{k} {x:.4f}" for k, x in v["min_entropy_bits"].items()), "", "verdict: " + v["text"]]
     if result["tokenizer"].get("factorized"):
-        lines[5:5] = [value_parts_text(result["model"]["heads"][0]), ""]
+        names = tuple(result["tokenizer"].get("byte_names", ("high byte", "low byte")))
+        lines[5:5] = [value_parts_text(result["model"]["heads"][0], names), ""]
     if analyze:
         head = result["model"]["heads"][0]
         lines += ["", "model head 1: confidence mean {:.4f}, entropy mean {:.4f} bits, ECE {:.4f}".format(

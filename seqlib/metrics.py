@@ -13,8 +13,10 @@ Rules that a reader of the numbers needs:
 - Empty confidence bins report None as their mean confidence and accuracy.
 - result() on an accumulator that has seen nothing raises SeqlibError (no NaN-filled report).
 
-16-bit values predicted as bytes (ValueMetrics, for the bytes16 tokenizer) follow the same rules at value level,
-with what the factorisation P(v) = P(high) P(low | high) implies:
+16-bit values predicted as bytes (ValueMetrics, for the bytes16 and bits16 tokenizers) follow the same rules at value
+level, with what the factorisation P(v) = P(high) P(low | high) implies. "high" and "low" are the token's first and
+second byte: the value's high and low byte for bytes16, its low and high byte for bits16 (a bijection of the values,
+so every value-level number is the same either way).
 - ce_bits is exact: CE(high byte) + CE(low byte | true high byte), the sum of the per-byte parts beside it.
 - top-k, confidence and "predicted" come from enumerating the `width` most probable high bytes with all their low
   bytes (width x 256 values, exact joint probabilities): top-k is the accuracy of the k most probable values of

@@ -4,6 +4,11 @@ A factorized model (bytes16 tokenizer) predicts a 16-bit value v = 256 * high + 
 P(v) = P(high | context) * P(low | context, high). The input of a position is the embedding of its high byte plus
 that of its low byte; a low-byte head sees the context and the embedding of the high byte (the true one when
 training, each candidate at inference), so no 65,536-way softmax is ever computed.
+
+A bitwise model (bits16 tokenizer) goes one step further: its token's first byte is the value's low byte, and it
+predicts the 16 bits one at a time from the lowest up, each given the context and the bits below it (BitHead). In
+arithmetic modulo 2^16 (LCGs, additive generators) information flows only upwards, through carries, so every bit is a
+small function of the bits at and below it in a few past values, and Taps bring those values' bits in unmixed.
 """
 
 import math
@@ -37,6 +42,7 @@ class ModelConfig:
     rope_base: float = 10000.0
     factorized: bool = False
     lag_kernel: int = 16
+    bitwise: bool = False
 
     def __post_init__(self) -> None:
         if self.dim_ff is None:
@@ -54,6 +60,9 @@ class ModelConfig:
         if self.factorized and self.vocab_size != N_VALUES:
             raise ConfigError(f"a factorized model predicts 16-bit values, so vocab_size must be {N_VALUES}, got "
                               f"{self.vocab_size}; use the bytes16 tokenizer's vocab_size")
+        if self.bitwise and not self.factorized:
+            raise ConfigError("a bitwise model predicts 16-bit values, so it must also be factorized; "
+                              "use the bits16 tokenizer, which sets both")
         self._check_heads()
 
     def _check_heads(self) -> None:
@@ -71,10 +80,11 @@ class ModelConfig:
         raise ConfigError(f"{problem}; choose nhead among {', '.join(map(str, valid))}")
 
     def to_dict(self) -> dict:
-        """Plain Python types, for checkpoints and JSON; factorized is written only when True."""
+        """Plain Python types, for checkpoints and JSON; factorized and bitwise are written only when True."""
         d = asdict(self)
-        if not self.factorized:
-            del d["factorized"]
+        for flag in ("factorized", "bitwise"):
+            if not d[flag]:
+                del d[flag]
         return d
 
     @classmethod
@@ -197,17 +207,121 @@ class LowByteHead(nn.Module):
         return F.linear(self.norm2(u), tied_weight if self.proj is None else self.proj.weight)
 
 
+BITS = 16
+N_TAPS = 8  # learned lag mixtures in Taps
+BIT_HIDDEN = 256  # SwiGLU width of a BitHead
+BIT_RANK = 32  # size of the vectors a BitHead dots per bit
+BIT_CHUNK = 256  # rows per step when a bitwise model lists whole bytes (256 x 255 x 32 floats per tensor)
+
+
+def token_bits(x: torch.Tensor) -> torch.Tensor:
+    """Bits (..., 16) of tokens in a bitwise model's order: the first byte's from its lowest, then the second's."""
+    first, second = x // BYTE, x % BYTE
+    shifts = torch.arange(BITS // 2, device=x.device)
+    return torch.cat(((first[..., None] >> shifts) & 1, (second[..., None] >> shifts) & 1), dim=-1)
+
+
+class Taps(nn.Module):
+    """Input of a bitwise model: N_TAPS learned mixtures of the last `kernel` values, each keeping all 16 bits apart.
+
+    Each tap is one weight per lag shared by every bit, so a tap that finds lag a for one bit finds it for all, and
+    x_{t-a} arrives bit by bit; a plain embedding or a per-channel lag mix would blur the bits of different lags.
+    MASK (token 65536) is all-zero bits and a flag.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.kernel = max(cfg.lag_kernel, 1)
+        self.taps = nn.Conv1d(1, N_TAPS, self.kernel, bias=False)
+        self.proj = nn.Linear(N_TAPS * (BITS + 1), cfg.d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T) tokens -> (B, T, d_model)."""
+        mask = x == N_VALUES
+        signs = torch.where(mask[..., None], 0.0, 2.0 * token_bits(torch.where(mask, 0, x)) - 1.0)
+        u = torch.cat((signs, mask[..., None].float()), dim=-1).to(self.proj.weight.dtype)  # (B, T, 17)
+        B, T, C = u.shape
+        mixed = self.taps(F.pad(u.transpose(1, 2).reshape(B * C, 1, T), (self.kernel - 1, 0)))  # (B*C, taps, T)
+        return self.proj(mixed.view(B, C * N_TAPS, T).transpose(1, 2))
+
+
+class BitHead(nn.Module):
+    """P(bit i | context, bits below i) for the 16 bits of one head, lowest first.
+
+    logit_i = g_i(z) . (c_i + sum over j < i of Q[i, j] * (±1 for bit j)) + b_i: a SwiGLU turns the context z into one
+    vector g_i per bit, the lower bits into a vector through a (16, 16) table, and their dot product lets every lower
+    bit switch what the context says (a carry flips the bit above it). All 255 prefixes of a byte cost one small
+    broadcast product, so whole-byte distributions are cheap.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.ffn = SwiGLU(cfg, hidden=BIT_HIDDEN)
+        self.ffn.proj = nn.Linear(BIT_HIDDEN, BITS * BIT_RANK, bias=False)
+        self.prefix = nn.Parameter(torch.randn(BITS, BITS, BIT_RANK) * 0.02)  # [bit i, lower bit j]
+        self.base = nn.Parameter(torch.ones(BITS, BIT_RANK))
+        self.bias = nn.Parameter(torch.zeros(BITS))
+        self.register_buffer("below", torch.tril(torch.ones(BITS, BITS), -1), persistent=False)  # [i, j] = j < i
+        # The 255 nodes of a byte's bit tree: node (depth d, prefix p < 2^d) has id 2^d - 1 + p.
+        depth = torch.cat([torch.full((1 << d,), d) for d in range(8)])
+        prefix = torch.cat([torch.arange(1 << d) for d in range(8)])
+        lower = torch.arange(8)
+        self.register_buffer("node_depth", depth, persistent=False)
+        self.register_buffer("node_signs", torch.where(lower < depth[:, None], 2.0 * ((prefix[:, None] >> lower) & 1) - 1,
+                                                       0.0), persistent=False)  # (255, 8): ±1 for known bits, 0 else
+        byte = torch.arange(BYTE)
+        self.register_buffer("path", torch.stack([(1 << d) - 1 + byte % (1 << d) for d in range(8)], -1),
+                             persistent=False)  # (256, 8): the node of each byte value at each depth
+        self.register_buffer("path_signs", 2.0 * ((byte[:, None] >> lower) & 1) - 1, persistent=False)
+
+    def _context(self, z: torch.Tensor) -> torch.Tensor:
+        """g (..., 16, BIT_RANK) for contexts z (..., d_model)."""
+        return self.ffn(z).view(*z.shape[:-1], BITS, BIT_RANK)
+
+    def forward(self, z: torch.Tensor, target_bits: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: logits (..., 16) of every bit given the true lower bits target_bits (..., 16) in {0, 1}."""
+        table = (self.prefix * self.below[..., None]).permute(1, 0, 2).reshape(BITS, -1)  # (j, i * rank)
+        lower = ((2.0 * target_bits - 1).to(table.dtype) @ table).view(*target_bits.shape[:-1], BITS, BIT_RANK)
+        return (self._context(z) * (self.base + lower)).sum(-1) + self.bias
+
+    def _byte_log_probs(self, g: torch.Tensor, lower: torch.Tensor, first_bit: int) -> torch.Tensor:
+        """log P(byte) (..., 256) of bits first_bit..first_bit+7 from their context vectors g (..., 8, rank) and the
+        share (..., 8, rank) of every bit below the byte."""
+        bits = first_bit + self.node_depth
+        within = (self.node_signs[..., None] * self.prefix[bits, first_bit:first_bit + 8]).sum(-2)  # (255, rank)
+        node = self.base[bits] + within + lower[..., self.node_depth, :]  # (..., 255, rank)
+        logits = (g[..., self.node_depth, :] * node).sum(-1) + self.bias[bits]  # (..., 255)
+        return F.logsigmoid(logits[..., self.path] * self.path_signs).sum(-1)
+
+    def first_byte(self, z: torch.Tensor) -> torch.Tensor:
+        """log P(first byte) (..., 256) for contexts z (..., d_model)."""
+        g = self._context(z)[..., :8, :]
+        return self._byte_log_probs(g, torch.zeros_like(g), 0)
+
+    def second_byte(self, z: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+        """log P(second byte | first byte) (..., m, 256) for contexts z (..., d_model) and first bytes (..., m)."""
+        signs = 2.0 * ((first[..., None] >> torch.arange(8, device=first.device)) & 1) - 1  # (..., m, 8)
+        lower = torch.einsum("...j,ijr->...ir", signs.to(self.prefix.dtype), self.prefix[8:, :8])  # (..., m, 8, rank)
+        return self._byte_log_probs(self._context(z)[..., None, 8:, :], lower, 8)
+
+
 class SeqModel(nn.Module):
     """Token embedding (last row = MASK) -> blocks -> RMSNorm -> logits (B, T, H, vocab_size) for H heads ahead.
 
     Factorized: byte embeddings (high + low, each with a MASK row) -> blocks -> RMSNorm -> per head high-byte logits
     and, given the high byte, low-byte logits (256 classes each).
+    Bitwise: Taps -> blocks -> RMSNorm, plus the normalised Taps output (a skip that keeps the bits of the past values
+    unmixed), -> per head a BitHead over the 16 bits of the token.
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        if cfg.factorized:
+        if cfg.bitwise:
+            self.taps = Taps(cfg)
+            self.skip_norm = nn.RMSNorm(cfg.d_model)
+            self.bit_heads = nn.ModuleList(BitHead(cfg) for _ in range(cfg.heads_ahead))
+        elif cfg.factorized:
             self.wte_high = nn.Embedding(BYTE + 1, cfg.d_model)
             self.wte_low = nn.Embedding(BYTE + 1, cfg.d_model)
             self.low_heads = nn.ModuleList(LowByteHead(cfg, tied=cfg.tie_embeddings and h == 0)
@@ -219,13 +333,19 @@ class SeqModel(nn.Module):
         self.norm = nn.RMSNorm(cfg.d_model)
         # Heads as one Linear(d_model, n * classes); when tied, head 1 is the embedding and this holds heads 2..H.
         # A factorized model's classes are the 256 high bytes (its low bytes come from low_heads).
-        n_own = cfg.heads_ahead - int(cfg.tie_embeddings)
+        n_own = 0 if cfg.bitwise else cfg.heads_ahead - int(cfg.tie_embeddings)
         classes = BYTE if cfg.factorized else cfg.vocab_size
         self.head = nn.Linear(cfg.d_model, n_own * classes, bias=False) if n_own else None
         cos, sin = rope_cache(cfg.seq_len, cfg.d_model // cfg.nhead, cfg.rope_base)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
         self.apply(self._init_weights)
+        if cfg.bitwise:  # GPT-2's std 0.02 starves the products in Taps and BitHead: keep PyTorch's fan-in init,
+            for module in [*self.taps.modules(), *self.bit_heads.modules()]:  # but start every bit at p = 1/2
+                if isinstance(module, nn.Linear):
+                    module.reset_parameters()
+            for head in self.bit_heads:
+                nn.init.zeros_(head.ffn.proj.weight)
         for block in self.blocks:  # GPT-2: residual output projections scaled by 1/sqrt(2 * nlayers)
             for proj in (block.attn.proj, block.ffn.proj):
                 nn.init.normal_(proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * cfg.nlayers))
@@ -244,6 +364,8 @@ class SeqModel(nn.Module):
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         """Token embeddings; factorized: high-byte plus low-byte embedding (MASK = value 65536 uses both MASK rows)."""
+        if self.cfg.bitwise:
+            return self.taps(x)
         if not self.cfg.factorized:
             return self.wte(x)
         mask = x == N_VALUES
@@ -252,10 +374,10 @@ class SeqModel(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised last hidden states (B, T, d_model) for int64 tokens x (B, T)."""
         cos, sin = self._rope(x.shape[1])
-        h = self.drop(self._embed(x))
+        h = h0 = self.drop(self._embed(x))
         for block in self.blocks:
             h = block(h, cos, sin)
-        return self.norm(h)
+        return self.norm(h) + self.skip_norm(h0) if self.cfg.bitwise else self.norm(h)
 
     def _head_logits(self, h: torch.Tensor, classes: int, tied_weight: torch.Tensor) -> torch.Tensor:
         """Logits (..., H, classes) of every head from hidden states h (..., d_model)."""
@@ -275,9 +397,13 @@ class SeqModel(nn.Module):
         """Logits (B, T, H, vocab_size) for int64 tokens x (B, T); [:, t, h-1] predicts the token at t + h.
 
         Factorized, with the target values y (B, T, H) (teacher forcing): high-byte logits (B, T, H, 256) and
-        low-byte logits (B, T, H, 256) given the true high byte. Use factors() to predict without targets.
+        low-byte logits (B, T, H, 256) given the true high byte; bitwise: the logits (B, T, H, 16) of every bit of
+        y given its lower bits. Use factors() to predict without targets.
         """
         h = self.features(x)
+        if self.cfg.bitwise and y is not None:
+            bits = token_bits(y)
+            return torch.stack([head(h, bits[..., j, :]) for j, head in enumerate(self.bit_heads)], dim=-2)
         if not self.cfg.factorized:
             return self._head_logits(h, self.cfg.vocab_size, self.wte.weight)
         if y is None:
@@ -290,6 +416,8 @@ class SeqModel(nn.Module):
         """Factorized predictions at positions >= start of every window, rows (window, position) flattened."""
         h = self.features(x)[:, start:]
         h = h.reshape(-1, h.size(-1)).float()
+        if self.cfg.bitwise:
+            return self._bit_factors(h)
         high = self._head_logits(h, BYTE, self.wte_high.weight).float().log_softmax(-1)
 
         @torch.no_grad()
@@ -298,12 +426,32 @@ class SeqModel(nn.Module):
 
         return ByteFactors(high, low)
 
+    def _bit_factors(self, h: torch.Tensor) -> ByteFactors:
+        """ByteFactors of a bitwise model from hidden states h (N, d_model), in chunks of rows to bound memory."""
+        def chunked(fn, n: int, rows: int) -> torch.Tensor:
+            return torch.cat([fn(slice(i, min(i + rows, n))) for i in range(0, n, rows)]) if n else fn(slice(0, 0))
+
+        first = chunked(lambda r: torch.stack([head.first_byte(h[r]) for head in self.bit_heads], 1),
+                        len(h), BIT_CHUNK)
+
+        @torch.no_grad()
+        def second(first_bytes: torch.Tensor, rows: slice) -> torch.Tensor:
+            z = h[rows]
+            step = max(1, BIT_CHUNK // first_bytes.shape[-1])
+            return chunked(lambda r: torch.stack([head.second_byte(z[r], first_bytes[r, j])
+                                                  for j, head in enumerate(self.bit_heads)], 1), len(z), step)
+
+        return ByteFactors(first, second)
+
     def loss(self, logits: torch.Tensor | tuple[torch.Tensor, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
         """Cross-entropy in nats (float32), averaged over all positions and heads; y is (B, T, H).
 
         Factorized (logits = (high, low) from forward(x, y)): CE(high byte) + CE(low byte | true high byte), the
         exact cross-entropy of the 16-bit value.
         """
+        if self.cfg.bitwise:  # the bits' cross-entropies add up to the value's (chain rule)
+            bce = F.binary_cross_entropy_with_logits(logits.float(), token_bits(y).float(), reduction="none")
+            return bce.sum(-1).mean()
         if not self.cfg.factorized:
             return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
         high, low = (t.float().reshape(-1, BYTE) for t in logits)
@@ -317,10 +465,19 @@ class SeqModel(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         return n - sum(p.numel() for p in self._embeddings()) if exclude_embedding else n
 
+    def _tables(self) -> list[nn.Parameter]:
+        """Parameters that select rather than transform, kept out of weight decay: embeddings, and a bitwise model's
+        tap weights (one per lag) and bit tables (decay pulls a chosen lag or carry back towards zero)."""
+        tables = self._embeddings()
+        if self.cfg.bitwise:
+            tables.append(self.taps.taps.weight)
+            tables += [p for head in self.bit_heads for p in (head.prefix, head.base)]
+        return tables
+
     def param_groups(self, weight_decay: float) -> list[dict]:
-        """AdamW groups: decay on matmul weights (>= 2-D, not embeddings), none on embeddings and norms."""
-        embeddings = {id(p) for p in self._embeddings()}
-        decay = [p for p in self.parameters() if p.dim() >= 2 and id(p) not in embeddings]
+        """AdamW groups: decay on matmul weights (>= 2-D, not tables), none on tables (_tables) and norms."""
+        tables = {id(p) for p in self._tables()}
+        decay = [p for p in self.parameters() if p.dim() >= 2 and id(p) not in tables]
         ids = {id(p) for p in decay}
         no_decay = [p for p in self.parameters() if id(p) not in ids]
         return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
@@ -330,10 +487,14 @@ class SeqModel(nn.Module):
         (the lag mixing's weights counted as matmul parameters).
 
         Factorized: the low-byte heads run once per position (on the true high byte); tied heads count 2 x 256 rows.
+        Bitwise: the taps and, per head, the lower-bit table and the dot products of its 16 bits.
         """
         cfg = self.cfg
         n_matmul = sum(m.weight.numel() for m in self.modules() if isinstance(m, nn.Linear))
-        if cfg.tie_embeddings:
+        if cfg.bitwise:  # taps on 17 inputs; per bit one GLU on the context plus its lower bits
+            n_matmul += N_TAPS * (BITS + 1) * max(cfg.lag_kernel, 1)
+            n_matmul += cfg.heads_ahead * BITS * (BITS // 2 + 1) * BIT_RANK
+        elif cfg.tie_embeddings:
             n_matmul += (2 * BYTE if cfg.factorized else cfg.vocab_size) * cfg.d_model
         n_matmul += cfg.nlayers * cfg.d_model * cfg.lag_kernel  # the lag mixing: one multiply-add per weight
         return 6 * n_matmul + 12 * cfg.nlayers * cfg.d_model * cfg.seq_len

@@ -1,6 +1,6 @@
 """Next-value predictions at one position of a file: top-k values with probabilities, and the truth when known.
 
-A bytes16 model lists full 16-bit values with their exact probabilities P(high) P(low | high).
+A bytes16 or bits16 model lists full 16-bit values with their exact probabilities P(first byte) P(second | first).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def predict_at(model, tokenizer, values: np.ndarray, idx: int, topk: int = 10) -
     context = torch.as_tensor(tokenizer.encode(np.asarray(values[idx - seq_len : idx])))[None]
     device = next(model.parameters()).device
     if model.cfg.factorized:
-        return _predict_values(model, context.to(device), values, idx, topk)
+        return _predict_values(model, tokenizer, context.to(device), values, idx, topk)
     with torch.inference_mode():
         logp = torch.log_softmax(model(context.to(device))[0, -1].float(), dim=-1).cpu()
     rows = []
@@ -47,27 +47,35 @@ def predict_at(model, tokenizer, values: np.ndarray, idx: int, topk: int = 10) -
     return pd.DataFrame(rows)
 
 
-def _predict_values(model, context: torch.Tensor, values: np.ndarray, idx: int, topk: int) -> pd.DataFrame:
-    """predict_at for a factorized model: exact probabilities of all 65,536 values (one position is cheap)."""
+def _predict_values(model, tokenizer, context: torch.Tensor, values: np.ndarray, idx: int,
+                    topk: int) -> pd.DataFrame:
+    """predict_at for a factorized model: exact probabilities of all 65,536 values (one position is cheap).
+
+    p_first_byte is P(the token's first byte): the value's high byte for bytes16, its low byte for bits16
+    (table.attrs["first_byte"] names it)."""
     n, heads = len(values), model.cfg.heads_ahead
     with torch.inference_mode():
         factors = model.factors(context, start=context.shape[1] - 1)
-        every_high = torch.arange(BYTE, device=context.device).expand(1, heads, BYTE)
-        logp_all = (factors.high[..., None] + factors.low(every_high))[0].flatten(-2).cpu()  # (H, value)
+        every_first = torch.arange(BYTE, device=context.device).expand(1, heads, BYTE)
+        logp_all = (factors.high[..., None] + factors.low(every_first))[0].flatten(-2).cpu()  # (H, token)
     rows = []
     for h in range(heads):
         logp, probs = logp_all[h], logp_all[h].exp()
         entropy = float(-(probs * logp).nan_to_num().sum() / math.log(2))
         where = idx + h
         truth = int(values[where]) if where < n else None
-        true_rank = int((probs > probs[truth]).sum()) + 1 if truth is not None else None
+        true_token = int(tokenizer.encode(np.array([truth]))[0]) if truth is not None else None
+        true_rank = int((probs > probs[true_token]).sum()) + 1 if truth is not None else None
         top = probs.topk(topk)
-        for rank, (p, v) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
-            rows.append({"head": h + 1, "position": where, "rank": rank, "token": v, "value": str(v), "lo": v, "hi": v,
-                         "probability": p, "is_true": v == truth, "true_value": truth, "true_rank": true_rank,
+        for rank, (p, tok) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
+            v = int(tokenizer.lo[tok])
+            rows.append({"head": h + 1, "position": where, "rank": rank, "token": tok, "value": str(v), "lo": v, "hi": v,
+                         "probability": p, "is_true": tok == true_token, "true_value": truth, "true_rank": true_rank,
                          "entropy_bits": entropy, "high_byte": v // BYTE, "low_byte": v % BYTE,
-                         "p_high_byte": float(factors.high[0, h, v // BYTE].exp())})
-    return pd.DataFrame(rows)
+                         "p_first_byte": float(factors.high[0, h, tok // BYTE].exp())})
+    table = pd.DataFrame(rows)
+    table.attrs["first_byte"] = tokenizer.byte_names[0]
+    return table
 
 
 def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, device: str = "cpu") -> pd.DataFrame:
@@ -87,9 +95,11 @@ def format_prediction(table: pd.DataFrame) -> str:
                    f"truth {truth}")
         for r in rows.itertuples():
             mark = "  <- true" if r.is_true else ""
-            if "high_byte" in table:  # a 16-bit value: show its bytes and P(high byte) beside P(value)
-                out.append(f"  {r.rank:>3}. {r.value:>13} (0x{r.token:04x})  p = {r.probability:.4f}  "
-                           f"(high byte 0x{r.high_byte:02x}: p = {r.p_high_byte:.4f}){mark}")
+            if "high_byte" in table:  # a 16-bit value: show it in hex and P(its first byte) beside P(value)
+                name = table.attrs.get("first_byte", "high byte")
+                byte = r.high_byte if name == "high byte" else r.low_byte
+                out.append(f"  {r.rank:>3}. {r.value:>13} (0x{int(r.value):04x})  p = {r.probability:.4f}  "
+                           f"({name} 0x{byte:02x}: p = {r.p_first_byte:.4f}){mark}")
             else:
                 out.append(f"  {r.rank:>3}. {r.value:>13}  p = {r.probability:.4f}{mark}")
     return "\n".join(out)

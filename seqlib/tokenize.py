@@ -1,7 +1,11 @@
-"""Value <-> token maps fitted on a sample: exact (lossless), quantile (adaptive binning), uniform bins, or bytes16.
+"""Value <-> token maps fitted on a sample: exact (lossless), quantile (adaptive binning), uniform bins, bytes16 or
+bits16.
 
-bytes16 is lossless for streams of full 16-bit values: token == value (65,536 classes), and a factorized model
-predicts it as a high byte and a low byte given the high byte (see model.py), so no 65,536-way softmax is needed.
+bytes16 and bits16 are lossless for streams of full 16-bit values (65,536 classes), and a factorized model predicts
+a token as its first byte, then its second byte given the first (see model.py), so no 65,536-way softmax is needed.
+bytes16: token == value, the high byte first. bits16: the token is the value with its bytes swapped, so the low
+byte comes first, and the model predicts the bits one by one from the lowest up (the order of carries in arithmetic
+modulo 2^16, where generators keep their structure).
 """
 import numpy as np
 
@@ -10,7 +14,8 @@ from .errors import ConfigError, DataError
 
 N_U16 = 1 << 16
 BYTE = 256  # classes of each byte of a bytes16 value: value = BYTE * high + low
-KINDS = ("exact", "quantile", "uniform", "bytes16")
+KINDS = ("exact", "quantile", "uniform", "bytes16", "bits16")
+WIDE = ("bytes16", "bits16")
 SAMPLE_BLOCK = 4096  # the fit sample is random blocks of consecutive values: few pages of a memmap are read
 FLAT_KS = 0.05  # auto rule: values fill [min, max] evenly when their CDF is this close to the uniform one...
 JUMP = 0.1  # ...and the stream jumps: median |x_t - x_{t-1}| is at least this share of max - min + 1
@@ -19,15 +24,16 @@ JUMP = 0.1  # ...and the stream jumps: median |x_t - x_{t-1}| is at least this s
 class Tokenizer:
     """Token i stands for the values lo[i]..hi[i]; encode is one lookup in a 65,536-entry table.
 
-    bytes16 needs no lo/hi: token i is the value i for all 65,536 values (nothing is unseen, there is no UNK).
+    bytes16 and bits16 need no lo/hi: token i is the value i (bits16: i with its bytes swapped) for all 65,536 values
+    (nothing is unseen, there is no UNK).
     """
 
     def __init__(self, kind: str, lo: list[int] | None = None, hi: list[int] | None = None):
         if kind not in KINDS:
             raise ConfigError(f"unknown tokenizer kind {kind!r}; use one of {', '.join(KINDS)} or auto")
         self.kind = kind
-        if kind == "bytes16":
-            lo = hi = np.arange(N_U16)
+        if kind in WIDE:
+            lo = hi = np.arange(N_U16) if kind == "bytes16" else swap_bytes(np.arange(N_U16))
         self.lo = np.asarray(lo, dtype=np.int64)
         self.hi = np.asarray(hi, dtype=np.int64)
         self.n_values = len(self.lo)
@@ -35,8 +41,8 @@ class Tokenizer:
         self.vocab_size = self.n_values + (kind == "exact")
         self.mask_token = self.vocab_size
         every_value = np.arange(N_U16)
-        if kind == "bytes16":
-            self.lut = every_value
+        if kind in WIDE:
+            self.lut = np.asarray(self.lo)  # swapping is its own inverse
         elif kind == "exact":
             self.lut = np.full(N_U16, self.n_values, dtype=np.int64)
             self.lut[self.lo] = np.arange(self.n_values)
@@ -47,8 +53,18 @@ class Tokenizer:
 
     @property
     def factorized(self) -> bool:
-        """True when the model predicts each value as a high byte, then a low byte given it (bytes16)."""
-        return self.kind == "bytes16"
+        """True when the model predicts each token as a first byte, then a second byte given it (bytes16, bits16)."""
+        return self.kind in WIDE
+
+    @property
+    def bitwise(self) -> bool:
+        """True when the token's first byte is the value's low byte and the model predicts bit by bit (bits16)."""
+        return self.kind == "bits16"
+
+    @property
+    def byte_names(self) -> tuple[str, str]:
+        """What a factorized model's first and second byte are in the value."""
+        return ("low byte", "high byte") if self.bitwise else ("high byte", "low byte")
 
     def __repr__(self) -> str:
         return f"Tokenizer(kind={self.kind!r}, n_values={self.n_values}, vocab_size={self.vocab_size})"
@@ -80,7 +96,7 @@ class Tokenizer:
         return int(np.count_nonzero(~self._seen[np.asarray(values)]))
 
     def to_dict(self) -> dict:
-        """Plain types only, for checkpoints and tokenizer.json (bytes16 is fully described by its kind)."""
+        """Plain types only, for checkpoints and tokenizer.json (bytes16 and bits16 are fully described by their kind)."""
         if self.factorized:
             return {"kind": self.kind}
         return {"kind": self.kind, "lo": self.lo.tolist(), "hi": self.hi.tolist()}
@@ -89,6 +105,12 @@ class Tokenizer:
     def from_dict(cls, d: dict) -> "Tokenizer":
         """Inverse of to_dict."""
         return cls(d["kind"], d.get("lo"), d.get("hi"))
+
+
+def swap_bytes(values: np.ndarray) -> np.ndarray:
+    """16-bit values with high and low byte exchanged (int64)."""
+    values = np.asarray(values, dtype=np.int64)
+    return (values % BYTE) * BYTE + values // BYTE
 
 
 def _sample(values: np.ndarray, sample_size: int, seed: int) -> np.ndarray:
@@ -212,8 +234,8 @@ def fit_tokenizer(values: np.ndarray, kind: str = "auto", num_bins: int = 256, m
     distinct = distinct.astype(np.int64)
     if kind == "auto":
         kind = _auto_rule(sample, distinct, counts, max_vocab)["kind"]
-    if kind == "bytes16":
-        return Tokenizer("bytes16")
+    if kind in WIDE:
+        return Tokenizer(kind)
     if kind == "exact":
         return Tokenizer("exact", distinct, distinct)
     if kind == "uniform":

@@ -168,7 +168,8 @@ class Trainer:
             raise ConfigError(f"{cfg.u16_path} is not the file this run was trained on; resume with the original file")
         train_values = self.stream.values[self.split.train_start : self.split.train_end]
         self.tokenizer = tokenizer or fit_tokenizer(train_values, cfg.tokenizer, cfg.num_bins, cfg.max_vocab, seed=cfg.seed)
-        self.model_cfg = replace(model_cfg, vocab_size=self.tokenizer.vocab_size, factorized=self.tokenizer.factorized)
+        self.model_cfg = replace(model_cfg, vocab_size=self.tokenizer.vocab_size, factorized=self.tokenizer.factorized,
+                                 bitwise=self.tokenizer.bitwise)
 
         torch.manual_seed(cfg.seed)
         self.raw_model = SeqModel(self.model_cfg).to(self.device)
@@ -209,7 +210,7 @@ class Trainer:
         saved = ModelConfig.from_dict(state["model_config"])
         if given is not None:
             for f in fields(ModelConfig):
-                if f.name not in ("vocab_size", "factorized") and getattr(given, f.name) != getattr(saved, f.name):
+                if f.name not in ("vocab_size", "factorized", "bitwise") and getattr(given, f.name) != getattr(saved, f.name):
                     raise ConfigError(
                         f"--{f.name} {getattr(given, f.name)} differs from the checkpoint's {getattr(saved, f.name)}; "
                         "drop the flag to resume, or start a new run folder"

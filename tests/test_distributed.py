@@ -55,10 +55,11 @@ def test_two_ranks_learn_like_one_process_with_the_same_global_batch(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_ranks_train_a_bytes16_model_on_16_bit_values(tmp_path):
+@pytest.mark.parametrize("kind", ["bytes16", "bits16"])
+def test_two_ranks_train_a_16_bit_model_on_16_bit_values(tmp_path, kind):
     path, _ = write_source(tmp_path, "lcg", 60_000, seed=1)
     out = run([*TRAIN, "--u16_path", path.name, "--run_dir", "wide", "--batch", "16", "--max_steps", "80",
-               "--tokenizer", "bytes16"], tmp_path, torchrun=True)
+               "--tokenizer", kind], tmp_path, torchrun=True)
     assert "x 2 ranks = 32 windows" in out and out.count("best validation loss") == 1
     state = load_checkpoint(tmp_path / "wide" / "latest.pt")
     assert state["model_config"]["factorized"] and state["step"] == 80

@@ -147,11 +147,25 @@ def test_bytes16_model_is_scored_at_value_level_against_value_baselines(lcg_run)
     assert "high byte" in format_report(result) and "verdict:" in format_report(result, analyze=True)
 
 
+def test_bits16_model_names_its_bytes_low_first_in_baselines_report_and_predictions(tmp_path):
+    path, _ = write_source(tmp_path, "lcg", 20_000, seed=1)
+    ckpt = fit(path, tmp_path / "run", 10, tokenizer="bits16")
+    result = evaluate(ckpt, path, max_samples=500, progress=False, write=False)
+    model = result["model"]["heads"][0]
+    assert result["tokenizer"]["byte_names"] == ["low byte", "high byte"] and "low-byte markov-1" in result["baselines"]
+    assert model["ce_bits"] == pytest.approx(model["high_byte"]["ce_bits"] + model["low_byte"]["ce_bits"], rel=1e-5)
+    assert "as low byte + high byte" in format_report(result)
+    table = predict(ckpt, path, idx=19_000, topk=4)
+    assert (table["token"] == table["low_byte"] * 256 + table["high_byte"]).all()
+    assert (table["value"].astype(int) == table["high_byte"] * 256 + table["low_byte"]).all()
+    assert table["true_value"].iloc[0] == int(open_u16(path)[19_000]) and "(low byte 0x" in format_prediction(table)
+
+
 def test_predict_lists_full_16_bit_values_with_exact_probabilities(lcg_run):
     path, ckpt = lcg_run
     table = predict(ckpt, path, idx=39_000, topk=5)
     assert len(table) == 5 and (table["lo"] == table["hi"]).all()
     assert (table["token"] == table["high_byte"] * 256 + table["low_byte"]).all()
-    assert (table["probability"] <= table["p_high_byte"] + 1e-6).all() and table["probability"].is_monotonic_decreasing
+    assert (table["probability"] <= table["p_first_byte"] + 1e-6).all() and table["probability"].is_monotonic_decreasing
     assert 1 <= table["true_rank"].iloc[0] <= 65536 and table["true_value"].iloc[0] == int(open_u16(path)[39_000])
     assert "0x" in format_prediction(table)

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from seqlib.errors import ConfigError
-from seqlib.model import LagMix, ModelConfig, SeqModel, apply_rope, rope_cache
+from seqlib.model import LagMix, ModelConfig, SeqModel, apply_rope, rope_cache, token_bits
 
 TINY = dict(vocab_size=16, seq_len=16, d_model=32, nlayers=2, nhead=2)
 
@@ -328,3 +328,107 @@ def test_factorized_forward_traces_as_one_graph_under_torch_compile():
     with torch.no_grad():
         for a, b in zip(compiled(x, y), model(x, y)):
             torch.testing.assert_close(a, b)
+
+
+# --- bitwise (bits16) models: the 16 bits of a token one by one, lowest first, each given the bits below ---
+
+BITWISE = dict(WIDE, bitwise=True)
+
+
+def bitwise(**overrides) -> SeqModel:
+    """A bitwise model whose bits depend on their inputs (at init each head's output weights are zero: p = 1/2)."""
+    torch.manual_seed(0)
+    model = SeqModel(ModelConfig(**{**BITWISE, **overrides})).eval()
+    for head in model.bit_heads:
+        nn.init.normal_(head.ffn.proj.weight, std=0.05)
+    return model
+
+
+def test_bitwise_needs_factorized_and_is_written_only_when_true():
+    assert "bitwise" not in ModelConfig(**WIDE).to_dict()
+    cfg = ModelConfig(**BITWISE)
+    assert cfg.to_dict()["bitwise"] is True and ModelConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="must also be factorized"):
+        ModelConfig(**{**TINY, "bitwise": True})
+
+
+def test_token_bits_list_the_first_byte_then_the_second_lowest_bit_first():
+    bits = token_bits(torch.tensor([0x0180, 0x8001]))
+    assert bits[0].tolist() == [1, 0, 0, 0, 0, 0, 0, 0] + [0, 0, 0, 0, 0, 0, 0, 1]
+    assert bits[1].tolist() == [0, 0, 0, 0, 0, 0, 0, 1] + [1, 0, 0, 0, 0, 0, 0, 0]
+
+
+def test_bitwise_loss_is_the_value_cross_entropy_of_its_byte_factors():
+    model = bitwise(heads_ahead=2)
+    x, y = torch.randint(0, 65537, (3, 16)), torch.randint(0, 65536, (3, 16, 2))
+    with torch.no_grad():
+        logits = model(x, y)
+        factors = model.factors(x)
+    assert logits.shape == (3, 16, 2, 16)
+    torch.testing.assert_close(model.loss(logits, y), -factors.log_prob(y.reshape(-1, 2)).mean())
+    torch.testing.assert_close(factors.high.exp().sum(-1), torch.ones(48, 2))
+    every_first = torch.arange(256).expand(2, 2, 256)
+    total = (factors[:2].high[..., None] + factors[:2].low(every_first)).exp().sum((-1, -2))
+    torch.testing.assert_close(total, torch.ones(2, 2))  # all 65,536 values
+
+
+def test_bitwise_logit_of_a_bit_ignores_the_bits_above_it():
+    model = bitwise()
+    x, y = torch.randint(0, 65536, (2, 16)), torch.randint(0, 65536, (2, 16, 1))
+    for k in (0, 7, 8, 15):  # flip the k-th bit in the model's order (first byte's lowest ... second byte's highest)
+        flipped = y ^ (1 << (8 + k if k < 8 else k - 8))
+        with torch.no_grad():
+            a, b = model(x, y), model(x, flipped)
+        torch.testing.assert_close(a[..., :k + 1], b[..., :k + 1])
+        assert k == 15 or not torch.allclose(a[..., k + 1:], b[..., k + 1:])
+
+
+def test_bitwise_logits_at_t_ignore_values_after_t_and_mask_differs_from_zero():
+    model = bitwise()
+    x, y = torch.randint(0, 65536, (2, 16)), torch.randint(0, 65536, (2, 16, 1))
+    changed, masked = x.clone(), x.clone()
+    changed[:, 10:] = (x[:, 10:] + 257) % 65536
+    masked[:, 3] = 65536
+    with torch.no_grad():
+        a, b, c = (model(v, y) for v in (x, changed, masked))
+        zero = model(torch.where(masked == 65536, 0, masked), y)
+    torch.testing.assert_close(a[:, :10], b[:, :10])
+    assert not torch.allclose(a[:, 10:], b[:, 10:])
+    assert not torch.allclose(c[:, 3:], zero[:, 3:])
+
+
+def test_bitwise_bf16_autocast_is_close_to_fp32_and_traces_as_one_graph():
+    model = bitwise(heads_ahead=2)
+    x, y = torch.randint(0, 65536, (2, 16)), torch.randint(0, 65536, (2, 16, 2))
+    with torch.no_grad():
+        fp32 = model(x, y)
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+            bf16 = model(x, y)
+        compiled = torch.compile(model, backend="aot_eager", fullgraph=True)(x, y)
+    torch.testing.assert_close(bf16.float().sigmoid(), fp32.sigmoid(), atol=0.02, rtol=0)  # P(bit = 1)
+    torch.testing.assert_close(compiled, fp32)
+
+
+def test_bitwise_head_learns_addition_modulo_2_16_from_the_two_summands():
+    """Given a and b in the context, the bits of a + b mod 2^16 (carries included) are learnt from the lowest up."""
+    def tokens(v):  # as the bits16 tokenizer writes values: low byte first
+        return (v % 256) * 256 + v // 256
+
+    def batch(n):
+        a, b = torch.randint(0, 65536, (2, n))
+        return tokens(torch.stack([a, b], 1)), tokens((a + b) % 65536)[:, None, None].expand(-1, 2, 1)
+
+    torch.manual_seed(0)
+    model = SeqModel(ModelConfig(**{**BITWISE, "d_model": 64, "seq_len": 2, "nlayers": 1, "lag_kernel": 2})).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    for _ in range(400):
+        x, y = batch(256)
+        loss = model.loss(model(x, y)[:, 1:], y[:, 1:])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x, y = batch(1024)
+    factors = model.eval().factors(x, start=1)
+    bits = -factors.log_prob(y[:, 1]).mean() / math.log(2)
+    assert bits < 8.0  # chance: 16 bits
+    assert factors.top_values(1)[0][:, 0, 0].eq(y[:, 1, 0]).float().mean() > 0.02  # chance: 1 / 65,536

@@ -85,7 +85,7 @@ def test_values_unseen_at_fit_time_map_to_unk_or_the_nearest_bin_and_are_counted
         assert tok.unseen(np.array([50, 150, 300])) == 2
 
 
-@pytest.mark.parametrize("kind", ["exact", "quantile", "uniform", "bytes16"])
+@pytest.mark.parametrize("kind", ["exact", "quantile", "uniform", "bytes16", "bits16"])
 def test_tokenizer_round_trips_through_json_and_weights_only_torch_load(tmp_path, kind):
     tok = fit_tokenizer(WIDE, kind=kind, num_bins=50)
     d = tok.to_dict()
@@ -123,6 +123,17 @@ def test_bytes16_is_lossless_for_every_16_bit_value():
     assert np.array_equal(tok.encode(every.astype(np.uint16)), every) and tok.unseen(every) == 0
     assert tok.decode(51234) == (51234, 51234) and tok.label(51234) == "51234" and tok.label(65536) == "MASK"
     assert tok.to_dict() == {"kind": "bytes16"}
+
+
+def test_bits16_is_lossless_and_puts_the_low_byte_first():
+    tok = fit_tokenizer(WIDE, kind="bits16")
+    every = np.arange(65536)
+    tokens = tok.encode(every.astype(np.uint16))
+    assert tok.factorized and tok.bitwise and not fit_tokenizer(WIDE, kind="bytes16").bitwise
+    assert np.array_equal(tokens // 256, every % 256) and np.array_equal(tokens % 256, every // 256)
+    assert np.array_equal(tok.lo[tokens], every) and tok.unseen(every) == 0 and len(np.unique(tokens)) == 65536
+    assert tok.label(int(tok.encode(np.array([0x1234]))[0])) == str(0x1234) and tok.label(65536) == "MASK"
+    assert tok.byte_names == ("low byte", "high byte") and tok.to_dict() == {"kind": "bits16"}
 
 
 def smooth(n: int, seed: int = 0) -> np.ndarray:

@@ -168,30 +168,35 @@ def test_model_uses_relative_lags_to_learn_a_lagged_sum(tmp_path):
     assert history["val_top1"].iloc[-1] > 0.6  # chance is 1/8
 
 
-def test_bytes16_run_with_two_heads_and_amp_logs_value_metrics_and_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("kind", ["bytes16", "bits16"])
+def test_16_bit_run_with_two_heads_and_amp_logs_value_metrics_and_resumes_exactly(tmp_path, kind):
     path, _ = write_source(tmp_path, "lagged_add", 30_000, seed=2)
     model_cfg = ModelConfig(**TINY, heads_ahead=2)
-    whole = Trainer(tiny_run(path, tmp_path / "whole", tokenizer="bytes16", use_amp=True, max_steps=6, eval_every=3),
+    whole = Trainer(tiny_run(path, tmp_path / "whole", tokenizer=kind, use_amp=True, max_steps=6, eval_every=3),
                     model_cfg)
     assert whole.model_cfg.factorized and whole.model_cfg.vocab_size == 65536
+    assert whole.model_cfg.bitwise == (kind == "bits16")
     history = whole.fit()
     assert np.isfinite(history[["val_loss_bits", "val_top1", "val_top5", "val_loss_bits_h2"]].to_numpy()).all()
-    assert 15.0 < history["val_loss_bits"].iloc[0] < 17.5  # about 16 bits per value at the start
-    parts = Trainer(tiny_run(path, tmp_path / "parts", tokenizer="bytes16", use_amp=True, max_steps=6, eval_every=3),
+    # about 16 bits per value at the start; a bitwise model's first Adam steps overshoot (its products of context
+    # and bit vectors grow fast) before it learns: in benchmarks/wide.py it is at 13.4 bits by step 250
+    assert 15.0 < history["val_loss_bits"].iloc[0] < (17.5 if kind == "bytes16" else 21.0)
+    parts = Trainer(tiny_run(path, tmp_path / "parts", tokenizer=kind, use_amp=True, max_steps=6, eval_every=3),
                     model_cfg, callbacks=[StopAt(3)])
     with pytest.raises(KeyboardInterrupt):
         parts.fit()
     Trainer(tiny_run(path, tmp_path / "parts", resume=True, use_amp=True, max_steps=6, eval_every=3)).fit()
     a = load_checkpoint(tmp_path / "whole" / "run" / "latest.pt")
     b = load_checkpoint(tmp_path / "parts" / "run" / "latest.pt")
-    assert a["model_config"]["factorized"] and b["tokenizer"] == {"kind": "bytes16"}
+    assert a["model_config"]["factorized"] and b["tokenizer"] == {"kind": kind}
     for key in a["model"]:
         torch.testing.assert_close(a["model"][key], b["model"][key], atol=0, rtol=0)
 
 
-def test_tiny_model_learns_an_lcg_mod_2_8_written_as_u16_far_above_chance(tmp_path):
+@pytest.mark.parametrize("kind", ["bytes16", "bits16"])
+def test_tiny_model_learns_an_lcg_mod_2_8_written_as_u16_far_above_chance(tmp_path, kind):
     path, info = write_source(tmp_path, "lcg", 60_000, seed=1, m=256)
-    history = train(tiny_run(path, tmp_path, tokenizer="bytes16", max_steps=500, eval_every=250, batch=32, lr=2e-2),
+    history = train(tiny_run(path, tmp_path, tokenizer=kind, max_steps=500, eval_every=250, batch=32, lr=2e-2),
                     ModelConfig(d_model=32, nlayers=1, nhead=2, seq_len=16))
     assert info.ideal_top1 == 1.0
     assert history["val_top1"].iloc[-1] > 0.5  # chance: 1 / 65,536 values, or 1 / 256 knowing the high byte is 0
