@@ -290,7 +290,7 @@ class BitHead(nn.Module):
         bits = first_bit + self.node_depth
         within = (self.node_signs[..., None] * self.prefix[bits, first_bit:first_bit + 8]).sum(-2)  # (255, rank)
         node = self.base[bits] + within + lower[..., self.node_depth, :]  # (..., 255, rank)
-        logits = (g[..., self.node_depth, :] * node).sum(-1) + self.bias[bits]  # (..., 255)
+        logits = ((g[..., self.node_depth, :] * node).sum(-1) + self.bias[bits]).float()  # (..., 255)
         return F.logsigmoid(logits[..., self.path] * self.path_signs).sum(-1)
 
     def first_byte(self, z: torch.Tensor) -> torch.Tensor:

@@ -285,14 +285,18 @@ def test_factors_give_the_teacher_forced_probabilities_without_targets():
 
 
 def test_factorized_logits_at_t_ignore_values_after_t_and_mask_has_its_own_rows():
-    model = wide()
+    assert_causal_with_mask(wide(), lambda out: out[0])
+
+
+def assert_causal_with_mask(model: SeqModel, logits) -> None:
+    """logits(model(x, y)) at t ignore x after t, and MASK (65536) reads differently from the value 0."""
     x, y = torch.randint(0, 65536, (2, 16)), torch.randint(0, 65536, (2, 16, 1))
     changed, masked = x.clone(), x.clone()
     changed[:, 10:] = (x[:, 10:] + 257) % 65536
     masked[:, 3] = 65536
     with torch.no_grad():
-        a, b, c = (model(v, y)[0] for v in (x, changed, masked))
-        zero = model(torch.where(masked == 65536, 0, masked), y)[0]
+        a, b, c = (logits(model(v, y)) for v in (x, changed, masked))
+        zero = logits(model(torch.where(masked == 65536, 0, masked), y))
     torch.testing.assert_close(a[:, :10], b[:, :10])
     assert not torch.allclose(a[:, 10:], b[:, 10:])
     assert not torch.allclose(c[:, 3:], zero[:, 3:])
@@ -384,17 +388,7 @@ def test_bitwise_logit_of_a_bit_ignores_the_bits_above_it():
 
 
 def test_bitwise_logits_at_t_ignore_values_after_t_and_mask_differs_from_zero():
-    model = bitwise()
-    x, y = torch.randint(0, 65536, (2, 16)), torch.randint(0, 65536, (2, 16, 1))
-    changed, masked = x.clone(), x.clone()
-    changed[:, 10:] = (x[:, 10:] + 257) % 65536
-    masked[:, 3] = 65536
-    with torch.no_grad():
-        a, b, c = (model(v, y) for v in (x, changed, masked))
-        zero = model(torch.where(masked == 65536, 0, masked), y)
-    torch.testing.assert_close(a[:, :10], b[:, :10])
-    assert not torch.allclose(a[:, 10:], b[:, 10:])
-    assert not torch.allclose(c[:, 3:], zero[:, 3:])
+    assert_causal_with_mask(bitwise(), lambda out: out)
 
 
 def test_bitwise_bf16_autocast_is_close_to_fp32_and_traces_as_one_graph():
