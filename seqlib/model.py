@@ -236,13 +236,14 @@ class Taps(nn.Module):
         self.proj = nn.Linear(N_TAPS * (BITS + 1), cfg.d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, T) tokens -> (B, T, d_model)."""
+        """x (B, T) tokens -> (B, T, d_model), in the weights' dtype like an embedding (so under autocast the
+        residual stream stays float32)."""
         mask = x == N_VALUES
         signs = torch.where(mask[..., None], 0.0, 2.0 * token_bits(torch.where(mask, 0, x)) - 1.0)
         u = torch.cat((signs, mask[..., None].float()), dim=-1).to(self.proj.weight.dtype)  # (B, T, 17)
         B, T, C = u.shape
         mixed = self.taps(F.pad(u.transpose(1, 2).reshape(B * C, 1, T), (self.kernel - 1, 0)))  # (B*C, taps, T)
-        return self.proj(mixed.view(B, C * N_TAPS, T).transpose(1, 2))
+        return self.proj(mixed.view(B, C * N_TAPS, T).transpose(1, 2)).to(self.proj.weight.dtype)
 
 
 class BitHead(nn.Module):
