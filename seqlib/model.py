@@ -140,11 +140,11 @@ class CausalSelfAttention(nn.Module):
 class SwiGLU(nn.Module):
     """Feed-forward silu(x W_gate) * (x W_up) W_down, with gate and up fused in one Linear."""
 
-    def __init__(self, cfg: ModelConfig, hidden: int | None = None):
+    def __init__(self, cfg: ModelConfig, hidden: int | None = None, out: int | None = None):
         super().__init__()
         hidden = hidden or cfg.dim_ff
         self.fc = nn.Linear(cfg.d_model, 2 * hidden, bias=False)
-        self.proj = nn.Linear(hidden, cfg.d_model, bias=False)
+        self.proj = nn.Linear(hidden, out or cfg.d_model, bias=False)
         self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -257,8 +257,7 @@ class BitHead(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.ffn = SwiGLU(cfg, hidden=BIT_HIDDEN)
-        self.ffn.proj = nn.Linear(BIT_HIDDEN, BITS * BIT_RANK, bias=False)
+        self.ffn = SwiGLU(cfg, hidden=BIT_HIDDEN, out=BITS * BIT_RANK)
         self.prefix = nn.Parameter(torch.randn(BITS, BITS, BIT_RANK) * 0.02)  # [bit i, lower bit j]
         self.base = nn.Parameter(torch.ones(BITS, BIT_RANK))
         self.bias = nn.Parameter(torch.zeros(BITS))
