@@ -84,6 +84,7 @@ def train_step(model: nn.Module, dtype: torch.dtype | None, compile: bool, batch
     def step() -> None:
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             logits = forward(x)
+            logits = logits[0] if isinstance(logits, tuple) else logits  # SeqModel returns (logits, loss)
         loss = F.cross_entropy(logits.float().reshape(-1, VOCAB), y.reshape(-1))
         scaler.scale(loss).backward()
         scaler.unscale_(opt)

@@ -3,7 +3,7 @@ low bits.
 
 For each source and mode a small model trains on the CPU for the same time (cosine schedule over that time), then
 the held-out block is scored at value level:
-- lossless: the model's exact P(value) = P(first byte) P(second byte | first byte) (seqlib.evaluate, ValueMetrics):
+- lossless: the model's exact P(value) = P(first byte) P(second byte | first byte) (seqlib.evaluate, Metrics over a BytePrediction):
   high then low byte for bytes16; low then high byte, bit by bit from the lowest, for bits16;
 - 256 bins: the model predicts a bin and guesses the value uniformly inside it, so its top-1 value accuracy is
   E[hit(bin) / width(bin)] and its bits per value CE(bin) + E[log2 width(bin)].
@@ -65,7 +65,7 @@ def binned_value_scores(ckpt: Path, path: Path, max_samples: int) -> tuple[float
     hits = bin_bits = inside_bits = count = 0.0
     for i in range(0, len(starts), 64):
         tokens = load_windows(values, starts[i:i + 64], seq_len + 1, tokenizer)
-        logp = model(tokens[:, :seq_len])[:, start:, 0].float().log_softmax(-1)
+        logp = model(tokens[:, :seq_len])[0][:, start:, 0].float().log_softmax(-1)
         target = tokens[:, start + 1:]
         w = width[target]
         hits += ((logp.argmax(-1) == target) / w).sum().item()
@@ -84,7 +84,7 @@ def run(name: str, path: Path, mode: str, run_dir: Path, seconds: float, max_sam
     if mode in ("bytes16", "bits16"):
         head = evaluate(run_dir / "model.pt", path, max_samples=max_samples, write=False, progress=False)
         head = head["model"]["heads"][0]
-        top1, bits, first_bits = head["top1"], head["ce_bits"], head["high_byte"]["ce_bits"]
+        top1, bits, first_bits = head["top1"], head["ce_bits"], head["first_byte"]["ce_bits"]
     else:
         top1, bits, first_bits = binned_value_scores(run_dir / "model.pt", path, max_samples)
     return {"steps": int(history["step"].iloc[-1]), "train s": round(train_s), "top-1 value": top1,

@@ -1,8 +1,9 @@
 """Baselines a sceptical reader asks for: chance, most common value, unigram and low-order Markov chains.
 
-Every baseline returns float64 log-probabilities, shape (N, V), of tokens[p] for the requested positions p,
-using only tokens[: p - ahead + 1], so the same Metrics scores it on exactly the model's positions.
-For 16-bit tokens (bytes16, bits16), ByteBaseline gives the same as ByteFactors (first byte, then second given it).
+Every baseline model returns float64 log-probabilities, shape (N, V), of tokens[p] for the requested positions p,
+using only tokens[: p - ahead + 1]. As predictors (TokenBaseline, ByteBaseline: one model per head) they return the
+same Prediction as the model for the same windows, so one loop scores them all on exactly the same positions. For
+16-bit tokens (bytes16, bits16), ByteBaseline predicts the first byte, then the second given it.
 """
 import math
 from typing import Protocol
@@ -11,7 +12,8 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, DataError
-from .metrics import BYTE, N_VALUES, ByteFactors
+from .prediction import BytePrediction, DensePrediction
+from .values import BYTE, N_VALUES
 
 UNUSED_LOGP = math.log(1e-30)  # classes chance never predicts (UNK): finite, so an UNK target costs ~100 bits, not inf
 COUNT_CHUNK = 1 << 22  # training positions counted per step
@@ -173,20 +175,41 @@ def fit_baselines(train_tokens: np.ndarray, vocab_size: int, n_values: int, head
     return out
 
 
+class TokenBaseline:
+    """A predictor from one baseline model per head (head h predicts h ahead)."""
+
+    def __init__(self, name: str, per_head: list[Baseline]):
+        self.name, self.per_head = name, per_head
+
+    def predict_at(self, tokens: np.ndarray, positions: list[np.ndarray]) -> DensePrediction:
+        """Predictions of tokens[p] for head h at positions[h-1] (each using tokens up to p - h)."""
+        logp = np.stack([b.log_probs(tokens, p, ahead=h) for h, (b, p) in enumerate(zip(self.per_head, positions), 1)],
+                        1)
+        return DensePrediction(torch.as_tensor(logp, dtype=torch.float32))
+
+    def predict(self, windows) -> DensePrediction:
+        """Predictions of the scored positions of a batch of evaluation windows (evaluate.Windows)."""
+        return self.predict_at(windows.flat_tokens, windows.head_positions)
+
+
 class ByteBaseline:
-    """A value-level baseline over 16-bit values: P(high byte | context) from a token baseline over high bytes (one
-    per head), times P(low byte | high byte) from a fixed table (256, 256) of log-probabilities."""
+    """A value-level baseline over 16-bit values: P(first byte | context) from a token baseline over first bytes (one
+    per head), times P(second byte | first byte) from a fixed table (256, 256) of log-probabilities."""
 
     def __init__(self, name: str, high: list[Baseline], low_logp: np.ndarray):
         self.name, self.high = name, high
         self.low_logp = torch.as_tensor(low_logp, dtype=torch.float32)
 
-    def factors(self, values: np.ndarray, positions: list[np.ndarray]) -> ByteFactors:
+    def predict_at(self, values: np.ndarray, positions: list[np.ndarray]) -> BytePrediction:
         """Predictions of values[p] for head h at positions[h-1] (each using values up to p - h)."""
         high = np.asarray(values, dtype=np.int64) // BYTE
         logp = np.stack([b.log_probs(high, p, ahead=h) for h, (b, p) in enumerate(zip(self.high, positions), 1)], 1)
-        return ByteFactors(torch.as_tensor(logp, dtype=torch.float32),
-                           lambda high_bytes, rows: self.low_logp[high_bytes])
+        return BytePrediction(torch.as_tensor(logp, dtype=torch.float32),
+                              lambda high_bytes, rows: self.low_logp[high_bytes])
+
+    def predict(self, windows) -> BytePrediction:
+        """Predictions of the scored positions of a batch of evaluation windows (evaluate.Windows)."""
+        return self.predict_at(windows.flat_tokens, windows.head_positions)
 
 
 def fit_byte_baselines(train_values: np.ndarray, heads_ahead: int = 1, orders: tuple[int, ...] = (1, 2, 3),
@@ -206,6 +229,15 @@ def fit_byte_baselines(train_values: np.ndarray, heads_ahead: int = 1, orders: t
         out[name] = ByteBaseline(name, [Markov(high, BYTE, order, ahead=h) for h in range(1, heads_ahead + 1)],
                                  low_unigram)
     return out
+
+
+def baseline_predictors(train_tokens: np.ndarray, tokenizer, heads_ahead: int = 1,
+                        orders: tuple[int, ...] = (1, 2, 3)) -> list:
+    """Every baseline as a predictor, fitted on the training block's tokens (value level for 16-bit tokens)."""
+    if tokenizer.output != "tokens":
+        return list(fit_byte_baselines(train_tokens, heads_ahead, orders, tokenizer.byte_names[0]).values())
+    fitted = fit_baselines(train_tokens, tokenizer.vocab_size, tokenizer.n_values, heads_ahead, orders)
+    return [TokenBaseline(name, per_head) for name, per_head in fitted.items()]
 
 
 def mean_nll_bits(baseline: Baseline, tokens: np.ndarray, positions: np.ndarray, ahead: int | None = None) -> float:

@@ -50,6 +50,10 @@ class RunPaths:
     def eval(self) -> Path:
         return self.run_dir / "eval.json"
 
+    def eval_for(self, data: str | os.PathLike) -> Path:
+        """Where the evaluation on a file other than the training file goes: named after that file."""
+        return self.run_dir / f"eval-{Path(data).stem}.json"
+
     @property
     def tokenizer(self) -> Path:
         return self.run_dir / "tokenizer.json"

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .errors import ConfigError, DataError
 
+SAMPLING = ("epoch", "random")  # epoch: each window once per epoch; random: windows drawn with replacement
 CHUNK_BYTES = 1 << 16  # fingerprint: up to N_CHUNKS chunks of 64 KiB at fixed offsets
 N_CHUNKS = 64
 
@@ -171,15 +172,15 @@ class WindowBatches(Dataset):
     """Batch i of windows from values[start:end], a pure function of (seed, rank, i)."""
 
     def __init__(self, values: np.ndarray, start: int, end: int, *, seq_len: int, heads_ahead: int, batch_size: int,
-                 tokenizer, seed: int = 0, mode: str = "random", max_samples: int | None = None, rank: int = 0,
+                 tokenizer, seed: int = 0, mode: str = "epoch", max_samples: int | None = None, rank: int = 0,
                  world_size: int = 1, noise_p: float = 0.0, mask_p: float = 0.0):
-        _require(mode in ("random", "epoch"), f"mode must be 'random' or 'epoch', got {mode!r}")
+        _require(mode in SAMPLING, f"mode must be one of {', '.join(SAMPLING)}, got {mode!r}")
         _require(min(seq_len, heads_ahead, batch_size) >= 1,
                  f"seq_len, heads_ahead and batch_size must be >= 1, got {seq_len}, {heads_ahead}, {batch_size}")
         _require(0 <= rank < world_size, f"rank {rank} is outside 0..world_size-1 = 0..{world_size - 1}")
         _require(max_samples is None or max_samples >= 1, f"max_samples must be >= 1 or None, got {max_samples}")
-        _require(noise_p >= 0 and mask_p >= 0 and noise_p + mask_p <= 1,
-                 f"noise_p={noise_p} and mask_p={mask_p} must be >= 0 with a sum <= 1; use e.g. --noise_p 0.05")
+        _require(noise_p >= 0 and mask_p >= 0 and noise_p + mask_p < 1,
+                 f"noise_p={noise_p} and mask_p={mask_p} must be >= 0 with a sum below 1; use e.g. --noise_p 0.05")
         self.window = seq_len + heads_ahead
         if end - start < self.window:
             raise DataError(f"block [{start}, {end}) has {end - start} values, fewer than one window of "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -46,16 +47,18 @@ def pick_device(preference: str = "auto", info: DistInfo | None = None) -> torch
     return device
 
 
-def init_process_group(info: DistInfo, device: torch.device, timeout_s: float = 600) -> None:
-    """NCCL on CUDA, gloo on the CPU; a rank that fails ends the job after `timeout_s` rather than hanging it."""
-    if info.enabled and not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
-
-
-def destroy_process_group() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+@contextmanager
+def process_group(info: DistInfo, device: torch.device, timeout_s: float = 600):
+    """The torchrun job's process group for the duration of the block (nothing in a single process): NCCL on CUDA,
+    gloo on the CPU; a rank that fails ends the job after `timeout_s` rather than hanging it."""
+    owned = info.enabled and not dist.is_initialized()
+    if owned:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(seconds=timeout_s))
+    try:
+        yield
+    finally:
+        if owned:
+            dist.destroy_process_group()
 
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:

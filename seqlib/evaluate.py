@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -13,25 +14,19 @@ import torch
 from scipy import stats
 from tqdm.auto import tqdm
 
-from .baselines import fit_baselines, fit_byte_baselines
+from .baselines import baseline_predictors
 from .checkpoint import RunPaths, load_model
 from .data import U16Stream, eval_windows, gather, score_from
 from .distributed import pick_device
-from .metrics import ByteFactors, Metrics, ValueMetrics
+from .errors import DataError
+from .metrics import Metrics
+from .prediction import Prediction
 from .train import amp_dtype
 
-ALPHA = 1e-3  # significance level of every test behind a "predictable" verdict
 FIT_MAX = 20_000_000  # values of the training block the baselines are fitted on (its end)
+MAX_UNSEEN = 0.01  # share of scored values the tokenizer never saw above which evaluation refuses
+ALPHA = 1e-3  # significance level of every test behind a "predictable" verdict
 Z_NIST = 2.576  # the 99% upper bound of NIST SP 800-90B's predictor estimates
-
-
-@dataclass
-class Segment:
-    """Windows scored together, and the part of the file their baselines are fitted on."""
-
-    starts: np.ndarray
-    fit_start: int
-    fit_end: int
 
 
 def binomial_p(hits: int, n: int, p0: float) -> float:
@@ -66,129 +61,12 @@ def bootstrap_ci(diff: np.ndarray, counts: np.ndarray, n_boot: int = 2000, seed:
     return float(lo), float(hi)
 
 
-def _segments(stream: U16Stream, state: dict, seq_len: int, heads: int, max_windows: int) -> tuple[str, list[Segment]]:
-    """The held-out block when this is the training file; else the whole file, baselines cross-fitted on halves."""
-    split = state["split"]
-    if stream.fingerprint == split["fingerprint"]:
-        starts = eval_windows(split["val_start"], split["val_end"], seq_len, heads, max_windows=max_windows)
-        fit_start = max(split["train_start"], split["train_end"] - FIT_MAX)
-        return "held-out block of the training file", [Segment(starts, fit_start, split["train_end"])]
-    n, mid = len(stream), len(stream) // 2
-    halves = [(0, mid, mid, min(n, mid + FIT_MAX)), (mid, n, max(0, mid - FIT_MAX), mid)]
-    return "whole file (not the training file; baselines fitted on one half, scored on the other)", [
-        Segment(eval_windows(a, b, seq_len, heads, max_windows=max(1, max_windows // 2)), fa, fb)
-        for a, b, fa, fb in halves
-    ]
-
-
-def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_000, use_amp: bool = False,
-             device: str = "auto", batch: int = 64, run_dir: str | Path | None = None, orders: tuple[int, ...] = (1, 2, 3),
-             progress: bool = True, write: bool = True) -> dict[str, Any]:
-    """Score the model and the baselines on the same held-out positions; return (and write) eval.json's contents.
-
-    A bytes16 or bits16 (factorized) model is scored at value level (ValueMetrics) against value-level baselines;
-    its per-byte parts ("high_byte", "low_byte" keys) are the token's first and second byte (byte_names says which
-    byte of the value each is).
-    """
-    dev = pick_device(device)
-    model, tokenizer, state = load_model(ckpt, dev)
-    cfg, wide = model.cfg, tokenizer.factorized
-    seq_len, heads, start = cfg.seq_len, cfg.heads_ahead, score_from(cfg.seq_len)
-    stream = U16Stream(u16_path)
-    stream.check_window(seq_len + heads)
-    per_window = seq_len - start
-    block, segments = _segments(stream, state, seq_len, heads, max(1, math.ceil(max_samples / per_window)))
-    window = seq_len + heads
-    new_metrics = (lambda: ValueMetrics(heads=heads)) if wide else (lambda: Metrics(cfg.vocab_size, heads=heads))
-    model_metrics = new_metrics()
-    names: list[str] = []
-    base_metrics: dict[str, Metrics] = {}
-    ce_windows: dict[str, list[np.ndarray]] = {}
-    hit_windows: dict[str, list[np.ndarray]] = {}
-    dtype = amp_dtype(dev, use_amp)
-    unseen = 0
-    bar = tqdm(total=sum(len(s.starts) for s in segments), desc="evaluate", unit="window", disable=not progress)
-    for seg in segments:
-        fit_tokens = tokenizer.encode(np.asarray(stream.values[seg.fit_start : seg.fit_end]))
-        baselines = (fit_byte_baselines(fit_tokens, heads, orders, tokenizer.byte_names[0]) if wide else
-                     fit_baselines(fit_tokens, cfg.vocab_size, tokenizer.n_values, heads_ahead=heads, orders=orders))
-        if not names:
-            names = list(baselines)
-            base_metrics = {name: new_metrics() for name in names}
-            ce_windows = {name: [] for name in ["model", *names]}
-            hit_windows = {name: [] for name in ["model", *names]}
-        for i in range(0, len(seg.starts), batch):
-            starts = seg.starts[i : i + batch]
-            raw = gather(stream.values, starts, window)
-            tokens = torch.from_numpy(tokenizer.encode(raw))
-            unseen += tokenizer.unseen(raw)
-            y = torch.stack([tokens[:, h : h + seq_len] for h in range(1, heads + 1)], dim=-1)[:, start:]
-            with torch.inference_mode(), torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                if wide:
-                    pred = model.factors(tokens[:, :seq_len].to(dev), start)
-                else:
-                    pred = model(tokens[:, :seq_len].to(dev))[:, start:].float().cpu()
-            positions = torch.as_tensor(starts)[:, None] + torch.arange(start + 1, seq_len + 1)
-            _score("model", pred, y, positions, model_metrics, ce_windows, hit_windows)
-            flat = tokens.reshape(-1).numpy()
-            rows = np.arange(len(starts))[:, None] * window
-            head_positions = [(rows + np.arange(start + h, seq_len + h)).reshape(-1) for h in range(1, heads + 1)]
-            for name in names:
-                if wide:
-                    pred = baselines[name].factors(flat, head_positions)
-                else:
-                    logp = np.stack([baselines[name][h - 1].log_probs(flat, head_positions[h - 1], ahead=h)
-                                     for h in range(1, heads + 1)], axis=1).reshape(len(starts), per_window, heads, -1)
-                    pred = torch.as_tensor(logp, dtype=torch.float32)
-                _score(name, pred, y, positions, base_metrics[name], ce_windows, hit_windows)
-            bar.update(len(starts))
-    bar.close()
-    result = {
-        "file": str(u16_path), "checkpoint": str(ckpt), "block": block, "context_rule":
-        f"each scored value has {start} to {seq_len - 1} values of context (positions {start}..{seq_len - 1} "
-        f"of windows taken at stride {per_window})",
-        "tokenizer": {"kind": tokenizer.kind, "n_values": tokenizer.n_values,
-                      "unseen_values": unseen, "factorized": wide,
-                      **({"byte_names": list(tokenizer.byte_names)} if wide else {})},
-        "model": model_metrics.result(),
-        "baselines": {name: m.result() for name, m in base_metrics.items()},
-    }
-    for head in result["model"]["heads"]:
-        for w in head["worst"]:
-            w["predicted_value"], w["target_value"] = tokenizer.label(w["predicted"]), tokenizer.label(w["target"])
-    result["verdict"] = verdict(result, {k: np.concatenate(v) for k, v in ce_windows.items()},
-                                {k: np.concatenate(v) for k, v in hit_windows.items()}, tokenizer.n_values, per_window)
-    if write:
-        paths = RunPaths.resolve(run_dir, ckpt)
-        paths.run_dir.mkdir(parents=True, exist_ok=True)
-        paths.eval.write_text(json.dumps(result, indent=1))
-        result["written_to"] = str(paths.eval)
-    return result
-
-
-def _score(name: str, pred: torch.Tensor | ByteFactors, y: torch.Tensor, positions: torch.Tensor, metrics: Metrics,
-           ce_windows: dict, hit_windows: dict) -> None:
-    """Feed (windows, positions, heads, V) logits or log-probs to an accumulator; keep head 1's per-window sums for
-    the tests. ByteFactors (rows = windows x positions) go to a ValueMetrics, whose top-1 is the one guess per position.
-    """
-    if isinstance(pred, ByteFactors):
-        n, p, h = y.shape
-        logp_t, hits = metrics.update(pred, y.reshape(n * p, h), positions.reshape(-1))
-        ce_windows[name].append((-logp_t[:, 0].cpu() / math.log(2)).reshape(n, p).sum(1).numpy())
-        hit_windows[name].append(hits[:, 0].cpu().reshape(n, p).sum(1).numpy())
-        return
-    n, p, h, v = pred.shape
-    metrics.update(pred.reshape(n * p, h, v), y.reshape(n * p, h), positions.reshape(-1))
-    logp = torch.log_softmax(pred[:, :, 0], dim=-1)
-    target = y[:, :, 0]
-    ce_windows[name].append((-logp.gather(-1, target.unsqueeze(-1)).squeeze(-1) / math.log(2)).sum(1).double().numpy())
-    hit_windows[name].append((logp.argmax(-1) == target).sum(1).numpy())
-
-
-def verdict(result: dict, ce: dict[str, np.ndarray], hits: dict[str, np.ndarray], n_values: int,
-            per_window: int) -> dict[str, Any]:
+def verdict(result: dict, outcomes: dict[str, dict[str, np.ndarray]], blocks: np.ndarray,
+            n_values: int) -> dict[str, Any]:
     """Is the stream predictable, by how much, and does the model add anything beyond the best baseline?"""
-    counts = np.full(len(ce["model"]), per_window, dtype=np.float64)
+    counts = np.bincount(blocks).astype(np.float64)
+    ce = {k: np.bincount(blocks, o["bits"]) for k, o in outcomes.items()}
+    hits = {k: np.bincount(blocks, o["hits"]) for k, o in outcomes.items()}
     n = int(counts.sum())
     heads = {name: r["heads"][0] for name, r in result["baselines"].items()}
     best = min(heads, key=lambda k: heads[k]["ce_bits"])
@@ -239,45 +117,191 @@ def verdict(result: dict, ce: dict[str, np.ndarray], hits: dict[str, np.ndarray]
     }
 
 
-def summary_table(result: dict) -> pd.DataFrame:
-    """One row per predictor and head: top-1/3/5, bits per value, perplexity."""
-    rows = []
-    for name, r in [("model", result["model"]), *result["baselines"].items()]:
-        for head in r["heads"]:
-            rows.append({"predictor": name, "head": head["head"], "top1": head["top1"], "top3": head["top3"],
-                         "top5": head["top5"], "bits": head["ce_bits"], "perplexity": head["perplexity"],
-                         "count": head["count"]})
-    return pd.DataFrame(rows)
 
 
-def value_parts_text(head: dict, byte_names: tuple[str, str] = ("high byte", "low byte")) -> str:
-    """How a factorized model's value-level numbers decompose: per byte, greedy decoding, the enumeration."""
-    hi, lo, enum = head["high_byte"], head["low_byte"], head["enumeration"]
-    first, second = byte_names
-    return (f"16-bit values as {first} + {second} (model, head 1): {first} top-1 {hi['top1']:.2%}, "
-            f"{hi['ce_bits']:.4f} bits; {second} given the true {first} top-1 {lo['top1']:.2%}, {lo['ce_bits']:.4f} "
-            f"bits; value bits = their sum. Greedy top-1 {head['top1_greedy']:.2%}; top-k from the {enum['width']} most "
-            f"probable {first}s, the top-{enum['top_k']} list provably exact for {enum['exact_share']:.1%} of predictions")
+@dataclass
+class Segment:
+    """Windows scored together, and the part of the file their baselines are fitted on."""
+
+    starts: np.ndarray
+    fit_start: int
+    fit_end: int
 
 
-def format_report(result: dict, analyze: bool = False) -> str:
-    """The text `seqlib evaluate` prints."""
-    v = result["verdict"]
-    lines = [f"evaluated on the {result['block']}: {v['n']:,} predictions per head", result["context_rule"], "",
-             summary_table(result).to_string(index=False, float_format=lambda x: f"{x:.4f}"), "",
-             "min-entropy (NIST SP 800-90B style, bits per token): " +
-             ", ".join(f"{k} {x:.4f}" for k, x in v["min_entropy_bits"].items()), "", "verdict: " + v["text"]]
-    if result["tokenizer"].get("factorized"):
-        names = tuple(result["tokenizer"].get("byte_names", ("high byte", "low byte")))
-        lines[5:5] = [value_parts_text(result["model"]["heads"][0], names), ""]
-    if analyze:
-        head = result["model"]["heads"][0]
-        lines += ["", "model head 1: confidence mean {:.4f}, entropy mean {:.4f} bits, ECE {:.4f}".format(
-            head["confidence_mean"], head["entropy_bits_mean"], head["ece"])]
-        rel = pd.DataFrame(head["reliability"])
-        lines += ["accuracy by confidence bin:", rel[rel["count"] > 0].to_string(index=False, float_format=lambda x: f"{x:.3f}")]
-        if head["worst"]:
-            lines += ["most confident wrong predictions:", pd.DataFrame(head["worst"]).head(10).to_string(index=False)]
-    if "written_to" in result:
-        lines += ["", f"wrote {result['written_to']}"]
-    return "\n".join(lines)
+@dataclass
+class Windows:
+    """A batch of evaluation windows: what every predictor may look at to predict their scored positions.
+
+    Position `start` .. seq_len - 1 of each window are scored (each with at least `start` values of context); row
+    (window i, position j) of a Prediction predicts the value at starts[i] + start + j + h for head h (1-based).
+    """
+
+    values: np.ndarray  # the whole stream (a predictor may read far back, e.g. the linear recurrences)
+    starts: np.ndarray  # (B,) first value of each window
+    raw: np.ndarray  # (B, seq_len + heads) the windows' values
+    tokens: torch.Tensor  # (B, seq_len + heads) their tokens
+    seq_len: int
+    heads: int
+    start: int
+
+    @cached_property
+    def targets(self) -> torch.Tensor:
+        """Tokens (B * P, H) that each scored row predicts."""
+        return self._ahead(self.tokens)
+
+    @cached_property
+    def target_values(self) -> np.ndarray:
+        """Raw values (B * P, H) that each scored row predicts."""
+        return self._ahead(torch.from_numpy(self.raw.astype(np.int64))).numpy()
+
+    def _ahead(self, t: torch.Tensor) -> torch.Tensor:
+        y = torch.stack([t[:, h:h + self.seq_len] for h in range(1, self.heads + 1)], dim=-1)[:, self.start:]
+        return y.reshape(-1, self.heads)
+
+    @cached_property
+    def positions(self) -> np.ndarray:
+        """File index (B * P,) of each row's head-1 target."""
+        return (self.starts[:, None] + np.arange(self.start + 1, self.seq_len + 1)).reshape(-1)
+
+    @cached_property
+    def flat_tokens(self) -> np.ndarray:
+        """The windows' tokens end to end, for baselines that index by position."""
+        return self.tokens.reshape(-1).numpy()
+
+    @cached_property
+    def head_positions(self) -> list[np.ndarray]:
+        """Per head, the index in flat_tokens of each row's target."""
+        rows = np.arange(len(self.starts))[:, None] * (self.seq_len + self.heads)
+        return [(rows + np.arange(self.start + h, self.seq_len + h)).reshape(-1) for h in range(1, self.heads + 1)]
+
+
+class Predictor(Protocol):
+    """Anything evaluate scores: a name and a Prediction for the scored rows of a batch of windows."""
+
+    name: str
+
+    def predict(self, windows: Windows) -> Prediction: ...
+
+
+class ModelPredictor:
+    """The trained model as a predictor."""
+
+    name = "model"
+
+    def __init__(self, model, device: torch.device, use_amp: bool = False):
+        self.model, self.device, self.dtype = model, device, amp_dtype(device, use_amp)
+
+    def predict(self, windows: Windows) -> Prediction:
+        x = windows.tokens[:, :windows.seq_len].to(self.device)
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype or torch.float32,
+                                                    enabled=self.dtype is not None):
+            return self.model.predict(x, windows.start)
+
+
+class Scores:
+    """Metrics per predictor, and each prediction's head-1 outcome in file order for the verdict's tests."""
+
+    def __init__(self, classes: int, heads: int):
+        self.classes, self.heads = classes, heads
+        self.metrics: dict[str, Metrics] = {}
+        self.bits: dict[str, list[np.ndarray]] = {}
+        self.hits: dict[str, list[np.ndarray]] = {}
+        self.blocks: list[np.ndarray] = []
+
+    def add(self, name: str, pred: Prediction, windows: Windows, keep: np.ndarray) -> None:
+        """Score the rows `keep` of one predictor's prediction for a batch of windows."""
+        if name not in self.metrics:
+            self.metrics[name], self.bits[name], self.hits[name] = Metrics(self.classes, self.heads), [], []
+        rows = torch.from_numpy(np.flatnonzero(keep))
+        if len(rows) < len(pred):
+            pred = pred[rows.to(pred.device)]
+        logp_t, hit = self.metrics[name].update(pred, windows.targets[rows], torch.from_numpy(windows.positions)[rows])
+        self.bits[name].append((-logp_t[:, 0].cpu() / math.log(2)).numpy())
+        self.hits[name].append(hit[:, 0].cpu().numpy())
+
+    def add_blocks(self, window_ids: np.ndarray) -> None:
+        self.blocks.append(window_ids)
+
+    def outcomes(self) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
+        """Per predictor: bits and top-1 hits (n,) of head 1 at every scored position; and each position's window."""
+        return ({name: {"bits": np.concatenate(self.bits[name]), "hits": np.concatenate(self.hits[name])}
+                 for name in self.metrics}, np.concatenate(self.blocks))
+
+
+def _segments(stream: U16Stream, state: dict, seq_len: int, heads: int, max_windows: int) -> tuple[str, list[Segment]]:
+    """The held-out block when this is the training file; else the whole file, baselines cross-fitted on halves."""
+    split = state["split"]
+    if stream.fingerprint == split["fingerprint"]:
+        starts = eval_windows(split["val_start"], split["val_end"], seq_len, heads, max_windows=max_windows)
+        fit_start = max(split["train_start"], split["train_end"] - FIT_MAX)
+        return "held-out block of the training file", [Segment(starts, fit_start, split["train_end"])]
+    n, mid = len(stream), len(stream) // 2
+    halves = [(0, mid, mid, min(n, mid + FIT_MAX)), (mid, n, max(0, mid - FIT_MAX), mid)]
+    return "whole file (not the training file; baselines fitted on one half, scored on the other)", [
+        Segment(eval_windows(a, b, seq_len, heads, max_windows=max(1, max_windows // 2)), fa, fb)
+        for a, b, fa, fb in halves
+    ]
+
+
+def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_000, use_amp: bool = False,
+             device: str = "auto", batch: int = 64, run_dir: str | Path | None = None, orders: tuple[int, ...] = (1, 2, 3),
+             progress: bool = True, write: bool = True) -> dict[str, Any]:
+    """Score the model and the baselines on the same held-out positions; return (and write) the evaluation's JSON.
+
+    A 16-bit (bytes16 or bits16) model is scored at value level against value-level baselines; its per-byte parts
+    ("first_byte", "second_byte" keys) are the token's first and second byte (byte_names says which byte of the value
+    each is). Values the tokenizer never saw are left out of every score and test (counted in "unseen_values").
+    """
+    dev = pick_device(device)
+    model, tokenizer, state = load_model(ckpt, dev)
+    cfg = model.cfg
+    seq_len, heads, start = cfg.seq_len, cfg.heads_ahead, score_from(cfg.seq_len)
+    stream = U16Stream(u16_path)
+    stream.check_window(seq_len + heads)
+    per_window = seq_len - start
+    block, segments = _segments(stream, state, seq_len, heads, max(1, math.ceil(max_samples / per_window)))
+    scores = Scores(cfg.vocab_size, heads)
+    model_predictor = ModelPredictor(model, dev, use_amp)
+    scored = unseen = 0
+    bar = tqdm(total=sum(len(s.starts) for s in segments), desc="evaluate", unit="window", disable=not progress)
+    for seg in segments:
+        fit_tokens = tokenizer.encode(np.asarray(stream.values[seg.fit_start:seg.fit_end]))
+        predictors = [model_predictor, *baseline_predictors(fit_tokens, tokenizer, heads, orders)]
+        for i in range(0, len(seg.starts), batch):
+            starts = seg.starts[i:i + batch]
+            raw = gather(stream.values, starts, seq_len + heads)
+            windows = Windows(stream.values, starts, raw, torch.from_numpy(tokenizer.encode(raw)), seq_len, heads,
+                              start)
+            keep = tokenizer.seen(windows.target_values).all(-1)
+            scored, unseen = scored + len(keep), unseen + int((~keep).sum())
+            for predictor in predictors:
+                scores.add(predictor.name, predictor.predict(windows), windows, keep)
+            scores.add_blocks(np.repeat(np.arange(bar.n, bar.n + len(starts)), per_window)[keep])
+            bar.update(len(starts))
+    bar.close()
+    if unseen > MAX_UNSEEN * scored:
+        raise DataError(f"{unseen:,} of {scored:,} scored values ({unseen / scored:.1%}) were never seen by the "
+                        f"tokenizer: the checkpoint was probably trained on another kind of file; evaluate it on a file "
+                        f"from the same source, or train a model on {u16_path}")
+    result = {
+        "file": str(u16_path), "checkpoint": str(ckpt), "block": block, "context_rule":
+        f"each scored value has {start} to {seq_len - 1} values of context (positions {start}..{seq_len - 1} "
+        f"of windows taken at stride {per_window})",
+        "tokenizer": {"kind": tokenizer.kind, "n_values": tokenizer.n_values, "output": tokenizer.output,
+                      **({"byte_names": list(tokenizer.byte_names)} if tokenizer.output != "tokens" else {})},
+        "unseen_values": unseen, "scored_values": scored,
+        "model": scores.metrics["model"].result(),
+        "baselines": {name: m.result() for name, m in scores.metrics.items() if name != "model"},
+    }
+    for head in result["model"]["heads"]:
+        for w in head["worst"]:
+            w["predicted_value"], w["target_value"] = tokenizer.label(w["predicted"]), tokenizer.label(w["target"])
+    outcomes, blocks = scores.outcomes()
+    result["verdict"] = verdict(result, outcomes, blocks, tokenizer.n_values)
+    if write:
+        paths = RunPaths.resolve(run_dir, ckpt)
+        paths.run_dir.mkdir(parents=True, exist_ok=True)
+        target = paths.eval if block.startswith("held-out") else paths.eval_for(u16_path)
+        target.write_text(json.dumps(result, indent=1))
+        result["written_to"] = str(target)
+    return result

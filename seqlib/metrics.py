@@ -13,41 +13,23 @@ Rules that a reader of the numbers needs:
 - Empty confidence bins report None as their mean confidence and accuracy.
 - result() on an accumulator that has seen nothing raises SeqlibError (no NaN-filled report).
 
-16-bit values predicted as bytes (ValueMetrics, for the bytes16 and bits16 tokenizers) follow the same rules at value
-level, with what the factorisation P(v) = P(high) P(low | high) implies. "high" and "low" are the token's first and
-second byte: the value's high and low byte for bytes16, its low and high byte for bits16 (a bijection of the values,
-so every value-level number is the same either way).
-- ce_bits is exact: CE(high byte) + CE(low byte | true high byte), the sum of the per-byte parts beside it.
-- top-k, confidence and "predicted" come from enumerating the `width` most probable high bytes with all their low
-  bytes (width x 256 values, exact joint probabilities): top-k is the accuracy of the k most probable values of
-  that list (a target whose high byte is not listed is a miss). It is the model's true top-k wherever the list is
-  provably complete, which "enumeration" reports: exact_share = share of predictions whose top_k-th listed value
-  (top_k = the largest k) is at least as probable as the best high byte left out.
-- ties among listed values count fractionally, as above; high bytes tied at the edge of the list are cut by topk,
-  so a flat predictor (chance) scores about, not exactly, k / 65,536.
-- top1_greedy: greedy decoding, the best high byte, then its best low byte.
-- entropy_bits_mean is an upper bound: high bytes outside the enumeration count 8 bits for their low byte.
+16-bit values predicted as bytes (BytePrediction, for the bytes16 and bits16 tokenizers) follow the same rules at
+value level; their per-byte parts ("first_byte", "second_byte": the token's first and second byte, which are the
+value's high and low byte for bytes16 and its low and high byte for bits16) are reported beside, with the greedy
+top-1 and how often the enumerated top-k is provably exact (see prediction.py).
 """
 import math
-from dataclasses import dataclass
-from typing import Callable
 
 import pandas as pd
 import torch
 
 from .errors import ConfigError, SeqlibError
+from .prediction import DensePrediction, Prediction, Scores
+from .values import LN2
 
-CHUNK_ELEMENTS = 1 << 24  # logits handled per step (64 MiB of float32), so memory stays flat for any batch
+CHUNK_ELEMENTS = 1 << 24  # numbers handled per step (64 MiB of float32), so memory stays flat for any batch
 MAX_CONFUSION_VOCAB = 64
-LN2 = math.log(2)
-BYTE = 256  # a 16-bit value v = BYTE * high + low
-N_VALUES = BYTE * BYTE
-ENUM_WIDTH = 8  # high bytes enumerated for value-level top-k (see ValueMetrics)
-
-
-def _hits(greater: torch.Tensor, equal: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Fractional top-k hit of each target, given how many classes beat it and how many tie with it."""
-    return ((k - greater) / equal).clamp(0, 1)
+PART_KEYS = ("ce_bits", "confidence_mean", "entropy_bits_mean", "ece")
 
 
 class Metrics:
@@ -80,72 +62,76 @@ class Metrics:
         if V <= MAX_CONFUSION_VOCAB:
             self.state["confusion"] = torch.zeros(H, V, V, dtype=i64)
         self.seen = 0
+        self.kind: type[Prediction] = DensePrediction
+        self.parts: dict[str, Metrics] = {}  # per-part accumulators: the two bytes of a 16-bit value
 
     @torch.no_grad()
-    def update(self, logits: torch.Tensor, targets: torch.Tensor, positions: torch.Tensor | None = None) -> None:
-        """Add a batch: logits or log-probs (N, H, V), targets (N, H), optional positions (N,) for the worst list."""
-        logits, targets = torch.as_tensor(logits), torch.as_tensor(targets)
-        n, H, V = len(logits), self.heads, self.vocab_size
-        if logits.shape != (n, H, V) or targets.shape != (n, H):
-            raise SeqlibError(f"Metrics expects logits (N, {H}, {V}) and targets (N, {H}); got {tuple(logits.shape)} "
-                              f"and {tuple(targets.shape)}; pass one column per head and the full vocabulary")
-        if n == 0:
-            return
-        if targets.min() < 0 or targets.max() >= V:
-            raise SeqlibError(f"targets must lie in [0, {V}), got {int(targets.min())}..{int(targets.max())}; "
-                              f"score data tokens only (never MASK)")
-        device = logits.device
+    def update(self, pred: Prediction | torch.Tensor, targets: torch.Tensor,
+               positions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add N predictions (a Prediction, or logits / log-probs (N, H, V)) of targets (N, H), with optional positions
+        (N,) for the worst list. Returns log P(target) (float64) and the hit of the single best guess (N, H)."""
+        pred = pred if isinstance(pred, Prediction) else DensePrediction(pred)
+        targets = torch.as_tensor(targets)
+        n, H, V = len(pred), self.heads, self.vocab_size
+        if pred.classes != V or pred.heads != H or targets.shape != (n, H):
+            raise SeqlibError(f"Metrics expects logits or predictions over {V} classes for {H} heads and targets (N, {H}); got "
+                              f"{pred.classes} classes for {pred.heads} heads and targets {tuple(targets.shape)}; "
+                              f"pass one column per head and the full vocabulary")
+        if n and (targets.min() < 0 or targets.max() >= V):
+            what = "16-bit values" if V == 1 << 16 else "tokens"
+            raise SeqlibError(f"targets must be {what} in [0, {V}), got {int(targets.min())}..{int(targets.max())}; "
+                              f"score data values only (never MASK)")
+        device = pred.device
         targets = targets.to(device)
         positions = (torch.arange(self.seen, self.seen + n, device=device) if positions is None
                      else torch.as_tensor(positions).to(device).long())
         self.state = {k: v.to(device) for k, v in self.state.items()}
-        rows = max(1, CHUNK_ELEMENTS // (H * V))
+        rows = max(1, CHUNK_ELEMENTS // (H * pred.row_cost))
+        out = []
         for s in range(0, n, rows):
-            self._update_chunk(logits[s:s + rows], targets[s:s + rows], positions[s:s + rows])
+            scores = pred[s:s + rows].scores(targets[s:s + rows], self.topk)
+            self._add(scores, targets[s:s + rows], positions[s:s + rows])
+            out.append((scores.logp_t, scores.argmax_hit))
         self.seen += n
+        self.kind = type(pred)
+        if not out:
+            return torch.zeros(0, H, dtype=torch.float64), torch.zeros(0, H, dtype=torch.bool)
+        return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
 
-    def _update_chunk(self, logits: torch.Tensor, targets: torch.Tensor, positions: torch.Tensor) -> None:
-        """Accumulate one chunk of at most CHUNK_ELEMENTS logits."""
-        logp = logits.float().log_softmax(-1)
-        logp_t = logp.gather(-1, targets.unsqueeze(-1))
-        greater = (logp > logp_t).sum(-1, keepdim=True, dtype=torch.int32)  # int32 sums are much faster on CPU
-        equal = (logp == logp_t).sum(-1, keepdim=True, dtype=torch.int32).clamp_min(1)  # 0 only for NaN logits
-        ks = torch.tensor(self.topk, device=logp.device)
-        correct = _hits(greater, equal, torch.ones_like(greater)).squeeze(-1).double()
-        max_logp, pred = logp.max(-1)
-        entropy = -logp.exp().mul_(logp).nan_to_num_(0.0).sum(-1) / LN2  # 0 * -inf counts as 0
-        self._add(logp_t.squeeze(-1).double(), _hits(greater, equal, ks), correct, max_logp.exp(), pred, entropy,
-                  targets, positions)
-
-    def _add(self, logp_t: torch.Tensor, hits: torch.Tensor, correct: torch.Tensor, conf: torch.Tensor,
-             pred: torch.Tensor, entropy: torch.Tensor, targets: torch.Tensor, positions: torch.Tensor) -> None:
-        """Accumulate per-prediction scores (n, H): target log-prob (float64), top-k hits (n, H, K), top-1 hit
-        (float64), confidence, arg-max class, entropy in bits."""
-        st, (n, H), B, V = self.state, logp_t.shape, self.bins, self.vocab_size
+    def _add(self, s: Scores, targets: torch.Tensor, positions: torch.Tensor) -> None:
+        """Accumulate one chunk of scores; parts go to their own accumulators, extra scores to per-head sums."""
+        st, (n, H), B, V = self.state, s.logp_t.shape, self.bins, self.vocab_size
         st["count"] += n
-        st["hits"] += hits.double().sum(0)
-        st["nll"] -= logp_t.sum(0)
-        st["conf"] += conf.double().sum(0)
-        st["entropy"] += entropy.double().sum(0)
+        st["hits"] += s.hits.double().sum(0)
+        st["nll"] -= s.logp_t.sum(0)
+        st["conf"] += s.conf.double().sum(0)
+        st["entropy"] += s.entropy.double().sum(0)
 
-        head = torch.arange(H, device=logp_t.device)
-        conf_bin = (head * B + (conf * B).long().clamp(0, B - 1)).flatten()
-        ent_bin = (head * B + (entropy / math.log2(V) * B).long().clamp(0, B - 1)).flatten()
+        head = torch.arange(H, device=s.logp_t.device)
+        conf_bin = (head * B + (s.conf * B).long().clamp(0, B - 1)).flatten()
+        ent_bin = (head * B + (s.entropy / math.log2(V) * B).long().clamp(0, B - 1)).flatten()
 
         def per_bin(index: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
             return torch.bincount(index, None if weights is None else weights.flatten(), minlength=H * B).view(H, B)
 
         st["conf_count"] += per_bin(conf_bin)
-        st["conf_sum"] += per_bin(conf_bin, conf.double())
-        st["conf_correct"] += per_bin(conf_bin, correct)
+        st["conf_sum"] += per_bin(conf_bin, s.conf.double())
+        st["conf_correct"] += per_bin(conf_bin, s.correct)
         st["ent_count"] += per_bin(ent_bin)
-        st["ent_correct"] += per_bin(ent_bin, correct)
+        st["ent_correct"] += per_bin(ent_bin, s.correct)
         if "confusion" in st:
-            cell = ((head * V + targets) * V + pred).flatten()
+            cell = ((head * V + targets) * V + s.pred).flatten()
             st["confusion"] += torch.bincount(cell, minlength=H * V * V).view(H, V, V)
         if self.n_worst:
-            wrong_conf = torch.where(correct == 0, conf, -1.0)
-            self._update_worst(wrong_conf, positions.unsqueeze(1).expand(n, H), pred, targets)
+            wrong_conf = torch.where(s.correct == 0, s.conf, -1.0)
+            self._update_worst(wrong_conf, positions.unsqueeze(1).expand(n, H), s.pred, targets)
+        for name, value in s.extra.items():
+            key = f"extra_{name}"
+            st[key] = st.get(key, torch.zeros(H, dtype=torch.float64, device=value.device)) + value.double().sum(0)
+        for name, (part, part_targets) in s.parts.items():
+            if name not in self.parts:
+                self.parts[name] = Metrics(part.classes, H, self.topk, self.bins, n_worst=0)
+            self.parts[name].update(part, part_targets, positions)
 
     def _update_worst(self, conf: torch.Tensor, pos: torch.Tensor, pred: torch.Tensor, target: torch.Tensor) -> None:
         """Keep, per head, the n_worst most confident wrong predictions seen so far."""
@@ -156,12 +142,21 @@ class Metrics:
             st[key] = torch.cat([st[key], new]).gather(0, idx)
 
     def result(self) -> dict:
-        """Metrics per head and pooled over all heads, as plain JSON types."""
+        """Metrics per head and pooled over all heads, as plain JSON types (with each part's headline numbers)."""
         if self.seen == 0:
             raise SeqlibError("no predictions to score; call Metrics.update() with at least one batch before result()")
         st = {k: v.cpu() for k, v in self.state.items()}
-        heads = [self._summary(st, [h], h + 1) for h in range(self.heads)]
-        return {"count": self.seen, "heads": heads, "overall": self._summary(st, list(range(self.heads)), "all")}
+        sels = [[h] for h in range(self.heads)] + [list(range(self.heads))]
+        rows = [self._summary(st, sel, head) for sel, head in zip(sels, [*range(1, self.heads + 1), "all"])]
+        parts = {name: m.result() for name, m in self.parts.items()}
+        for i, (row, sel) in enumerate(zip(rows, sels)):
+            extra = {k[len("extra_"):]: float(v[sel].sum() / row["count"]) for k, v in st.items()
+                     if k.startswith("extra_")}
+            row.update(self.kind.report(extra, self.topk) if extra else {})
+            for name, part in parts.items():
+                r = [*part["heads"], part["overall"]][i]
+                row[name] = {k: r[k] for k in (*(f"top{k}" for k in self.topk), *PART_KEYS)}
+        return {"count": self.seen, "heads": rows[:-1], "overall": rows[-1]}
 
     def _summary(self, st: dict, sel: list[int], head: int | str) -> dict:
         """The per-head dict of the contract, pooled over the heads in sel."""
@@ -210,149 +205,3 @@ class Metrics:
         rows = [*res["heads"], res["overall"]]
         return pd.DataFrame([[r[c] for c in columns] for r in rows], columns=columns,
                             index=pd.Index([r["head"] for r in rows], name="head"))
-
-
-@dataclass
-class ByteFactors:
-    """Predictions of 16-bit values as P(v) = P(high) P(low | high) for N rows and H heads, never as 65,536 classes.
-
-    high: log-probabilities (N, H, 256) of the high byte. low_fn(high_bytes, rows): log-probabilities (n, H, m, 256)
-    of the low byte given each of the m high bytes (n, H, m) of the rows `rows` (a slice of the underlying rows,
-    which start at `offset`: slicing a ByteFactors keeps low_fn and moves the offset).
-    """
-
-    high: torch.Tensor
-    low_fn: Callable[[torch.Tensor, slice], torch.Tensor]
-    offset: int = 0
-
-    def __len__(self) -> int:
-        return len(self.high)
-
-    def __getitem__(self, rows: slice) -> "ByteFactors":
-        """The predictions of a slice of the rows."""
-        start, _, step = rows.indices(len(self))
-        if step != 1:
-            raise ValueError(f"ByteFactors take contiguous row slices, got step {step}; slice without a step")
-        return ByteFactors(self.high[rows], self.low_fn, self.offset + start)
-
-    def low(self, high_bytes: torch.Tensor) -> torch.Tensor:
-        """Low-byte log-probabilities (N, H, m, 256) given high bytes (N, H, m)."""
-        return self.low_fn(high_bytes, slice(self.offset, self.offset + len(self)))
-
-    def log_prob(self, values: torch.Tensor) -> torch.Tensor:
-        """Exact log P(value) (N, H) of values (N, H) = log P(high) + log P(low | high)."""
-        high, low = values // BYTE, (values % BYTE)[..., None]
-        low_logp = self.low(high[..., None])[..., 0, :].gather(-1, low)[..., 0]
-        return self.high.gather(-1, high[..., None])[..., 0] + low_logp
-
-    def enumerate(self, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The `width` most probable high bytes (N, H, m), their log-probs (N, H, m) and low bytes' (N, H, m, 256)."""
-        top_logp, top_high = self.high.topk(min(width, BYTE), dim=-1)
-        return top_high, top_logp, self.low(top_high)
-
-    def top_values(self, k: int, width: int = ENUM_WIDTH) -> tuple[torch.Tensor, torch.Tensor]:
-        """The k most probable values (N, H, k) among those of the `width` best high bytes, and their log-probs."""
-        top_high, top_logp, low = self.enumerate(width)
-        logp, idx = (top_logp[..., None] + low).flatten(-2).topk(min(k, top_high.shape[-1] * BYTE), dim=-1)
-        return top_high.gather(-1, idx // BYTE) * BYTE + idx % BYTE, logp
-
-
-PART_KEYS = ("ce_bits", "confidence_mean", "entropy_bits_mean", "ece")
-
-
-class ValueMetrics(Metrics):
-    """Metrics of 16-bit values predicted as bytes (ByteFactors): the Metrics report at value level, per-byte beside.
-
-    update() also returns each prediction's exact log P(target) and top-1 hit (N, H), for the verdict's tests.
-    """
-
-    def __init__(self, heads: int = 1, topk: tuple[int, ...] = (1, 3, 5), bins: int = 20, n_worst: int = 20,
-                 width: int = ENUM_WIDTH):
-        super().__init__(N_VALUES, heads, topk, bins, n_worst)
-        if not 1 <= width <= BYTE:
-            raise ConfigError(f"the enumeration width must be between 1 and {BYTE} high bytes, got {width}")
-        self.width = width
-        self.high, self.low = (Metrics(BYTE, heads, topk, bins, n_worst=0) for _ in range(2))
-        self.state |= {"greedy": torch.zeros(heads, dtype=torch.float64),
-                       "exact": torch.zeros(heads, dtype=torch.float64)}
-
-    @torch.no_grad()
-    def update(self, factors: ByteFactors, targets: torch.Tensor,
-               positions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Add a batch of N predictions (ByteFactors) of target values (N, H); returns log P(target) and top-1 hits."""
-        targets = torch.as_tensor(targets)
-        n, H = len(factors), self.heads
-        if factors.high.shape != (n, H, BYTE) or targets.shape != (n, H):
-            raise SeqlibError(f"ValueMetrics expects high-byte log-probs (N, {H}, {BYTE}) and targets (N, {H}); got "
-                              f"{tuple(factors.high.shape)} and {tuple(targets.shape)}; pass one column per head")
-        if n and (targets.min() < 0 or targets.max() >= N_VALUES):
-            raise SeqlibError(f"targets must be 16-bit values in [0, {N_VALUES}), got "
-                              f"{int(targets.min())}..{int(targets.max())}; score data values only (never MASK)")
-        device = factors.high.device
-        targets = targets.to(device)
-        positions = (torch.arange(self.seen, self.seen + n, device=device) if positions is None
-                     else torch.as_tensor(positions).to(device).long())
-        self.state = {k: v.to(device) for k, v in self.state.items()}
-        rows = max(1, CHUNK_ELEMENTS // (H * (self.width + 1) * BYTE))
-        out = [self._update_values(factors[s:s + rows], targets[s:s + rows], positions[s:s + rows])
-               for s in range(0, n, rows)]
-        self.seen += n
-        if not out:
-            return torch.zeros(0, H, dtype=torch.float64), torch.zeros(0, H)
-        return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
-
-    def _update_values(self, f: ByteFactors, targets: torch.Tensor,
-                       positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Accumulate one chunk; the value-level scores come from the enumerated high bytes."""
-        high_t, low_t = targets // BYTE, targets % BYTE
-        low_given_true = f.low(high_t[..., None])[..., 0, :]
-        self.high.update(f.high, high_t, positions)
-        self.low.update(low_given_true, low_t, positions)
-        logp_t = (f.high.gather(-1, high_t[..., None])[..., 0].double()
-                  + low_given_true.gather(-1, low_t[..., None])[..., 0].double())
-
-        top_high, top_logp, low = f.enumerate(self.width)
-        flat = (top_logp[..., None] + low).flatten(-2)  # joint log-probs of the listed values (n, H, width * 256)
-        match = top_high == high_t[..., None]
-        listed = match.any(-1)
-        own = flat.gather(-1, (match.long().argmax(-1) * BYTE + low_t)[..., None])  # the target's entry in the list
-        greater = (flat > own).sum(-1, keepdim=True, dtype=torch.int32)
-        equal = (flat == own).sum(-1, keepdim=True, dtype=torch.int32).clamp_min(1)
-        ks = torch.tensor(self.topk, device=flat.device)
-        hits = _hits(greater, equal, ks) * listed[..., None]
-        correct = (_hits(greater, equal, torch.ones_like(greater)).squeeze(-1) * listed).double()
-        best, arg = flat.max(-1)
-        pred = top_high.gather(-1, (arg // BYTE)[..., None])[..., 0] * BYTE + arg % BYTE
-
-        def entropy_bits(logp: torch.Tensor) -> torch.Tensor:
-            return -(logp.exp() * logp).nan_to_num(0.0).sum(-1) / LN2
-
-        listed_mass = top_logp.exp()
-        entropy = (entropy_bits(f.high) + (listed_mass * entropy_bits(low)).sum(-1)
-                   + (1 - listed_mass.sum(-1)).clamp_min(0) * 8)
-        kth = flat.topk(min(max(self.topk), flat.shape[-1]), dim=-1).values[..., -1]
-        if self.width < BYTE:
-            left_out = f.high.topk(self.width + 1, dim=-1).values[..., -1]
-            self.state["exact"] += (kth >= left_out).double().sum(0)
-        else:
-            self.state["exact"] += len(targets)
-        greedy = top_high[..., 0] * BYTE + low[..., 0, :].argmax(-1)
-        self.state["greedy"] += (greedy == targets).double().sum(0)
-        self._add(logp_t, hits, correct, best.exp(), pred, entropy, targets, positions)
-        return logp_t, correct
-
-    def result(self) -> dict:
-        """The Metrics report at value level; each head dict adds top1_greedy, the enumeration and the byte parts."""
-        res = super().result()
-        high, low = self.high.result(), self.low.result()
-        greedy, exact = self.state["greedy"].cpu(), self.state["exact"].cpu()
-        sels = [[h] for h in range(self.heads)] + [list(range(self.heads))]
-        for r, hr, lr, sel in zip([*res["heads"], res["overall"]], [*high["heads"], high["overall"]],
-                                  [*low["heads"], low["overall"]], sels):
-            r["top1_greedy"] = float(greedy[sel].sum() / r["count"])
-            r["enumeration"] = {"width": self.width, "top_k": max(self.topk),
-                                "exact_share": float(exact[sel].sum() / r["count"])}
-            keys = [*(f"top{k}" for k in self.topk), *PART_KEYS]
-            r["high_byte"] = {k: hr[k] for k in keys}
-            r["low_byte"] = {k: lr[k] for k in keys}
-        return res

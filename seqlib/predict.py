@@ -1,6 +1,7 @@
 """Next-value predictions at one position of a file: top-k values with probabilities, and the truth when known.
 
-A bytes16 or bits16 model lists full 16-bit values with their exact probabilities P(first byte) P(second | first).
+A 16-bit (bytes16 or bits16) model lists full values with their exact probabilities P(first byte) P(second | first).
+The unknown-value token (UNK) is never offered as a candidate: it stands for "a value not seen in training".
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from .checkpoint import load_model
 from .data import U16Stream
 from .distributed import pick_device
 from .errors import DataError
-from .metrics import BYTE
+from .values import BYTE, N_VALUES
 
 
 def predict_at(model, tokenizer, values: np.ndarray, idx: int, topk: int = 10) -> pd.DataFrame:
@@ -24,55 +25,32 @@ def predict_at(model, tokenizer, values: np.ndarray, idx: int, topk: int = 10) -
     if not seq_len <= idx <= n:
         raise DataError(f"--idx {idx} is out of range: it needs {seq_len} values of context, "
                         f"so choose an index from {seq_len} to {n} for this file of {n} values")
-    context = torch.as_tensor(tokenizer.encode(np.asarray(values[idx - seq_len : idx])))[None]
+    context = torch.as_tensor(tokenizer.encode(np.asarray(values[idx - seq_len:idx])))[None]
     device = next(model.parameters()).device
-    if model.cfg.factorized:
-        return _predict_values(model, tokenizer, context.to(device), values, idx, topk)
     with torch.inference_mode():
-        logp = torch.log_softmax(model(context.to(device))[0, -1].float(), dim=-1).cpu()
+        logp_all = model.predict(context.to(device), start=seq_len - 1).dense()[0].float().cpu()  # (H, classes)
+    wide = logp_all.shape[-1] == N_VALUES
     rows = []
     for h in range(model.cfg.heads_ahead):
-        probs = logp[h].exp()
-        entropy = float(-(probs * logp[h]).nan_to_num().sum() / math.log(2))
-        where = idx + h
-        truth = int(values[where]) if where < n else None
-        true_token = int(tokenizer.encode(np.array([truth], dtype=np.uint16))[0]) if truth is not None else None
-        true_rank = int((probs > probs[true_token]).sum()) + 1 if true_token is not None else None
-        top = probs.topk(min(topk, len(probs)))
-        for rank, (p, tok) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
-            lo, hi = tokenizer.decode(tok)
-            rows.append({"head": h + 1, "position": where, "rank": rank, "token": tok, "value": tokenizer.label(tok),
-                         "lo": lo, "hi": hi, "probability": p, "is_true": tok == true_token,
-                         "true_value": truth, "true_rank": true_rank, "entropy_bits": entropy})
-    return pd.DataFrame(rows)
-
-
-def _predict_values(model, tokenizer, context: torch.Tensor, values: np.ndarray, idx: int,
-                    topk: int) -> pd.DataFrame:
-    """predict_at for a factorized model: exact probabilities of all 65,536 values (one position is cheap).
-
-    p_first_byte is P(the token's first byte): the value's high byte for bytes16, its low byte for bits16
-    (table.attrs["first_byte"] names it)."""
-    n, heads = len(values), model.cfg.heads_ahead
-    with torch.inference_mode():
-        factors = model.factors(context, start=context.shape[1] - 1)
-        every_first = torch.arange(BYTE, device=context.device).expand(1, heads, BYTE)
-        logp_all = (factors.high[..., None] + factors.low(every_first))[0].flatten(-2).cpu()  # (H, token)
-    rows = []
-    for h in range(heads):
         logp, probs = logp_all[h], logp_all[h].exp()
         entropy = float(-(probs * logp).nan_to_num().sum() / math.log(2))
         where = idx + h
         truth = int(values[where]) if where < n else None
-        true_token = int(tokenizer.encode(np.array([truth]))[0]) if truth is not None else None
-        true_rank = int((probs > probs[true_token]).sum()) + 1 if truth is not None else None
-        top = probs.topk(topk)
+        true_token = int(tokenizer.encode(np.array([truth], dtype=np.uint16))[0]) if truth is not None else None
+        true_rank = int((probs > probs[true_token]).sum()) + 1 if true_token is not None else None
+        candidates = probs.clone()
+        if tokenizer.unk_token is not None:
+            candidates[tokenizer.unk_token] = -1.0
+        top = candidates.topk(min(topk, tokenizer.n_values))
         for rank, (p, tok) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
-            v = int(tokenizer.lo[tok])
-            rows.append({"head": h + 1, "position": where, "rank": rank, "token": tok, "value": str(v), "lo": v, "hi": v,
-                         "probability": p, "is_true": tok == true_token, "true_value": truth, "true_rank": true_rank,
-                         "entropy_bits": entropy, "high_byte": v // BYTE, "low_byte": v % BYTE,
-                         "p_first_byte": float(factors.high[0, h, tok // BYTE].exp())})
+            lo, hi = tokenizer.decode(tok)
+            row = {"head": h + 1, "position": where, "rank": rank, "token": tok, "value": tokenizer.label(tok),
+                   "lo": lo, "hi": hi, "probability": p, "is_true": tok == true_token,
+                   "true_value": truth, "true_rank": true_rank, "entropy_bits": entropy}
+            if wide:  # a 16-bit value: its bytes, and P(the token's first byte)
+                row |= {"high_byte": lo // BYTE, "low_byte": lo % BYTE,
+                        "p_first_byte": float(probs.view(BYTE, BYTE)[tok // BYTE].sum())}
+            rows.append(row)
     table = pd.DataFrame(rows)
     table.attrs["first_byte"] = tokenizer.byte_names[0]
     return table

@@ -1,8 +1,8 @@
 """Value <-> token maps fitted on a sample: exact (lossless), quantile (adaptive binning), uniform bins, bytes16 or
 bits16.
 
-bytes16 and bits16 are lossless for streams of full 16-bit values (65,536 classes), and a factorized model predicts
-a token as its first byte, then its second byte given the first (see model.py), so no 65,536-way softmax is needed.
+bytes16 and bits16 are lossless for streams of full 16-bit values (65,536 classes), and the model predicts a
+token as its first byte, then its second byte given the first (see outputs.py), so no 65,536-way softmax is needed.
 bytes16: token == value, the high byte first. bits16: the token is the value with its bytes swapped, so the low
 byte comes first, and the model predicts the bits one by one from the lowest up (the order of carries in arithmetic
 modulo 2^16, where generators keep their structure).
@@ -11,9 +11,8 @@ import numpy as np
 
 from .data import gather
 from .errors import ConfigError, DataError
+from .values import BYTE, N_VALUES as N_U16, swap_bytes
 
-N_U16 = 1 << 16
-BYTE = 256  # classes of each byte of a bytes16 value: value = BYTE * high + low
 KINDS = ("exact", "quantile", "uniform", "bytes16", "bits16")
 WIDE = ("bytes16", "bits16")
 SAMPLE_BLOCK = 4096  # the fit sample is random blocks of consecutive values: few pages of a memmap are read
@@ -52,19 +51,14 @@ class Tokenizer:
         self._seen = (lo_of <= every_value) & (every_value <= hi_of)
 
     @property
-    def factorized(self) -> bool:
-        """True when the model predicts each token as a first byte, then a second byte given it (bytes16, bits16)."""
-        return self.kind in WIDE
-
-    @property
-    def bitwise(self) -> bool:
-        """True when the token's first byte is the value's low byte and the model predicts bit by bit (bits16)."""
-        return self.kind == "bits16"
+    def output(self) -> str:
+        """The model's output kind for these tokens: "tokens", or 16-bit values as "bytes16" / "bits16"."""
+        return self.kind if self.kind in WIDE else "tokens"
 
     @property
     def byte_names(self) -> tuple[str, str]:
-        """What a factorized model's first and second byte are in the value."""
-        return ("low byte", "high byte") if self.bitwise else ("high byte", "low byte")
+        """What the first and second byte of a 16-bit token are in the value."""
+        return ("low byte", "high byte") if self.kind == "bits16" else ("high byte", "low byte")
 
     def __repr__(self) -> str:
         return f"Tokenizer(kind={self.kind!r}, n_values={self.n_values}, vocab_size={self.vocab_size})"
@@ -91,13 +85,17 @@ class Tokenizer:
         lo, hi = self.decode(token)
         return str(lo) if lo == hi else f"{lo}–{hi}"
 
+    def seen(self, values: np.ndarray) -> np.ndarray:
+        """Which values lie inside a range seen at fit time (the others are UNK for exact, the nearest bin otherwise)."""
+        return self._seen[np.asarray(values)]
+
     def unseen(self, values: np.ndarray) -> int:
-        """How many values lie outside every range seen at fit time (UNK for exact, nearest bin otherwise)."""
-        return int(np.count_nonzero(~self._seen[np.asarray(values)]))
+        """How many values lie outside every range seen at fit time."""
+        return int(np.count_nonzero(~self.seen(values)))
 
     def to_dict(self) -> dict:
         """Plain types only, for checkpoints and tokenizer.json (bytes16 and bits16 are fully described by their kind)."""
-        if self.factorized:
+        if self.kind in WIDE:
             return {"kind": self.kind}
         return {"kind": self.kind, "lo": self.lo.tolist(), "hi": self.hi.tolist()}
 
@@ -105,12 +103,6 @@ class Tokenizer:
     def from_dict(cls, d: dict) -> "Tokenizer":
         """Inverse of to_dict."""
         return cls(d["kind"], d.get("lo"), d.get("hi"))
-
-
-def swap_bytes(values: np.ndarray) -> np.ndarray:
-    """16-bit values with high and low byte exchanged (int64)."""
-    values = np.asarray(values, dtype=np.int64)
-    return (values % BYTE) * BYTE + values // BYTE
 
 
 def _sample(values: np.ndarray, sample_size: int, seed: int) -> np.ndarray:

@@ -5,7 +5,7 @@ import math
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 import torch
@@ -13,12 +13,12 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .checkpoint import RunPaths, load_checkpoint, save_checkpoint
-from .data import U16Stream, WindowBatches, batch_iterator, eval_windows, load_windows, make_split, score_from
-from .distributed import all_reduce_sum, destroy_process_group, dist_info, init_process_group, pick_device
+from .data import SAMPLING, U16Stream, WindowBatches, batch_iterator, eval_windows, load_windows, make_split, score_from
+from .distributed import all_reduce_sum, dist_info, pick_device, process_group
 from .errors import ConfigError, SeqlibError
-from .metrics import ByteFactors
 from .model import ModelConfig, SeqModel
-from .tokenize import Tokenizer, fit_tokenizer
+from .settings import check, setting
+from .tokenize import KINDS, Tokenizer, fit_tokenizer
 
 LOG2E = 1.0 / math.log(2.0)
 TOPK = (1, 3, 5)
@@ -32,62 +32,53 @@ class TrainingError(SeqlibError):
 class TrainConfig:
     """Everything about a run that is not the model's shape; the names are the CLI's flags."""
 
-    u16_path: str = ""
-    run_dir: str | None = None
-    ckpt: str | None = None
-    tokenizer: str = "auto"
-    num_bins: int = 256
-    max_vocab: int = 1024
-    val_ratio: float = 0.1
-    epochs: int = 1
-    max_steps: int | None = None
-    time_limit: float | None = None
-    batch: int = 128
-    gradient_accumulation: int = 1
-    lr: float = 3e-4
-    weight_decay: float = 0.1
-    warmup_ratio: float = 0.05
-    min_lr_ratio: float = 0.1
-    grad_clip: float = 1.0
-    eval_every: int = 500
-    eval_windows: int = 128
-    patience: int | None = None
-    sampling: str = "epoch"
-    max_samples: int | None = None
-    noise_p: float = 0.0
-    mask_p: float = 0.0
-    use_amp: bool = False
-    compile: bool = False
-    device: str = "auto"
-    seed: int = 0
-    workers: int = 0
-    in_memory: bool = False
-    resume: bool = False
-    progress: bool = True
+    u16_path: str = setting("", "raw little-endian uint16 file (no header)")
+    run_dir: str | None = setting(None, "run folder for checkpoints, history.csv and eval.json (default: next to --ckpt)")
+    ckpt: str | None = setting(None, "path of the best checkpoint (default: RUN_DIR/model.pt)")
+    tokenizer: str = setting("auto", "auto | exact | quantile | uniform | bytes16 (lossless 16-bit: high byte, then low "
+                                     "byte) | bits16 (lossless 16-bit, bit by bit from the lowest: for arithmetic "
+                                     "generators such as lagged Fibonacci)", choices=("auto", *KINDS))
+    num_bins: int = setting(256, "bins for quantile/uniform tokenizers", low=1, high=65536)
+    max_vocab: int = setting(1024, "auto picks exact when the stream has at most this many distinct values; above it, "
+                                   "bytes16 for generator-like streams (values spread evenly over their range, jumping "
+                                   "across it), else quantile", low=1)
+    val_ratio: float = setting(0.1, "fraction of the file held out for validation (the end of the file)", low=0.0,
+                               high=1.0, low_open=True, high_open=True)
+    epochs: int = setting(1, "passes over the training block (one pass sees each value once)", low=1)
+    max_steps: int | None = setting(None, "stop after this many optimizer steps", low=1)
+    time_limit: float | None = setting(None, "stop after this many seconds (the state is saved; --resume continues)",
+                                       low=0.0, low_open=True)
+    batch: int = setting(128, "windows per micro-batch", low=1)
+    gradient_accumulation: int = setting(1, "micro-batches per optimizer step", low=1)
+    lr: float = setting(3e-4, "peak learning rate", low=0.0, low_open=True)
+    weight_decay: float = setting(0.1, "AdamW weight decay (matrices only)", low=0.0)
+    warmup_ratio: float = setting(0.05, "fraction of steps with linear warmup before the cosine decay", low=0.0,
+                                  high=1.0)
+    min_lr_ratio: float = setting(0.1, "final learning rate as a fraction of --lr", low=0.0, high=1.0)
+    grad_clip: float = setting(1.0, "gradient-norm clipping", low=0.0, low_open=True)
+    eval_every: int = setting(500, "validate every N optimizer steps", low=1)
+    eval_windows: int = setting(128, "validation windows (the same ones at every evaluation)", low=1)
+    patience: int | None = setting(None, "stop after N evaluations without improvement (default: never)", low=1)
+    sampling: str = setting("epoch", "epoch (each window once per epoch) | random (with replacement)",
+                            choices=SAMPLING)
+    max_samples: int | None = setting(None, "at most this many windows per epoch", low=1)
+    noise_p: float = setting(0.0, "probability of replacing an input value by a random one (augmentation)", low=0.0,
+                             high=1.0, high_open=True)
+    mask_p: float = setting(0.0, "probability of masking an input value (augmentation)", low=0.0, high=1.0,
+                            high_open=True)
+    use_amp: bool = setting(False, "mixed precision: bf16 autocast (fp16 + GradScaler on GPUs without bf16)")
+    compile: bool = setting(False, "torch.compile the model")
+    device: str = setting("auto", "auto | cpu | cuda | cuda:N")
+    seed: int = setting(0, "random seed")
+    workers: int = setting(0, "background processes prefetching batches (0: main process)", low=0)
+    in_memory: bool = setting(False, "load the whole file into RAM instead of memory-mapping it")
+    resume: bool = setting(False, "continue the run from RUN_DIR/latest.pt")
+    progress: bool = setting(True, "show a progress bar")
 
     def __post_init__(self) -> None:
-        positive = ["epochs", "batch", "gradient_accumulation", "eval_every", "eval_windows", "num_bins", "max_vocab"]
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name} must be at least 1, got {getattr(self, name)}")
-        for name in ["max_steps", "max_samples", "patience"]:
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ConfigError(f"--{name} must be at least 1 when given, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ConfigError(f"--lr must be positive, got {self.lr}")
-        for name in ["warmup_ratio", "min_lr_ratio", "noise_p", "mask_p"]:
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"--{name} must lie in [0, 1], got {getattr(self, name)}")
+        check(self)
         if self.noise_p + self.mask_p >= 1.0:
             raise ConfigError("--noise_p + --mask_p must stay below 1 so that some inputs are real")
-        if not 0.0 < self.val_ratio < 1.0:
-            raise ConfigError(f"--val_ratio must lie strictly between 0 and 1, got {self.val_ratio}")
-        if self.time_limit is not None and self.time_limit <= 0:
-            raise ConfigError(f"--time_limit must be a positive number of seconds, got {self.time_limit}")
-        if self.sampling not in ("epoch", "random"):
-            raise ConfigError(f"--sampling must be 'epoch' or 'random', got {self.sampling!r}")
-        if self.workers < 0:
-            raise ConfigError(f"--workers must be 0 or more, got {self.workers}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,72 +108,73 @@ def amp_dtype(device: torch.device, use_amp: bool) -> torch.dtype | None:
     return torch.bfloat16
 
 
-def score_batch(logits: torch.Tensor, y: torch.Tensor, start: int) -> torch.Tensor:
-    """Per head: [CE sum in nats, top-1 hits, top-3 hits, top-5 hits, count] over positions >= start."""
-    logits, y = logits[:, start:].float(), y[:, start:]
-    heads, vocab = logits.shape[2], logits.shape[3]
-    logp = torch.log_softmax(logits, dim=-1)
-    ce = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
-    top = logp.topk(min(max(TOPK), vocab), dim=-1).indices
-    hits = top == y.unsqueeze(-1)
-    cols = [ce.sum(dim=(0, 1))] + [hits[..., :k].any(-1).sum(dim=(0, 1)).float() for k in TOPK]
-    cols.append(torch.full((heads,), float(y.shape[0] * y.shape[1]), device=logits.device))
-    return torch.stack(cols, dim=1)
+class Callback:
+    """Hooks the trainer calls; override the ones you need (each does nothing by default)."""
 
+    def on_step(self, trainer: "Trainer", row: dict[str, float]) -> None:
+        """After each optimizer step: step, lr, train_loss_bits."""
 
-def score_factors(factors: ByteFactors, y: torch.Tensor) -> torch.Tensor:
-    """score_batch for 16-bit values predicted as bytes, y (N, H); top-k among the values of the best high bytes."""
-    ce = -factors.log_prob(y)
-    hits = factors.top_values(max(TOPK))[0] == y.unsqueeze(-1)
-    cols = [ce.sum(0)] + [hits[..., :k].any(-1).sum(0).float() for k in TOPK]
-    cols.append(torch.full((y.shape[1],), float(y.shape[0]), device=ce.device))
-    return torch.stack(cols, dim=1)
+    def on_eval(self, trainer: "Trainer", history: pd.DataFrame) -> None:
+        """After each validation, once its history row and checkpoints are written (main process only)."""
 
 
 class Trainer:
-    """Trains a SeqModel on one .u16 file; single process or one rank of a torchrun job."""
+    """Trains a SeqModel on one .u16 file; single process or one rank of a torchrun job (see train())."""
 
-    def __init__(
-        self,
-        cfg: TrainConfig,
-        model_cfg: ModelConfig | None = None,
-        callbacks: Iterable[Any] = (),
-        tokenizer: Tokenizer | None = None,
-    ) -> None:
+    def __init__(self, cfg: TrainConfig, model_cfg: ModelConfig | None = None, callbacks: Iterable[Callback] = (),
+                 tokenizer: Tokenizer | None = None) -> None:
         self.cfg, self.callbacks = cfg, list(callbacks)
         self.dist = dist_info()
         self.device = pick_device(cfg.device, self.dist)
-        init_process_group(self.dist, self.device)
         self.paths = RunPaths.resolve(cfg.run_dir, cfg.ckpt)
         resumed = load_checkpoint(self.paths.latest) if cfg.resume else None
         if resumed is not None:
             model_cfg = self._resumed_model_config(resumed, model_cfg)
             tokenizer = Tokenizer.from_dict(resumed["tokenizer"])
-        model_cfg = model_cfg or ModelConfig()
+        self._build_data_split(model_cfg or ModelConfig(), resumed)
+        train_values = self.stream.values[self.split.train_start:self.split.train_end]
+        self.tokenizer = tokenizer or fit_tokenizer(train_values, cfg.tokenizer, cfg.num_bins, cfg.max_vocab,
+                                                    seed=cfg.seed)
+        self.model_cfg = replace(model_cfg or ModelConfig(), vocab_size=self.tokenizer.vocab_size,
+                                 output=self.tokenizer.output)
+        self._build_model()
+        self._build_optimizer()
+        self._build_batches()
+        self.val_x, self.val_y = self._validation_windows()
+        self.step, self.best_val_bits, self.bad_evals, self.history = 0, math.inf, 0, []
+        if resumed is not None:
+            self._restore(resumed)
 
-        self.stream = U16Stream(cfg.u16_path, in_memory=cfg.in_memory)
+    # --- construction ---
+
+    def _build_data_split(self, model_cfg: ModelConfig, resumed: dict | None) -> None:
+        """Open the file and split it into train | gap | validation."""
+        self.stream = U16Stream(self.cfg.u16_path, in_memory=self.cfg.in_memory)
         window = model_cfg.seq_len + model_cfg.heads_ahead
         self.stream.check_window(window)
-        self.split = make_split(len(self.stream), window, cfg.val_ratio, self.stream.fingerprint)
+        self.split = make_split(len(self.stream), window, self.cfg.val_ratio, self.stream.fingerprint)
         if resumed is not None and resumed["split"]["fingerprint"] != self.split.fingerprint:
-            raise ConfigError(f"{cfg.u16_path} is not the file this run was trained on; resume with the original file")
-        train_values = self.stream.values[self.split.train_start : self.split.train_end]
-        self.tokenizer = tokenizer or fit_tokenizer(train_values, cfg.tokenizer, cfg.num_bins, cfg.max_vocab, seed=cfg.seed)
-        self.model_cfg = replace(model_cfg, vocab_size=self.tokenizer.vocab_size, factorized=self.tokenizer.factorized,
-                                 bitwise=self.tokenizer.bitwise)
+            raise ConfigError(f"{self.cfg.u16_path} is not the file this run was trained on; "
+                              "resume with the original file")
 
-        torch.manual_seed(cfg.seed)
+    def _build_model(self) -> None:
+        """The model on its device, wrapped for DDP under torchrun and compiled on request."""
+        torch.manual_seed(self.cfg.seed)
         self.raw_model = SeqModel(self.model_cfg).to(self.device)
-        self.optimizer = torch.optim.AdamW(
-            self.raw_model.param_groups(cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95),
-            fused=self.device.type == "cuda",
-        )
-        self.amp_dtype = amp_dtype(self.device, cfg.use_amp)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.ddp = DistributedDataParallel(self.raw_model) if self.dist.enabled else None
         model = self.ddp or self.raw_model
-        self.model = torch.compile(model) if cfg.compile else model
+        self.model = torch.compile(model) if self.cfg.compile else model
 
+    def _build_optimizer(self) -> None:
+        """AdamW (fused on CUDA) and the gradient scaler that fp16 autocast needs."""
+        self.optimizer = torch.optim.AdamW(self.raw_model.param_groups(self.cfg.weight_decay), lr=self.cfg.lr,
+                                           betas=(0.9, 0.95), fused=self.device.type == "cuda")
+        self.amp_dtype = amp_dtype(self.device, self.cfg.use_amp)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+
+    def _build_batches(self) -> None:
+        """Training batches (a pure function of seed, rank and batch index) and the schedule's length."""
+        cfg = self.cfg
         self.train_data = WindowBatches(
             self.stream.values, self.split.train_start, self.split.train_end,
             seq_len=self.model_cfg.seq_len, heads_ahead=self.model_cfg.heads_ahead, batch_size=cfg.batch,
@@ -191,11 +183,6 @@ class Trainer:
         )
         self.steps_per_epoch = max(1, self.train_data.batches_per_epoch // cfg.gradient_accumulation)
         self.total_steps = min(cfg.epochs * self.steps_per_epoch, cfg.max_steps or math.inf)
-        self.val_x, self.val_y = self._validation_windows()
-
-        self.step, self.best_val_bits, self.bad_evals, self.history = 0, math.inf, 0, []
-        if resumed is not None:
-            self._restore(resumed)
 
     @property
     def is_main(self) -> bool:
@@ -210,7 +197,7 @@ class Trainer:
         saved = ModelConfig.from_dict(state["model_config"])
         if given is not None:
             for f in fields(ModelConfig):
-                if f.name not in ("vocab_size", "factorized", "bitwise") and getattr(given, f.name) != getattr(saved, f.name):
+                if f.metadata.get("flag", True) and getattr(given, f.name) != getattr(saved, f.name):
                     raise ConfigError(
                         f"--{f.name} {getattr(given, f.name)} differs from the checkpoint's {getattr(saved, f.name)}; "
                         "drop the flag to resume, or start a new run folder"
@@ -222,47 +209,49 @@ class Trainer:
         window = self.model_cfg.seq_len + self.model_cfg.heads_ahead
         starts = eval_windows(self.split.val_start, self.split.val_end, self.model_cfg.seq_len,
                               self.model_cfg.heads_ahead, max_windows=self.cfg.eval_windows)
-        starts = starts[self.dist.rank :: self.dist.world_size]
+        starts = starts[self.dist.rank::self.dist.world_size]
         tokens = load_windows(self.stream.values, starts, window, self.tokenizer)
-        return tokens[:, : self.model_cfg.seq_len], self._targets(tokens)
-
-    def _targets(self, tokens: torch.Tensor) -> torch.Tensor:
         t, h = self.model_cfg.seq_len, self.model_cfg.heads_ahead
-        return torch.stack([tokens[:, k : k + t] for k in range(1, h + 1)], dim=-1)
+        return tokens[:, :t], torch.stack([tokens[:, k:k + t] for k in range(1, h + 1)], dim=-1)
 
     def _autocast(self):
         if self.amp_dtype is None:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
+    # --- validation ---
+
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Validation loss (bits per value) and top-k accuracy per head on the fixed held-out windows."""
         self.model.eval()
-        totals = torch.zeros(self.model_cfg.heads_ahead, 2 + len(TOPK), device=self.device)
-        start, heads = score_from(self.model_cfg.seq_len), self.model_cfg.heads_ahead
+        heads = self.model_cfg.heads_ahead
+        totals = torch.zeros(heads, 2 + len(TOPK), device=self.device)  # per head: CE nats, top-k hits, count
+        start = score_from(self.model_cfg.seq_len)
         for i in range(0, len(self.val_x), self.cfg.batch):
-            x = self.val_x[i : i + self.cfg.batch].to(self.device)
-            y = self.val_y[i : i + self.cfg.batch].to(self.device)
+            x = self.val_x[i:i + self.cfg.batch].to(self.device)
+            y = self.val_y[i:i + self.cfg.batch, start:].reshape(-1, heads).to(self.device)
             with self._autocast():
-                out = self.raw_model.factors(x, start) if self.model_cfg.factorized else self.model(x)
-            if isinstance(out, ByteFactors):
-                totals += score_factors(out, y[:, start:].reshape(-1, heads))
-            else:
-                totals += score_batch(out, y, start)
+                pred = self.raw_model.predict(x, start)
+            hits = pred.top(max(TOPK))[0] == y[..., None]
+            totals += torch.stack([-pred.log_prob(y).float().sum(0),
+                                   *(hits[..., :k].any(-1).sum(0).float() for k in TOPK),
+                                   torch.full((heads,), float(len(y)), device=self.device)], dim=1)
         self.model.train()
         totals = all_reduce_sum(totals).cpu()
         count = totals[:, -1].clamp(min=1)
         out = {"val_loss_bits": (totals[:, 0].sum() / count.sum()).item() * LOG2E}
-        for h in range(self.model_cfg.heads_ahead):
+        for h in range(heads):
             suffix = "" if h == 0 else f"_h{h + 1}"
             if h > 0:
                 out[f"val_loss_bits{suffix}"] = (totals[h, 0] / count[h]).item() * LOG2E
             for j, k in enumerate(TOPK):
                 out[f"val_top{k}{suffix}"] = (totals[h, 1 + j] / count[h]).item()
-        if self.model_cfg.heads_ahead > 1:
+        if heads > 1:
             out["val_loss_bits_h1"] = (totals[0, 0] / count[0]).item() * LOG2E
         return out
+
+    # --- the loop ---
 
     def fit(self) -> pd.DataFrame:
         """Train until the epochs, --max_steps, --time_limit or early stopping end it; return the history."""
@@ -274,12 +263,11 @@ class Trainer:
                 print(f"\ninterrupted at step {self.step}; state saved to {self.paths.latest}. "
                       "Resume with the same command plus --resume")
             raise
-        finally:
-            destroy_process_group()
         return self.history_frame()
 
     def _loop(self) -> None:
         cfg, accum = self.cfg, self.cfg.gradient_accumulation
+        # The data order is a function of the batch index, so a resumed run continues with the batch it would have seen.
         batches = batch_iterator(self.train_data, start=self.step * accum, workers=cfg.workers,
                                  pin_memory=self.device.type == "cuda")
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step",
@@ -292,9 +280,11 @@ class Trainer:
                   f"{self.total_steps} steps on {self.device}"
                   + (f" with {self.amp_dtype} autocast" if self.amp_dtype else ""))
         while self.step < self.total_steps:
+            # 1. the learning rate of this step: linear warmup, then cosine decay
             lr = lr_at(self.step, self.total_steps, cfg.lr, cfg.warmup_ratio, cfg.min_lr_ratio)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
+            # 2. forward, backward and the optimizer step over `accum` micro-batches
             loss = self._train_step(batches, accum)
             self.step += 1
             steps_in_window += 1
@@ -302,8 +292,8 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss_bits=f"{loss * LOG2E:.4f}", lr=f"{lr:.2e}")
             for cb in self.callbacks:
-                if hasattr(cb, "on_step"):
-                    cb.on_step(self, {"step": self.step, "lr": lr, "train_loss_bits": loss * LOG2E})
+                cb.on_step(self, {"step": self.step, "lr": lr, "train_loss_bits": loss * LOG2E})
+            # 3. every eval_every steps, at the end and when time is up: validate, log, checkpoint, maybe stop early
             out_of_time = self._agree(cfg.time_limit is not None and time.perf_counter() - started > cfg.time_limit)
             if self.step % cfg.eval_every == 0 or self.step == self.total_steps or out_of_time:
                 elapsed = time.perf_counter() - window_start
@@ -314,17 +304,17 @@ class Trainer:
                     break
         bar.close()
 
-    def _train_step(self, batches, accum: int) -> float:
+    def _train_step(self, batches: Iterator, accum: int) -> float:
         """One optimizer step over `accum` micro-batches; returns their mean loss in nats."""
         total = torch.zeros((), device=self.device)
         for micro in range(accum):
             x, y = next(batches)
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            # DDP averages gradients on the last micro-batch only
             sync = self.ddp.no_sync() if self.ddp is not None and micro < accum - 1 else nullcontext()
             with sync:
                 with self._autocast():
-                    out = self.model(x, y) if self.model_cfg.factorized else self.model(x)
-                    loss = self.raw_model.loss(out, y)
+                    _, loss = self.model(x, y)
                 self.scaler.scale(loss / accum).backward()
             total += loss.detach()
         mean = all_reduce_sum(total / accum).item() / self.dist.world_size
@@ -367,12 +357,13 @@ class Trainer:
             save_checkpoint(self.paths.latest, self._state(full=True))
             self.history_frame().to_csv(self.paths.history, index=False)
             for cb in self.callbacks:
-                if hasattr(cb, "on_eval"):
-                    cb.on_eval(self, self.history_frame())
+                cb.on_eval(self, self.history_frame())
         return self.cfg.patience is not None and self.bad_evals >= self.cfg.patience
 
     def history_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.history)
+
+    # --- checkpoints ---
 
     def _state(self, full: bool) -> dict[str, Any]:
         """Everything needed to use the model (and, when full, to resume training exactly)."""
@@ -403,5 +394,7 @@ class Trainer:
 
 
 def train(cfg: TrainConfig, model_cfg: ModelConfig | None = None, **kwargs: Any) -> pd.DataFrame:
-    """Train one run and return its history."""
-    return Trainer(cfg, model_cfg, **kwargs).fit()
+    """Train one run and return its history (under torchrun: inside the job's process group)."""
+    info = dist_info()
+    with process_group(info, pick_device(cfg.device, info)):
+        return Trainer(cfg, model_cfg, **kwargs).fit()

@@ -18,8 +18,9 @@ from .errors import SeqlibError
 from .explore import sample_blocks
 from .model import ModelConfig
 from .predict import predict_at
+from .settings import base_type, flags
 from .tokenize import KINDS, Tokenizer, auto_rule, fit_tokenizer
-from .train import TrainConfig, Trainer
+from .train import Callback, TrainConfig, Trainer
 
 MODEL_FIELDS = ["d_model", "nlayers", "nhead", "dim_ff", "seq_len", "heads_ahead", "lag_kernel"]
 TRAIN_FIELDS = ["batch", "lr", "warmup_ratio", "epochs", "max_steps", "time_limit", "gradient_accumulation",
@@ -74,23 +75,22 @@ class TokenizerChooser(w.VBox):
         _redraw(self.plot, plots.bin_occupancy(self.tokenizer, self.sample))
 
 
-def _control(name: str, value: typing.Any, kind: type) -> w.Widget:
-    """An input for one config field; optional fields show 0 for None."""
+def _control(cls: type, name: str, value: typing.Any) -> w.Widget:
+    """An input for one config setting, bounded as the setting is and with its help as tooltip; optional fields show
+    0 for None."""
+    f = next(f for f in flags(cls) if f.name == name)
+    kind, meta = base_type(cls, name), f.metadata
     style, layout = {"description_width": "150px"}, w.Layout(width="280px")
     label = f"{name} (0 = {OFF_MEANS[name]})" if name in OFF_MEANS else name
     value = 0 if value is None else value
+    common = dict(value=value, description=label, tooltip=meta["help"], style=style, layout=layout)
     if kind is bool:
-        return w.Checkbox(value=value, description=label, style=style, layout=layout, indent=True)
+        return w.Checkbox(indent=True, **common)
+    low = 0 if name in OFF_MEANS or meta["low"] is None else meta["low"]
+    high = 10**9 if meta["high"] is None else meta["high"]
     if kind is int:
-        return w.BoundedIntText(value=value, min=0 if name in OFF_MEANS else 1, max=10**9, description=label,
-                                style=style, layout=layout)
-    return w.BoundedFloatText(value=value, min=0.0, max=1e9, description=label, style=style, layout=layout)
-
-
-def _base_type(cls: type, name: str) -> type:
-    """The type of a dataclass field, without its Optional."""
-    hint = typing.get_type_hints(cls)[name]
-    return next((t for t in typing.get_args(hint) if t is not type(None)), hint)
+        return w.BoundedIntText(min=int(low), max=int(high), **common)
+    return w.BoundedFloatText(min=low, max=high, **common)
 
 
 class TrainingForm(w.VBox):
@@ -103,7 +103,7 @@ class TrainingForm(w.VBox):
         self.controls: dict[str, w.Widget] = {}
         for cls, cfg, names in ((ModelConfig, model_cfg, MODEL_FIELDS), (TrainConfig, train_cfg, TRAIN_FIELDS)):
             for name in names:
-                self.controls[name] = _control(name, getattr(cfg, name), _base_type(cls, name))
+                self.controls[name] = _control(cls, name, getattr(cfg, name))
         self._set(self._initial())
         buttons = [w.Button(description=name, tooltip=str(values)) for name, values in PRESETS.items()]
         for button in buttons:
@@ -157,7 +157,7 @@ class TrainingForm(w.VBox):
                 print(f"error: {e}")
 
 
-class LivePlot:
+class LivePlot(Callback):
     """Training callback that redraws loss and top-k curves after each validation, in place.
 
     Without an Output widget it updates a display handle, so a headless run keeps the final figure.

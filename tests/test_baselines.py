@@ -11,7 +11,7 @@ from seqlib import baselines
 from seqlib.baselines import (Chance, Markov, MostCommon, Unigram, fit_baselines, fit_byte_baselines, mean_nll_bits,
                               select_markov_order)
 from seqlib.errors import ConfigError, DataError
-from seqlib.metrics import Metrics, ValueMetrics
+from seqlib.metrics import Metrics
 
 
 def markov2_stream(k: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -192,7 +192,7 @@ def test_byte_unigram_is_the_add_one_unigram_over_65536_values():
     train = rng.choice(rng.integers(0, 65536, 300), 5000)
     test = np.concatenate([train[:50], rng.integers(0, 65536, 50)])
     unigram = fit_byte_baselines(train)["unigram"]
-    logp = unigram.factors(test, [np.arange(len(test))]).log_prob(torch.as_tensor(test)[:, None])[:, 0]
+    logp = unigram.predict_at(test, [np.arange(len(test))]).log_prob(torch.as_tensor(test)[:, None])[:, 0]
     counts = np.bincount(train, minlength=65536)
     np.testing.assert_allclose(logp.numpy(), np.log((counts[test] + 1) / (len(train) + 65536)), rtol=1e-5)
 
@@ -205,8 +205,8 @@ def test_byte_chance_is_16_bits_and_high_byte_markov_follows_the_high_byte():
     positions = [np.arange(20_010, 30_000), np.arange(20_010, 30_000)]
     bits = {}
     for name, b in fitted.items():
-        m = ValueMetrics(heads=2)
-        m.update(b.factors(values, positions), torch.as_tensor(np.stack([values[p] for p in positions], 1)))
+        m = Metrics(65536, heads=2)
+        m.update(b.predict_at(values, positions), torch.as_tensor(np.stack([values[p] for p in positions], 1)))
         bits[name] = m.result()["heads"][0]["ce_bits"]
     assert bits["chance"] == pytest.approx(16.0, abs=1e-4)
     assert bits["high-byte markov-2"] < bits["high-byte markov-1"] < bits["unigram"] - 0.3

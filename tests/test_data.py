@@ -177,7 +177,7 @@ def test_batches_from_a_memmap_leave_its_pages_unmapped(tmp_path):
 
 def test_batch_targets_are_the_tokens_heads_ahead_of_each_input(ramp):
     values, tok = ramp
-    ds = WindowBatches(values, 100, 200, seq_len=32, heads_ahead=3, batch_size=8, tokenizer=tok)
+    ds = WindowBatches(values, 100, 200, seq_len=32, heads_ahead=3, batch_size=8, tokenizer=tok, mode="random")
     x, y = ds[0]
     assert x.shape == (8, 32) and y.shape == (8, 32, 3) and x.dtype == y.dtype == torch.int64
     assert torch.equal(x, x[:, :1] + torch.arange(32))

@@ -62,7 +62,7 @@ def test_two_ranks_train_a_16_bit_model_on_16_bit_values(tmp_path, kind):
                "--tokenizer", kind], tmp_path, torchrun=True)
     assert "x 2 ranks = 32 windows" in out and out.count("best validation loss") == 1
     state = load_checkpoint(tmp_path / "wide" / "latest.pt")
-    assert state["model_config"]["factorized"] and state["step"] == 80
+    assert state["model_config"]["output"] == kind and state["step"] == 80
     assert state["history"][-1]["val_loss_bits"] < 16.0 - 4.0  # the low byte of an LCG follows from the last one
     result = evaluate(tmp_path / "wide" / "model.pt", path, max_samples=2000, progress=False, write=False)
     assert result["verdict"]["chance_bits"] == 16.0 and result["verdict"]["predictable"]

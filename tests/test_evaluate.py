@@ -9,7 +9,8 @@ import torch
 from seqlib.checkpoint import load_checkpoint, save_checkpoint
 from seqlib.data import open_u16
 from seqlib.errors import CheckpointError, DataError
-from seqlib.evaluate import binomial_p, evaluate, format_report, min_entropy_bits
+from seqlib.evaluate import binomial_p, evaluate, min_entropy_bits
+from seqlib.summaries import format_report
 from seqlib.model import ModelConfig
 from seqlib.predict import format_prediction, predict
 from seqlib.sources import generate, write_u16
@@ -137,12 +138,12 @@ def test_bytes16_model_is_scored_at_value_level_against_value_baselines(lcg_run)
     assert load_checkpoint(ckpt)["tokenizer"]["kind"] == "bytes16"
     result = evaluate(ckpt, path, max_samples=1_000, progress=False, write=False)
     v, model = result["verdict"], result["model"]["heads"][0]
-    assert result["tokenizer"]["factorized"] and v["chance_bits"] == 16.0
+    assert result["tokenizer"]["output"] == "bytes16" and v["chance_bits"] == 16.0
     assert set(result["baselines"]) == {"chance", "unigram", "high-byte markov-1", "high-byte markov-2",
                                         "high-byte markov-3"}
     assert result["baselines"]["chance"]["heads"][0]["ce_bits"] == pytest.approx(16.0, abs=1e-4)
     assert {r["heads"][0]["count"] for r in [result["model"], *result["baselines"].values()]} == {v["n"]}
-    assert model["ce_bits"] == pytest.approx(model["high_byte"]["ce_bits"] + model["low_byte"]["ce_bits"], rel=1e-5)
+    assert model["ce_bits"] == pytest.approx(model["first_byte"]["ce_bits"] + model["second_byte"]["ce_bits"], rel=1e-5)
     assert v["min_entropy_bits"]["chance"] == 16.0 and 0 < v["min_entropy_bits"]["model"] <= 16.0
     assert "high byte" in format_report(result) and "verdict:" in format_report(result, analyze=True)
 
@@ -153,7 +154,7 @@ def test_bits16_model_names_its_bytes_low_first_in_baselines_report_and_predicti
     result = evaluate(ckpt, path, max_samples=500, progress=False, write=False)
     model = result["model"]["heads"][0]
     assert result["tokenizer"]["byte_names"] == ["low byte", "high byte"] and "low-byte markov-1" in result["baselines"]
-    assert model["ce_bits"] == pytest.approx(model["high_byte"]["ce_bits"] + model["low_byte"]["ce_bits"], rel=1e-5)
+    assert model["ce_bits"] == pytest.approx(model["first_byte"]["ce_bits"] + model["second_byte"]["ce_bits"], rel=1e-5)
     assert "as low byte + high byte" in format_report(result)
     table = predict(ckpt, path, idx=19_000, topk=4)
     assert (table["token"] == table["low_byte"] * 256 + table["high_byte"]).all()

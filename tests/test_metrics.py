@@ -7,6 +7,7 @@ import torch
 from seqlib import metrics
 from seqlib.errors import SeqlibError
 from seqlib.metrics import Metrics
+from seqlib.prediction import BytePrediction
 
 # three predictions over V=4 (no value on a bin edge): right at 0.72, target 3rd at 0.15, target last at 0.10
 PROBS = torch.tensor([[0.72, 0.08, 0.10, 0.10], [0.55, 0.25, 0.15, 0.05], [0.10, 0.15, 0.30, 0.45]])
@@ -182,20 +183,20 @@ def test_summary_table_has_one_row_per_head_and_all():
     assert table.loc["all", "count"] == 600 and table.loc["all", "top1"] == r["overall"]["top1"]
 
 
-# --- 16-bit values predicted as bytes (ValueMetrics) ---
+# --- 16-bit values predicted as bytes (BytePrediction) ---
 
-def byte_factors(high_probs: torch.Tensor, low_probs: torch.Tensor) -> metrics.ByteFactors:
-    """ByteFactors from P(high) (N, H, 256) and a table P(low | high) (N, H, 256, 256) of each row."""
+def byte_factors(high_probs: torch.Tensor, low_probs: torch.Tensor, width: int = 8) -> BytePrediction:
+    """A BytePrediction from P(high) (N, H, 256) and a table P(low | high) (N, H, 256, 256) of each row."""
     low_logp = low_probs.log()
 
     def low(high_bytes, rows):
         table = low_logp[rows]
         return table.gather(2, high_bytes[..., None].expand(*high_bytes.shape, 256))
 
-    return metrics.ByteFactors(high_probs.log(), low)
+    return BytePrediction(high_probs.log(), low, width=width)
 
 
-def random_byte_factors(n: int, heads: int, seed: int) -> tuple[metrics.ByteFactors, torch.Tensor, torch.Tensor]:
+def random_byte_factors(n: int, heads: int, seed: int) -> tuple[BytePrediction, torch.Tensor, torch.Tensor]:
     """Random peaked factors, their materialised joint log-probs (n, heads, 65536) and targets drawn from them."""
     g = torch.Generator().manual_seed(seed)
     high = (torch.randn(n, heads, 256, generator=g) * 3).softmax(-1)
@@ -213,19 +214,20 @@ def test_value_cross_entropy_is_the_sum_of_the_byte_parts_on_hand_made_logits():
     low[0, 0, :, 7:9] = 0.25
     low[1, 0, :, 200:202] = torch.tensor([0.3, 0.2])
     targets = torch.tensor([[1 * 256 + 8], [0 * 256 + 200]])  # p = 0.2 * 0.25 and 0.1 * 0.3
-    m = metrics.ValueMetrics()
+    m = Metrics(65536)
     logp, _ = m.update(byte_factors(high, low), targets)
     r = m.result()["heads"][0]
     assert r["ce_bits"] == pytest.approx(-(math.log2(0.2 * 0.25) + math.log2(0.1 * 0.3)) / 2, rel=1e-6)
-    assert r["high_byte"]["ce_bits"] == pytest.approx(-(math.log2(0.2) + math.log2(0.1)) / 2, rel=1e-6)
-    assert r["low_byte"]["ce_bits"] == pytest.approx(-(math.log2(0.25) + math.log2(0.3)) / 2, rel=1e-6)
-    assert r["ce_bits"] == pytest.approx(r["high_byte"]["ce_bits"] + r["low_byte"]["ce_bits"], rel=1e-6)
+    assert r["first_byte"]["ce_bits"] == pytest.approx(-(math.log2(0.2) + math.log2(0.1)) / 2, rel=1e-6)
+    assert r["second_byte"]["ce_bits"] == pytest.approx(-(math.log2(0.25) + math.log2(0.3)) / 2, rel=1e-6)
+    assert r["ce_bits"] == pytest.approx(r["first_byte"]["ce_bits"] + r["second_byte"]["ce_bits"], rel=1e-6)
     assert torch.allclose(logp[:, 0], torch.tensor([0.2 * 0.25, 0.1 * 0.3], dtype=torch.float64).log())
 
 
 def test_value_metrics_equal_dense_metrics_when_every_high_byte_is_enumerated():
     factors, joint, targets = random_byte_factors(40, 2, seed=1)
-    dense, values = Metrics(65536, heads=2, n_worst=5), metrics.ValueMetrics(heads=2, n_worst=5, width=256)
+    dense, values = Metrics(65536, heads=2, n_worst=5), Metrics(65536, heads=2, n_worst=5)
+    factors = factors.with_width(256)
     dense.update(joint, targets)
     values.update(factors[:15], targets[:15])
     values.update(factors[15:], targets[15:], torch.arange(15, 40))
@@ -241,12 +243,12 @@ def test_value_metrics_equal_dense_metrics_when_every_high_byte_is_enumerated():
 
 def test_narrow_enumeration_says_how_often_its_top_k_is_provably_exact():
     factors, joint, targets = random_byte_factors(60, 1, seed=2)
-    m = metrics.ValueMetrics(width=2)
-    m.update(factors, targets)
+    m = Metrics(65536)
+    m.update(factors.with_width(2), targets)
     r = m.result()["heads"][0]
     exact = r["enumeration"]["exact_share"]
     true_top5 = joint.topk(5, -1).values[..., -1]
-    left_out = factors.high.topk(3, -1).values[..., -1]  # the best high byte outside a width-2 list
+    left_out = factors.first.topk(3, -1).values[..., -1]  # the best high byte outside a width-2 list
     assert 0 < exact < 1
     assert exact <= (true_top5 >= left_out).double().mean().item() + 1e-9
     dense = Metrics(65536)
@@ -260,7 +262,7 @@ def test_greedy_decoding_and_the_most_probable_value_are_scored_apart():
     low = torch.full((1, 1, 256, 256), 1 / 256)  # high byte 0: flat low byte, so its best value has p = 0.5 / 256
     low[0, 0, 1] = 0.1 / 255
     low[0, 0, 1, 9] = 0.9  # high byte 1, low byte 9: p = 0.36, the most probable value
-    m = metrics.ValueMetrics()
+    m = Metrics(65536)
     m.update(byte_factors(high, low), torch.tensor([[256 + 9]]))
     r = m.result()["heads"][0]
     assert r["top1"] == 1.0 and r["top1_greedy"] == 0.0
@@ -277,14 +279,14 @@ def test_byte_split_round_trips_every_16_bit_value():
         out[torch.arange(len(high_bytes)), :, :, values[rows] % 256] = 0.0
         return out
 
-    factors = metrics.ByteFactors(high, low)
-    top, logp = factors.top_values(1, width=1)
+    factors = BytePrediction(high, low, width=1)
+    top, logp = factors.top(1)
     assert torch.equal(top[:, 0, 0], values)
     assert torch.allclose(factors.log_prob(values[:, None])[:, 0], logp[:, 0, 0])
-    assert torch.equal(factors[1000:1010].top_values(1, width=1)[0][:, 0, 0], values[1000:1010])
+    assert torch.equal(factors[1000:1010].top(1)[0][:, 0, 0], values[1000:1010])
 
 
 def test_value_metrics_refuse_targets_outside_16_bits():
     factors, _, _ = random_byte_factors(2, 1, seed=3)
     with pytest.raises(SeqlibError, match="16-bit values"):
-        metrics.ValueMetrics().update(factors, torch.tensor([[5], [70000]]))
+        Metrics(65536).update(factors, torch.tensor([[5], [70000]]))

@@ -118,7 +118,7 @@ def test_fit_refuses_unknown_kinds_and_empty_streams():
 def test_bytes16_is_lossless_for_every_16_bit_value():
     tok = fit_tokenizer(WIDE, kind="bytes16")
     every = np.arange(65536)
-    assert tok.factorized and not fit_tokenizer(WIDE, kind="quantile").factorized
+    assert tok.output == "bytes16" and fit_tokenizer(WIDE, kind="quantile").output == "tokens"
     assert (tok.n_values, tok.vocab_size, tok.mask_token, tok.unk_token) == (65536, 65536, 65536, None)
     assert np.array_equal(tok.encode(every.astype(np.uint16)), every) and tok.unseen(every) == 0
     assert tok.decode(51234) == (51234, 51234) and tok.label(51234) == "51234" and tok.label(65536) == "MASK"
@@ -129,7 +129,7 @@ def test_bits16_is_lossless_and_puts_the_low_byte_first():
     tok = fit_tokenizer(WIDE, kind="bits16")
     every = np.arange(65536)
     tokens = tok.encode(every.astype(np.uint16))
-    assert tok.factorized and tok.bitwise and not fit_tokenizer(WIDE, kind="bytes16").bitwise
+    assert tok.output == "bits16" and tok.byte_names == ("low byte", "high byte")
     assert np.array_equal(tokens // 256, every % 256) and np.array_equal(tokens % 256, every // 256)
     assert np.array_equal(tok.lo[tokens], every) and tok.unseen(every) == 0 and len(np.unique(tokens)) == 65536
     assert tok.label(int(tok.encode(np.array([0x1234]))[0])) == str(0x1234) and tok.label(65536) == "MASK"
