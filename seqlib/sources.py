@@ -3,6 +3,7 @@ import bisect
 import dataclasses
 import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -152,8 +153,158 @@ def _lagged_add(n: int, rng: np.random.Generator, a: int = 5, b: int = 17,
     return np.array(x[b:]), SourceInfo("lagged_add", dict(a=a, b=b, m=m), m, 0.0, 1.0)
 
 
+# Primitive trinomials x^n + x^k + 1 as {n: k}. 2^17-1, 2^31-1, 2^89-1 and 2^127-1 are Mersenne primes, so for those
+# degrees irreducible means primitive; tests/test_sources.py checks the order of x for every entry.
+LFSR_TAPS = {17: 3, 23: 5, 31: 3, 89: 38, 127: 1}
+
+
+def _lfsr_bits(n_bits: int, rng: np.random.Generator, degree: int) -> np.ndarray:
+    """n_bits (uint8 0/1) of s_t = s_{t-n} XOR s_{t-n+k} for the trinomial x^n + x^k + 1, n = degree.
+
+    The first n bits are the random seed state (never all zero). Over GF(2), (x^n + x^k + 1)^(2^j) =
+    x^(n 2^j) + x^(k 2^j) + 1, so s_t = s_{t - n 2^j} XOR s_{t - (n-k) 2^j} too: each numpy step fills (n-k) 2^j
+    bits, a block that doubles as the stream grows.
+    """
+    _check(degree in LFSR_TAPS, f"lfsr needs degree in {sorted(LFSR_TAPS)} (known primitive trinomials), "
+                                f"got degree={degree}")
+    n, k = degree, LFSR_TAPS[degree]
+    bits = np.empty(max(n_bits, n), dtype=np.uint8)
+    bits[:n] = rng.integers(0, 2, n)
+    bits[0] |= not bits[:n].any()  # the all-zero state would stay zero forever
+    filled = n
+    while filled < n_bits:
+        j = (filled // n).bit_length() - 1  # largest j with n 2^j <= filled
+        far, near = n << j, (n - k) << j
+        step = min(near, n_bits - filled)
+        bits[filled:filled + step] = bits[filled - far:filled - far + step] ^ bits[filled - near:filled - near + step]
+        filled += step
+    return bits[:n_bits]
+
+
+def _lfsr(n: int, rng: np.random.Generator, degree: int = 31) -> tuple[np.ndarray, SourceInfo]:
+    """Fibonacci LFSR bits (see _lfsr_bits), 16 per value, the first bit lowest: value_t = sum_i s_{16t+i} 2^i."""
+    bits = _lfsr_bits(16 * n, rng, degree)
+    values = np.packbits(bits, bitorder="little").view("<u2")
+    return values, SourceInfo("lfsr", dict(degree=degree), 65536, 0.0, 1.0)
+
+
+def _apply_gf2(cols: np.ndarray, states: np.ndarray) -> np.ndarray:
+    """Apply a GF(2)-linear map to each row of states (N, W) uint32; cols[i] (shape (32W, W)) is the image of bit i.
+
+    Bit i is bit i % 32 of word i // 32. The map is tabulated per byte of the state: 4W lookups per row.
+    """
+    byte_bits = (np.arange(256)[:, None] >> np.arange(8)) & 1  # (256, 8)
+    per_byte = cols.reshape(-1, 1, 8, cols.shape[1])  # (4W, 1, 8, W)
+    tables = np.bitwise_xor.reduce(per_byte * byte_bits[None, :, :, None].astype(np.uint32), axis=2)  # (4W, 256, W)
+    state_bytes = np.ascontiguousarray(states, dtype="<u4").view(np.uint8)  # little-endian: byte b of word w at 4w+b
+    out = np.zeros_like(states)
+    for b, table in enumerate(tables):
+        out ^= table[state_bytes[:, b]]
+    return out
+
+
+def _linear_stream(step: Callable[[np.ndarray], np.ndarray], state: np.ndarray, n: int) -> np.ndarray:
+    """States 1..n (n, W) of a generator whose step is GF(2)-linear on W uint32 words, by doubling:
+    states[t + L] = T^L states[t], with T^L tabulated and squared each round."""
+    width = 32 * len(state)
+    basis = np.zeros((width, len(state)), dtype=np.uint32)
+    basis[np.arange(width), np.arange(width) // 32] = np.uint32(1) << (np.arange(width) % 32).astype(np.uint32)
+    cols = step(basis)  # T^length, starting at T
+    out = np.empty((n, len(state)), dtype=np.uint32)
+    out[0] = step(np.asarray(state, dtype=np.uint32)[None])[0]
+    length = 1
+    while length < n:
+        m = min(length, n - length)
+        out[length:length + m] = _apply_gf2(cols, out[:m])
+        cols, length = _apply_gf2(cols, cols), length + m
+    return out
+
+
+def _xorshift32_step(s: np.ndarray) -> np.ndarray:
+    """Marsaglia's xorshift32 with shifts (13, 17, 5), on rows (N, 1)."""
+    x = s[:, 0]
+    x = x ^ (x << 13)
+    x = x ^ (x >> 17)
+    x = x ^ (x << 5)
+    return x[:, None]
+
+
+def _xorshift128_step(s: np.ndarray) -> np.ndarray:
+    """Marsaglia's xorshift128 on rows (x, y, z, w) of shape (N, 4); the new w is the output."""
+    x, y, z, w = s.T
+    t = x ^ (x << 11)
+    return np.stack([y, z, w, w ^ (w >> 19) ^ t ^ (t >> 8)], axis=1)
+
+
+def _half(words: np.ndarray, output: str, kind: str) -> np.ndarray:
+    """The high or low 16 bits of 32-bit outputs."""
+    _check(output in ("high", "low"), f"{kind} needs output=high or output=low, got output={output!r}")
+    return words >> 16 if output == "high" else words & 0xFFFF
+
+
+def _xorshift(n: int, rng: np.random.Generator, state_bits: int = 32,
+              output: str = "high") -> tuple[np.ndarray, SourceInfo]:
+    """Marsaglia's xorshift32 (13, 17, 5) or xorshift128, seeded with nonzero words from rng; 16 bits of each output."""
+    _check(state_bits in (32, 128), f"xorshift needs state_bits=32 or state_bits=128, got state_bits={state_bits}")
+    step = _xorshift32_step if state_bits == 32 else _xorshift128_step
+    state = rng.integers(1, 2 ** 32, state_bits // 32, dtype=np.uint32)  # nonzero words: never the all-zero state
+    words = _linear_stream(step, state, n)[:, -1]
+    return _half(words, output, "xorshift"), SourceInfo("xorshift", dict(state_bits=state_bits, output=output),
+                                                        65536, 0.0, 1.0)
+
+
+def mt19937_outputs(seed: int, n: int) -> np.ndarray:
+    """The first n uint32 outputs of MT19937 (Matsumoto & Nishimura 1998) after init_genrand(seed)."""
+    mt = [seed & 0xFFFFFFFF]
+    for i in range(1, 624):
+        mt.append((1812433253 * (mt[-1] ^ (mt[-1] >> 30)) + i) & 0xFFFFFFFF)
+    # The twist as the published recurrence x_{k+624} = x_{k+397} ^ A((x_k & upper) | (x_{k+1} & lower)): its
+    # shortest lag is 227, so numpy fills 227 words at a time. That is what the reference loop's ranges 0..226,
+    # 227..622 and 623 do to the 624-word state, without tying the blocks to its boundaries.
+    x = np.empty(624 + n, dtype=np.uint32)
+    x[:624] = mt
+    for j in range(624, 624 + n, 227):
+        e = min(j + 227, 624 + n)
+        y = (x[j - 624:e - 624] & 0x80000000) | (x[j - 623:e - 623] & 0x7FFFFFFF)
+        x[j:e] = x[j - 227:e - 227] ^ (y >> 1) ^ ((y & 1) * np.uint32(0x9908B0DF))
+    y = x[624:]  # tempering
+    y = y ^ (y >> 11)
+    y = y ^ ((y << 7) & 0x9D2C5680)
+    y = y ^ ((y << 15) & 0xEFC60000)
+    return y ^ (y >> 18)
+
+
+def _mt19937(n: int, rng: np.random.Generator, mt_seed: int | None = None,
+             output: str = "high") -> tuple[np.ndarray, SourceInfo]:
+    """MT19937 after init_genrand(mt_seed); high is x >> 16 (Python's random.getrandbits(16)), low is x & 0xFFFF.
+
+    mt_seed defaults to a value drawn from rng, so generate()'s seed picks the stream; pass mt_seed=5489 for the
+    reference sequence. The seed used is in SourceInfo.params.
+    """
+    mt_seed = int(rng.integers(0, 2 ** 32)) if mt_seed is None else mt_seed
+    _check(0 <= mt_seed < 2 ** 32, f"mt19937 needs 0 <= mt_seed < 2**32, got mt_seed={mt_seed}")
+    values = _half(mt19937_outputs(mt_seed, n), output, "mt19937")
+    return values, SourceInfo("mt19937", dict(mt_seed=mt_seed, output=output), 65536, 0.0, 1.0)
+
+
+def _mixed(n: int, rng: np.random.Generator, k: int = 8, a: int = 3, b: int = 7, noise: float = 0.2,
+           degree: int = 31) -> tuple[np.ndarray, SourceInfo]:
+    """value_t = s_t + 2 y_t: s an LFSR bit (see _lfsr_bits), y_t = (y_{t-a} + y_{t-b} + e_t) mod k as in lagged_sum.
+
+    The lowest bit is linear over GF(2) and a function of the past `degree` bits, so it adds no entropy: the rate is
+    exactly that of y, H(1-noise, noise/2, noise/2), and the ideal top-1 is max(1-noise, noise/2). Only a predictor
+    that combines the linear low bit with the lag structure of the upper bits reaches them.
+    """
+    _check(2 * k <= 65536, f"mixed needs k <= 32768 so values fit 16 bits, got k={k}")
+    y, info = _lagged_sum(n, rng, k, a, b, noise)
+    values = _lfsr_bits(n, rng, degree) + 2 * y
+    return values, SourceInfo("mixed", dict(k=k, a=a, b=b, noise=noise, degree=degree), 2 * k,
+                              info.entropy_rate, info.ideal_top1)
+
+
 GENERATORS = {"die": _die, "biased_die": _biased_die, "markov": _markov, "sticky": _sticky,
-              "lagged_sum": _lagged_sum, "lcg": _lcg, "lagged_add": _lagged_add}
+              "lagged_sum": _lagged_sum, "lcg": _lcg, "lagged_add": _lagged_add,
+              "lfsr": _lfsr, "xorshift": _xorshift, "mt19937": _mt19937, "mixed": _mixed}
 
 
 def generate(kind: str, n: int, seed: int = 0, **params) -> tuple[np.ndarray, SourceInfo]:

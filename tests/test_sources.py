@@ -6,7 +6,8 @@ import pytest
 
 from seqlib.data import open_u16
 from seqlib.errors import ConfigError, DataError
-from seqlib.sources import SAMPLE, generate, make_sample, make_stream, write_u16
+from seqlib.cli import main
+from seqlib.sources import LFSR_TAPS, SAMPLE, generate, make_sample, make_stream, mt19937_outputs, write_u16
 
 
 def plugin(values, lags):
@@ -114,3 +115,165 @@ def test_make_sample_writes_the_built_in_stream(tmp_path):
 def test_write_u16_refuses_values_outside_16_bits(tmp_path):
     with pytest.raises(DataError, match="outside uint16"):
         write_u16(tmp_path / "x.u16", np.array([0, 70_000]))
+
+
+MT_5489 = [3499211612, 581869302, 3890346734, 3586334585, 545404204, 4161255391, 3922919429, 949333985, 2715962298,
+           1323567403]  # Matsumoto & Nishimura's reference outputs of init_genrand(5489)
+
+
+def test_mt19937_matches_the_reference_outputs_and_numpy():
+    assert mt19937_outputs(5489, 10).tolist() == MT_5489
+    numpy_mt = np.random.RandomState(5489)._bit_generator  # integer seeding is the reference init_genrand
+    assert numpy_mt.random_raw(10).tolist() == MT_5489
+    for seed in (5489, 0, 2 ** 32 - 1):
+        ours = mt19937_outputs(seed, 100_000)
+        assert ours.dtype == np.uint32
+        assert np.array_equal(ours, np.random.RandomState(seed)._bit_generator.random_raw(100_000))
+
+
+def test_mt19937_stream_is_the_high_or_low_half_of_its_outputs():
+    raw = np.random.RandomState(5489)._bit_generator.random_raw(5000)
+    high, info = generate("mt19937", 5000, mt_seed=5489)
+    assert np.array_equal(high, raw >> 16) and (info.entropy_rate, info.ideal_top1, info.alphabet) == (0.0, 1.0, 65536)
+    assert np.array_equal(generate("mt19937", 5000, mt_seed=5489, output="low")[0], raw & 0xFFFF)
+    drawn, info = generate("mt19937", 5000, seed=3)  # mt_seed drawn from the stream's seed, and recorded
+    assert np.array_equal(drawn, generate("mt19937", 5000, **info.params)[0])
+    assert not np.array_equal(drawn, generate("mt19937", 5000, seed=4)[0])
+
+
+def lfsr_bits(values):
+    """The bit stream of 16-bit values, lowest bit of the first value first."""
+    return np.unpackbits(np.asarray(values, dtype="<u2").view(np.uint8), bitorder="little")
+
+
+@pytest.mark.parametrize("degree", sorted(LFSR_TAPS))
+def test_lfsr_follows_its_recurrence_on_every_bit(degree):
+    values, info = generate("lfsr", 100_000, seed=degree, degree=degree)
+    s, n, k = lfsr_bits(values), degree, LFSR_TAPS[degree]
+    assert len(s) == 1_600_000 and (info.entropy_rate, info.ideal_top1, info.alphabet) == (0.0, 1.0, 65536)
+    assert np.array_equal(s[n:], s[:-n] ^ s[k:len(s) - n + k])  # s_t = s_{t-n} XOR s_{t-n+k}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lfsr_never_sticks_at_zero_and_is_balanced(seed):
+    s = lfsr_bits(generate("lfsr", 200_000, seed=seed, degree=17)[0])
+    edges = np.flatnonzero(np.diff(np.r_[1, s, 1]))  # starts and ends of the runs of zeros, alternating
+    assert (edges[1::2] - edges[::2]).max() < 17  # never 17 zeros in a row: the state is never all zero
+    assert abs(s.mean() - 0.5) < 0.002
+
+
+def gf2_mulmod(a, b, poly, n):
+    """a * b modulo poly (degree n) over GF(2), polynomials as int bit masks."""
+    r = 0
+    while b:
+        if b & 1:
+            r ^= a
+        b, a = b >> 1, a << 1
+        if a >> n & 1:
+            a ^= poly
+    return r
+
+
+def x_power(e, poly, n):
+    """x^e modulo poly over GF(2)."""
+    r, base = 1, 2
+    while e:
+        if e & 1:
+            r = gf2_mulmod(r, base, poly, n)
+        e, base = e >> 1, gf2_mulmod(base, base, poly, n)
+    return r
+
+
+def is_prime(q):
+    """Trial division for small q, Lucas-Lehmer for Mersenne numbers 2^p - 1."""
+    if q < 10 ** 12:
+        return q > 1 and all(q % d for d in range(2, int(q ** 0.5) + 1))
+    p = q.bit_length()
+    assert q == 2 ** p - 1, "only Mersenne numbers are large here"
+    s = 4
+    for _ in range(p - 2):
+        s = (s * s - 2) % q
+    return s == 0
+
+
+def test_lfsr_trinomials_are_primitive():
+    factors = {17: [2 ** 17 - 1], 23: [47, 178481], 31: [2 ** 31 - 1], 89: [2 ** 89 - 1], 127: [2 ** 127 - 1]}
+    assert sorted(factors) == sorted(LFSR_TAPS)
+    for n, k in LFSR_TAPS.items():
+        poly, order = (1 << n) | (1 << k) | 1, 2 ** n - 1
+        assert np.prod(factors[n], dtype=object) == order and all(map(is_prime, factors[n]))
+        assert x_power(order, poly, n) == 1  # x has order exactly 2^n - 1: the polynomial is primitive
+        assert all(x_power(order // q, poly, n) != 1 for q in factors[n])
+
+
+def xorshift_reference(state, n):
+    """Marsaglia's xorshift32 (13, 17, 5) for one word of state, xorshift128 for four, in plain Python."""
+    out, m = [], 0xFFFFFFFF
+    for _ in range(n):
+        if len(state) == 1:
+            x = state[0]
+            x ^= (x << 13) & m
+            x ^= x >> 17
+            x ^= (x << 5) & m
+            state = [x]
+        else:
+            x, y, z, w = state
+            t = x ^ ((x << 11) & m)
+            state = [y, z, w, w ^ (w >> 19) ^ t ^ (t >> 8)]
+        out.append(state[-1])
+    return np.array(out)
+
+
+def test_xorshift_reference_gives_marsaglias_first_outputs():
+    assert xorshift_reference([2463534242], 1)[0] == 723471715  # the seed of Marsaglia's 2003 paper
+    assert xorshift_reference([123456789, 362436069, 521288629, 88675123], 1)[0] == 3701687786
+
+
+@pytest.mark.parametrize("state_bits", [32, 128])
+def test_xorshift_matches_a_plain_python_reference(state_bits):
+    seed_state = np.random.default_rng(9).integers(1, 2 ** 32, state_bits // 32, dtype=np.uint32).tolist()
+    words = xorshift_reference(seed_state, 1000)  # generate() draws its seed state from default_rng(seed) this way
+    high, info = generate("xorshift", 1000, seed=9, state_bits=state_bits)
+    assert np.array_equal(high, words >> 16)
+    assert (info.entropy_rate, info.ideal_top1, info.alphabet) == (0.0, 1.0, 65536)
+    assert np.array_equal(generate("xorshift", 1000, seed=9, state_bits=state_bits, output="low")[0], words & 0xFFFF)
+
+
+def test_mixed_has_a_linear_low_bit_and_the_lagged_sum_rate_above_it():
+    values, info = generate("mixed", 200_000, seed=11)
+    x = values.astype(np.int64)
+    assert x.min() >= 0 and x.max() <= 15 and info.alphabet == 16
+    s = x & 1
+    assert np.array_equal(s[31:], s[:-31] ^ s[3:-28]) and abs(s.mean() - 0.5) < 0.01
+    assert info.entropy_rate == pytest.approx(-0.8 * np.log2(0.8) - 0.2 * np.log2(0.1)) and info.ideal_top1 == 0.8
+    entropy, top1 = plugin(values >> 1, (3, 7))
+    assert abs(entropy - info.entropy_rate) < 0.02 and abs(top1 - info.ideal_top1) < 0.01
+    assert generate("mixed", 1000, k=4)[0].max() <= 7
+
+
+def test_new_sources_generate_two_million_values_in_seconds():
+    for kind, params in [("lfsr", {}), ("xorshift", {}), ("xorshift", dict(state_bits=128)), ("mt19937", {}),
+                         ("mixed", {})]:
+        t0 = time.perf_counter()
+        values, _ = generate(kind, 2_000_000, **params)
+        assert len(values) == 2_000_000 and time.perf_counter() - t0 < 5, kind
+
+
+def test_new_sources_refuse_bad_parameters():
+    with pytest.raises(ConfigError, match="degree in"):
+        generate("lfsr", 10, degree=32)
+    with pytest.raises(ConfigError, match="state_bits=32 or state_bits=128"):
+        generate("xorshift", 10, state_bits=64)
+    with pytest.raises(ConfigError, match="output=high or output=low"):
+        generate("mt19937", 10, output="middle")
+    with pytest.raises(ConfigError, match="mt_seed < 2"):
+        generate("mt19937", 10, mt_seed=2 ** 32)
+    with pytest.raises(ConfigError, match="k <= 32768"):
+        generate("mixed", 10, k=40_000)
+
+
+@pytest.mark.parametrize("kind", ["lfsr", "xorshift", "mt19937", "mixed"])
+def test_make_stream_cli_writes_each_new_kind(tmp_path, kind):
+    path = tmp_path / f"{kind}.u16"
+    assert main(["make-stream", str(path), "--kind", kind, "--n", "1000", "--seed", "6"]) == 0
+    assert np.array_equal(open_u16(path), generate(kind, 1000, seed=6)[0])
