@@ -257,6 +257,17 @@ def format_p(p: float) -> str:
     return f"p = {p:.3g}" if p > 0.99 else f"p = {p:.2g}"
 
 
+def _decimals(*x: float) -> int:
+    """Decimals that show the largest of x to two significant digits, at least two (16-bit top-1 rates are ~0.002%)."""
+    top = max(map(abs, x))
+    return 2 if top == 0 else max(2, 1 - math.floor(math.log10(top)))
+
+
+def _percent(rate: float) -> str:
+    """A rate as a percentage."""
+    return f"{100 * rate:.{_decimals(100 * rate)}f}%"
+
+
 def _interval(ci: tuple[float, float] | list[float], digits: int = 4) -> str:
     """An interval as a range a reader can say aloud."""
     return f"{ci[0]:.{digits}f} to {ci[1]:.{digits}f}"
@@ -270,133 +281,177 @@ def _check_outcomes(outcomes: dict[str, Outcomes]) -> dict[str, Outcomes]:
     n = len(next(iter(checked.values())).bits)
     for name, o in checked.items():
         if o.bits.shape != (n,) or o.hits.shape != (n,):
-            raise StatsError(f"{name}: bits and hits must both have shape ({n},), got {o.bits.shape} and {o.hits.shape}")
+            raise StatsError(f"{name}: bits and hits must both have shape ({n},), got {o.bits.shape} and "
+                             f"{o.hits.shape}")
         if not np.all(np.isfinite(o.bits)) or np.any(o.bits < 0):
             raise StatsError(f"{name}: bits must be finite and >= 0 (-log2 of a probability)")
     return checked
 
 
+@dataclass(frozen=True)
+class _Tested:
+    """Every claim behind one verdict, and the numbers its text quotes."""
+
+    outcomes: dict[str, Outcomes]
+    summary: dict[str, dict[str, float]]  # name -> mean bits and top-1
+    n_values: int
+    alpha: float
+    model: str | None
+    best: str  # the other predictor with the lowest bits
+    family: list[str]  # tested against chance, Holm over them
+    vs_chance: dict[str, Claim]  # the family, and best
+    adjusted: dict[str, float]  # Holm-adjusted claim p-values of the family
+    vs_model: dict[str, Claim]  # the model against every other predictor
+
+    def passes(self, name: str) -> bool:
+        """Does this predictor beat chance, after Holm over the family?"""
+        return self.adjusted[name] <= self.alpha
+
+    @property
+    def model_beats(self) -> bool:
+        """The model beats chance (in the family) and the lowest-bits other predictor (at alpha)."""
+        return self.model is not None and self.passes(self.model) and self.vs_model[self.best].p <= self.alpha
+
+    @property
+    def explained_by(self) -> str | None:
+        """The lowest-bits predictor other than the model that beats chance, if any."""
+        names = [name for name in self.family if name != self.model and self.passes(name)]
+        return min(names, key=lambda name: self.summary[name]["bits"]) if names else None
+
+
+def _test_all(outcomes: dict[str, Outcomes], blocks: np.ndarray, n_values: int, alpha: float, model: str | None,
+              summary: dict[str, dict[str, float]]) -> _Tested:
+    """Every predictor but chance against chance (Holm over them), and the model against every other predictor."""
+    others = [name for name in outcomes if name != model]
+    best = min(others, key=lambda name: summary[name]["bits"])
+    family = [name for name in outcomes if name != CHANCE]
+    tested = dict.fromkeys([*family, best])  # best too, for its interval, even when it is chance
+    vs_chance = {name: against_chance(outcomes[name], blocks, n_values, alpha) for name in tested}
+    vs_model = {name: against(outcomes[model], outcomes[name], blocks, alpha) for name in others} if model else {}
+    return _Tested(outcomes, summary, n_values, alpha, model, best, family, vs_chance,
+                   holm({name: vs_chance[name].p for name in family}), vs_model)
+
+
 def _row(predictor: str, against: str, test: str, statistic: str, claim: Claim, p: float, passes: bool, used: bool,
          **extra: Any) -> dict[str, Any]:
     """One row of the verdict's table of tests: plain floats and lists only."""
-    return {"comparison": f"{predictor} vs {against}", "predictor": predictor, "against": against, "test": test, "statistic": statistic, "p": p, "p_top1": claim.p_top1,
-            "p_bits": claim.p_bits, "passes": passes, "used_in_verdict": used,
-            "effect_bits": claim.bits.effect, "ci_bits": list(claim.bits.ci95), "ci_bits_alpha": list(claim.bits.ci),
-            "effect_top1_points": 100 * claim.top1.effect, "ci_top1_points": [100 * x for x in claim.top1.ci95],
+    return {"comparison": f"{predictor} vs {against}", "predictor": predictor, "against": against, "test": test,
+            "statistic": statistic, "p": p, "p_top1": claim.p_top1, "p_bits": claim.p_bits, "passes": passes,
+            "used_in_verdict": used, "effect_bits": claim.bits.effect, "ci_bits": list(claim.bits.ci95),
+            "ci_bits_alpha": list(claim.bits.ci), "effect_top1_points": 100 * claim.top1.effect,
+            "ci_top1_points": [100 * x for x in claim.top1.ci95],
             "ci_top1_points_alpha": [100 * x for x in claim.top1.ci], **extra}
+
+
+def _rows(t: _Tested) -> list[dict[str, Any]]:
+    """The table of tests: each family member against chance level, then the model against each other predictor."""
+    rows = []
+    for name in t.family:
+        c, hits, n = t.vs_chance[name], int(t.outcomes[name].hits.sum()), len(t.outcomes[name].hits)
+        rows.append(_row(name, CHANCE_LEVEL, f"top-1: exact binomial; bits: window t; Bonferroni over the two, "
+                         f"Holm over {len(t.family)}", f"{hits:,} hits of {n:,} ({n / t.n_values:,.1f} by chance); "
+                         f"bits t = {c.bits.t:.2f} on {c.bits.df} df", c, t.adjusted[name], t.passes(name), True))
+    for name, c in t.vs_model.items():
+        p_mcnemar, b, cc = mcnemar(t.outcomes[t.model].hits, t.outcomes[name].hits)
+        rows.append(_row(t.model, name, "top-1 and bits: window t; Bonferroni over the two",
+                         f"top-1 t = {c.top1.t:.2f}, bits t = {c.bits.t:.2f} on {c.bits.df} df; McNemar b = {b:,}, "
+                         f"c = {cc:,}", c, c.p, c.p <= t.alpha, name == t.best, mcnemar_p=p_mcnemar))
+    return rows
+
+
+def _text(t: _Tested, found: dict[str, str], detect_top1: float | None, detect_bits: float | None,
+          n_windows: int) -> str:
+    """The verdict in one paragraph: which branch, with the numbers behind it."""
+    s, p0 = t.summary, 1 / t.n_values
+
+    def numbers(name: str) -> str:
+        """A predictor's bits and top-1, as the text quotes them."""
+        return f"{s[name]['bits']:.4f} bits/value (top-1 {_percent(s[name]['top1'])})"
+
+    chance = f"{math.log2(t.n_values):.4f} (top-1 {_percent(p0)}) for chance"
+    holm_text = f"Holm over {len(t.family)}"
+    if t.model:
+        g = t.vs_model[t.best]
+        points = [100 * x for x in (g.top1.effect, *g.top1.ci95)]
+        digits = _decimals(*points)
+        gain = (f"{g.bits.effect:+.4f} bits/value [95% CI {_interval(g.bits.ci95)}] and {points[0]:+.{digits}f} "
+                f"points of top-1 [95% CI {_interval(points[1:], digits)}] over {t.best} "
+                f"({format_p(g.p)})")
+    if t.model_beats:
+        rivals = f"{numbers(t.best)} for the best other predictor ({t.best})"
+        rivals += "" if t.best == CHANCE else f" and {chance}"
+        return (f"predictable: the model reaches {numbers(t.model)} against {rivals}; it gains {gain}; vs chance "
+                f"{format_p(t.adjusted[t.model])}, {holm_text}")
+    if t.explained_by:
+        reason = found.get(t.explained_by, "simple statistics explain it").rstrip(".")
+        text = (f"predictable, and {reason}: {t.explained_by} reaches {numbers(t.explained_by)} against {chance} "
+                f"({format_p(t.adjusted[t.explained_by])}, {holm_text})")
+        return text + (f"; the model ({numbers(t.model)}) adds no significant gain: {gain}" if t.model else "")
+    if t.model and t.passes(t.model):
+        return (f"predictable: the model reaches {numbers(t.model)} against {chance} ({format_p(t.adjusted[t.model])}, "
+                f"{holm_text}), no simple statistic does, but its gain over the best other predictor is not "
+                f"significant: {gain}")
+    closest = t.model or min(t.family or [t.best], key=lambda name: s[name]["bits"])
+    p_closest = format_p(t.adjusted[closest]) if closest in t.adjusted else "not tested"
+    top1 = "no top-1 gain" if detect_top1 is None else f"≈ {_percent(detect_top1)[:-1]} points of top-1 accuracy"
+    bits = "" if detect_bits is None else f" or ≈ {detect_bits:.4f} bits/value"
+    return (f"no structure found at this sample size: {closest} reaches {numbers(closest)} against {chance} "
+            f"({p_closest}, {holm_text}; n = {len(t.outcomes[t.best].bits):,} in {n_windows:,} windows); smallest "
+            f"effect this test could detect {top1}{bits} (80% power at alpha/{2 * max(1, len(t.family))})")
 
 
 def verdict(outcomes: dict[str, Outcomes], blocks: np.ndarray, *, n_values: int, bits_per_value: float,
             alpha: float = 1e-3, model: str | None = "model", distinct_values: int | None = None,
             found: dict[str, str] | None = None, single_value: int | None = None) -> dict[str, Any]:
     """Is the stream predictable, by how much, and does the model add anything beyond the best other predictor?"""
-    alpha, outcomes, found = _check_alpha(alpha), _check_outcomes(outcomes), found or {}
+    alpha, outcomes = _check_alpha(alpha), _check_outcomes(outcomes)
     if n_values < 1:
         raise StatsError(f"n_values must be >= 1 (values in the training block), got {n_values}")
     if model is not None and model not in outcomes:
         raise StatsError(f"no outcomes for the model {model!r}; pass model=None for baselines only")
-    others = [name for name in outcomes if name != model]
-    if not others:
+    if model is not None and len(outcomes) < 2:
         raise StatsError("verdict needs at least one predictor besides the model")
-    n = len(outcomes[others[0]].bits)
+    n = len(next(iter(outcomes.values())).bits)
     blocks = _check_blocks(blocks, n)
-    chance_bits, p0 = math.log2(n_values), 1.0 / n_values
+    n_windows = len(_block_sums(np.zeros(n), blocks)[1])
     summary = {name: {"bits": float(o.bits.mean()), "top1": float(o.hits.mean())} for name, o in outcomes.items()}
     min_entropy = {name: predictor_min_entropy(o.hits, n_values, bits_per_value) for name, o in outcomes.items()}
     lowest = min(min_entropy, key=lambda name: min_entropy[name]["h_min"])
-    best = min(others, key=lambda name: summary[name]["bits"])
-    n_windows = len(_block_sums(np.zeros(n), blocks)[1])
     result: dict[str, Any] = {
-        "n": n, "blocks": n_windows, "alpha": alpha, "n_values": n_values,
-        "chance_bits": chance_bits, "best_baseline": best, "model": model, "predictors": summary,
-        "min_entropy": min_entropy, "min_entropy_bits": {name: e["h_min"] for name, e in min_entropy.items()},
+        "n": n, "blocks": n_windows, "alpha": alpha, "n_values": n_values, "chance_bits": math.log2(n_values),
+        "model": model, "predictors": summary, "min_entropy": min_entropy,
+        "min_entropy_bits": {name: e["h_min"] for name, e in min_entropy.items()},
         "min_entropy_lowest": {"predictor": lowest, **min_entropy[lowest]},
+        "best_baseline": min((name for name in outcomes if name != model), key=lambda name: summary[name]["bits"]),
     }
-    if distinct_values == 1 or n_values == 1:
+    if distinct_values == 1 or n_values == 1:  # nothing to test: every guess is right
         value = "" if single_value is None else f" ({single_value})"
-        return {**result, "predictable": True, "model_beats_baselines": False, "explained_by": None,
-                "text": f"deterministic: a single value{value} in the training block", "tests": [], "family": [],
+        return {**result, "predictable": True, "model_beats_baselines": False, "explained_by": None, "family": [],
+                "text": f"deterministic: a single value{value} in the training block", "tests": [],
                 **dict.fromkeys(["p_model_vs_chance", "p_best_baseline_vs_chance", "p_model_vs_best_baseline",
                                  "gain_bits_vs_best_baseline", "gain_bits_vs_best_baseline_ci95",
                                  "gain_bits_vs_chance_ci95", "best_baseline_gain_bits_vs_chance_ci95",
                                  "detectable_top1_gain", "detectable_bits_gain"])}
 
-    # the family tested against chance: every predictor but chance itself, Holm over it at alpha
-    family = [name for name in outcomes if name != CHANCE]
-    claims = {name: against_chance(outcomes[name], blocks, n_values, alpha) for name in {*family, best}}
-    adjusted = holm({name: claims[name].p for name in family})
-    passes = {name: adjusted[name] <= alpha for name in family}
-    vs_model = {name: against(outcomes[model], outcomes[name], blocks, alpha) for name in others} if model else {}
-    # the model adds something only if it beats chance (in the family) and the lowest-bits other predictor
-    model_beats = model is not None and passes[model] and vs_model[best].p <= alpha
-    explaining = [name for name in family if name != model and passes[name]]
-    explained_by = min(explaining, key=lambda name: summary[name]["bits"]) if explaining else None
-
-    level = alpha / (2 * max(1, len(family)))  # Holm's first step, Bonferroni over top-1 and bits
-    reference = model or (min(family, key=lambda name: summary[name]["bits"]) if family else None)
-    detect_top1 = detectable_top1_gain(p0, n, level) if p0 < 1 else None
-    se = claims[reference].bits.se if reference else 0.0
+    t = _test_all(outcomes, blocks, n_values, alpha, model, summary)
+    # the smallest per-test level: Holm's first step, Bonferroni over top-1 and bits
+    level = alpha / (2 * max(1, len(t.family)))
+    detect_top1 = detectable_top1_gain(1 / n_values, n, level)
+    reference = model or (min(t.family, key=lambda name: summary[name]["bits"]) if t.family else t.best)
+    se = t.vs_chance[reference].bits.se if reference in t.vs_chance else 0.0
     detect_bits = detectable_bits_gain(se, n_windows - 1, level) if se > 0 else None
-
-    tests = []
-    for name in family:
-        c = claims[name]
-        tests.append(_row(
-            name, CHANCE_LEVEL, f"top-1: exact binomial; bits: window t; Bonferroni over the two, Holm over "
-            f"{len(family)}", f"{int(outcomes[name].hits.sum()):,} hits of {n:,} ({n * p0:,.1f} by chance); "
-            f"bits t = {c.bits.t:.2f} on {c.bits.df} df", c, adjusted[name], passes[name], True))
-    for name, c in vs_model.items():
-        p_mc, b, cc = mcnemar(outcomes[model].hits, outcomes[name].hits)
-        tests.append(_row(
-            model, name, "top-1 and bits: window t; Bonferroni over the two",
-            f"top-1 t = {c.top1.t:.2f}, bits t = {c.bits.t:.2f} on {c.bits.df} df; McNemar b = {b:,}, c = {cc:,}",
-            c, c.p, c.p <= alpha, name == best, mcnemar_p=p_mc))
-
-    def numbers(name: str) -> str:
-        """A predictor's bits and top-1, as the text quotes them."""
-        return f"{summary[name]['bits']:.4f} bits/value (top-1 {summary[name]['top1']:.2%})"
-
-    chance_text = f"{chance_bits:.4f} (top-1 {p0:.2%}) for chance"
-    holm_text = f"Holm over {len(family)}"
-    if model:
-        g = vs_model[best]
-        versus_best = (f"{g.bits.effect:+.4f} bits/value [95% CI {_interval(g.bits.ci95)}] and "
-                       f"{100 * g.top1.effect:+.2f} points of top-1 [95% CI {_interval([100 * x for x in g.top1.ci95], 2)}] "
-                       f"over {best} ({format_p(g.p)})")
-    if model_beats:
-        others_text = f"{numbers(best)} for the best other predictor ({best})"
-        others_text += "" if best == CHANCE else f" and {chance_text}"
-        text = (f"predictable: the model reaches {numbers(model)} against {others_text}; it gains {versus_best}; vs chance {format_p(adjusted[model])}, "
-                f"{holm_text}")
-    elif explained_by:
-        reason = found.get(explained_by, "simple statistics explain it").rstrip(".")
-        text = (f"predictable, and {reason}: {explained_by} reaches {numbers(explained_by)} against {chance_text} "
-                f"({format_p(adjusted[explained_by])}, {holm_text})")
-        if model:
-            text += f"; the model ({numbers(model)}) adds no significant gain: {versus_best}"
-    elif model and passes[model]:
-        text = (f"predictable: the model reaches {numbers(model)} against {chance_text} ({format_p(adjusted[model])}, "
-                f"{holm_text}), no simple statistic does, but its gain over the best other predictor is not "
-                f"significant: {versus_best}")
-    else:
-        closest = reference or best
-        p_closest = format_p(adjusted[closest]) if closest in adjusted else "not tested"
-        bits_text = "" if detect_bits is None else f" or ≈ {detect_bits:.4f} bits/value"
-        top1_text = "no top-1 gain" if detect_top1 is None else f"≈ {100 * detect_top1:.2f} points of top-1 accuracy"
-        text = (f"no structure found at this sample size: {closest} reaches {numbers(closest)} against {chance_text} "
-                f"({p_closest}, {holm_text}; n = {n:,} in {n_windows:,} windows); smallest effect this test "
-                f"could detect {top1_text}{bits_text} (80% power at alpha/{2 * max(1, len(family))})")
-
+    g = t.vs_model.get(t.best)
     return {
-        **result, "predictable": bool(model_beats or any(passes.values())), "model_beats_baselines": bool(model_beats),
-        "explained_by": explained_by, "text": text, "family": family, "tests": tests,
-        "p_model_vs_chance": adjusted[model] if model else None,
-        "p_best_baseline_vs_chance": adjusted.get(best, 1.0),  # chance does not beat itself
-        "p_model_vs_best_baseline": vs_model[best].p if model else None,
-        "gain_bits_vs_best_baseline": vs_model[best].bits.effect if model else None,
-        "gain_bits_vs_best_baseline_ci95": list(vs_model[best].bits.ci95) if model else None,
-        "gain_bits_vs_chance_ci95": list(claims[model].bits.ci95) if model else None,
-        "best_baseline_gain_bits_vs_chance_ci95": list(claims[best].bits.ci95),
+        **result, "predictable": bool(t.model_beats or any(map(t.passes, t.family))),
+        "model_beats_baselines": bool(t.model_beats), "explained_by": t.explained_by,
+        "text": _text(t, found or {}, detect_top1, detect_bits, n_windows), "family": t.family, "tests": _rows(t),
+        "p_model_vs_chance": t.adjusted[model] if model else None,
+        "p_best_baseline_vs_chance": t.adjusted.get(t.best, 1.0),  # chance does not beat itself
+        "p_model_vs_best_baseline": g.p if g else None,
+        "gain_bits_vs_best_baseline": g.bits.effect if g else None,
+        "gain_bits_vs_best_baseline_ci95": list(g.bits.ci95) if g else None,
+        "gain_bits_vs_chance_ci95": list(t.vs_chance[model].bits.ci95) if model else None,
+        "best_baseline_gain_bits_vs_chance_ci95": list(t.vs_chance[t.best].bits.ci95),
         "detectable_top1_gain": detect_top1, "detectable_bits_gain": detect_bits,
     }
 
@@ -408,7 +463,7 @@ def evidence_table(v: dict[str, Any]) -> pd.DataFrame:
     for name, s in v["predictors"].items():
         chance, versus = rows_by.get((name, CHANCE_LEVEL)), rows_by.get((v["model"], name))
         table.append({
-            "predictor": name, "bits/value": s["bits"], "top-1": f"{s['top1']:.2%}",
+            "predictor": name, "bits/value": s["bits"], "top-1": _percent(s["top1"]),
             "vs chance: p": format_p(chance["p"]) if chance else "—",
             "vs chance: bits saved/value (95% CI)": f"{chance['effect_bits']:.4f} ({_interval(chance['ci_bits'])})"
             if chance else "—",

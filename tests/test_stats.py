@@ -17,7 +17,8 @@ WINDOW = 16
 CONTEXT = 2  # the highest Markov order below
 
 
-def fit_tables(train: np.ndarray, k: int, orders: tuple[int, ...] = (1, 2), alpha: float = 0.5) -> dict[str, np.ndarray]:
+def fit_tables(train: np.ndarray, k: int, orders: tuple[int, ...] = (1, 2),
+               alpha: float = 0.5) -> dict[str, np.ndarray]:
     """log2-probability tables, shape (k ** order, k), of chance, unigram and markov-<order> from add-alpha counts."""
     tables = {"chance": np.full((1, k), -math.log2(k)), "unigram": np.bincount(train, minlength=k)[None] + alpha}
     for order in orders:
@@ -130,6 +131,21 @@ def test_mcnemar_overstates_evidence_when_windows_move_together():
     assert paired_blocks(a, ~a, windows_of(10), 1e-3).p > 0.05
 
 
+def test_window_test_keeps_its_level_when_windows_move_together():
+    # A and B equally good on average, but each window favours one of them: the window t keeps its level, McNemar
+    # (which counts every discordant position as independent) does not
+    rng = np.random.default_rng(8)
+    alpha, sims, n_windows = 0.05, 400, 40
+    window_t = mcnemar_alarms = 0
+    for _ in range(sims):
+        tilt = rng.choice([-0.2, 0.2], n_windows)[:, None]
+        a = (rng.random((n_windows, WINDOW)) < 0.5 + tilt).reshape(-1)
+        b = (rng.random((n_windows, WINDOW)) < 0.5 - tilt).reshape(-1)
+        window_t += paired_blocks(a, b, windows_of(n_windows), alpha).p <= alpha
+        mcnemar_alarms += mcnemar(a, b)[0] <= alpha
+    assert window_t <= stats.binom.isf(0.001, sims, alpha) < mcnemar_alarms
+
+
 def test_holm_adjusted_p_values_by_hand():
     assert holm({"a": 0.01, "b": 0.04, "c": 0.03}) == pytest.approx({"a": 0.03, "c": 0.06, "b": 0.06})
     assert holm({}) == {}
@@ -156,14 +172,15 @@ def test_detectable_top1_gain_has_its_power_at_its_level():
 
 
 def test_bad_inputs_raise_one_line_errors():
-    blocks = windows_of(2)
+    blocks, one = windows_of(2), Outcomes(np.ones(32), np.ones(32, bool))
     for call in [lambda: paired_blocks(np.ones(32), 0.0, np.zeros(32, int), 0.01),  # one window
                  lambda: paired_blocks(np.ones(32), 0.0, blocks[::-1], 0.01),  # decreasing ids
                  lambda: paired_blocks(np.ones(31), 0.0, blocks, 0.01),
                  lambda: paired_blocks(np.ones(32), 0.0, blocks, 1.5),
                  lambda: verdict({"a": Outcomes(np.ones(32), np.ones(31, bool))}, blocks, n_values=K, bits_per_value=4,
                                  model=None),
-                 lambda: verdict({"a": Outcomes(np.ones(32), np.ones(32, bool))}, blocks, n_values=K, bits_per_value=4)]:
+                 lambda: verdict({"model": one}, blocks, n_values=K, bits_per_value=4),  # nothing to compare with
+                 lambda: verdict({"a": one}, blocks, n_values=K, bits_per_value=4)]:  # no model named "model"
         with pytest.raises(StatsError) as err:
             call()
         assert isinstance(err.value, SeqlibError) and "\n" not in str(err.value)
