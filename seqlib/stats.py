@@ -37,7 +37,7 @@ class Outcomes:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Block-level test that the mean per-position difference a - b is > 0, with its effect size."""
+    """Window-level test that the mean per-position difference a - b is > 0, with its effect size."""
 
     effect: float  # mean of a - b per position
     se: float  # its standard error over windows
@@ -127,7 +127,7 @@ def paired_blocks(a: np.ndarray, b: np.ndarray | float, blocks: np.ndarray, alph
     se = math.sqrt(m / (m - 1) * float(resid @ resid)) / n
     # rounding leaves ~1e-16 of spread when every window has the same mean: that is no spread at all
     if se <= 1e-12 * max(1.0, float(np.abs(d).max())):
-        se, t, p = 0.0, (math.inf if effect > 0 else 0.0), (0.0 if effect > 0 else 1.0)
+        se, t, p = 0.0, (math.copysign(math.inf, effect) if effect else 0.0), (0.0 if effect > 0 else 1.0)
     else:
         t = effect / se
         p = float(stats.t.sf(t, m - 1))
