@@ -10,7 +10,6 @@ random plane has L close to half its length, so a recurrence counts only when L 
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import pandas as pd
@@ -90,6 +89,9 @@ class LockstepBM:
     def feed(self, bits: np.ndarray) -> None:
         """Process the next bits of every sequence: a (n_seqs, k) array of 0/1."""
         bits = np.asarray(bits, np.uint8)
+        if bits.ndim != 2 or bits.shape[0] != len(self.L):
+            raise DataError(f"feed needs a ({len(self.L)}, k) array of bits, one row per sequence, got shape "
+                            f"{bits.shape}; pass bits[:, i:i + k]")
         k = bits.shape[1]
         if self._fed + k > self._hist.shape[1]:
             grown = np.zeros((self._hist.shape[0], max(2 * self._hist.shape[1], self._fed + k)), np.uint8)
@@ -192,8 +194,8 @@ FFT_COST = 1.5e-9
 @dataclasses.dataclass
 class _Plan:
     """How to predict a set of planes: tap planes share one XOR per distinct tap, FFT planes are convolved."""
-    taps: np.ndarray  # distinct taps of the tap planes, with
-    masks: np.ndarray  # uint16: bit j set when plane j has that tap
+    taps: np.ndarray  # the distinct taps of all tap planes
+    masks: np.ndarray  # uint16, one per tap: bit j set when plane j has that tap
     fft: list[tuple[int, int, np.ndarray]]  # (plane, L, taps) convolved with FFTs
     history: int  # values needed before each position
 
@@ -258,7 +260,7 @@ def _convolve(rows: np.ndarray, plane: int, L: int, taps: np.ndarray, history: i
 
 def _predict(values: np.ndarray, positions: np.ndarray, specs: list[tuple[int, int, np.ndarray]]) -> np.ndarray:
     """Predicted bits (bit j = plane j) at each position from the L_j values before it, for the (plane, L, taps)
-    specs; bits of positions with fewer than L_j values before them are left 0."""
+    specs; bits of positions with fewer than L_j values before them are meaningless (mask them with _known)."""
     out = np.zeros(len(positions), np.uint16)
     if not specs or len(positions) == 0:
         return out
@@ -278,10 +280,11 @@ def _predict(values: np.ndarray, positions: np.ndarray, specs: list[tuple[int, i
     else:
         # Runs of consecutive positions: one row of history + run per run, runs of similar length batched together.
         order = np.argsort(lengths, kind="stable")
+        max_rows = max(1, READ_BUDGET // (H + 1))
         i = 0
         while i < len(order):
-            fits = np.arange(1, len(order) - i + 1) * (H + lengths[order[i:]]) <= READ_BUDGET
-            j = i + max(1, int(fits.sum()))
+            widths = H + lengths[order[i : i + max_rows]]  # ascending: a batch's rows are as wide as its last
+            j = i + max(1, int((np.arange(1, len(widths) + 1) * widths <= READ_BUDGET).sum()))
             sel = order[i:j]
             width = int(lengths[sel].max())
             rows = _rows(values, positions[first[sel]] - H, H + width)
@@ -293,7 +296,7 @@ def _predict(values: np.ndarray, positions: np.ndarray, specs: list[tuple[int, i
             keep = np.arange(width) < lengths[sel, None]
             out[(first[sel, None] + np.arange(width))[keep]] = acc[keep]
             i = j
-    return out & _known(positions, specs)
+    return out
 
 
 def _known(positions: np.ndarray, specs: list[tuple[int, int, np.ndarray]]) -> np.ndarray:
@@ -362,7 +365,8 @@ class LinearScan:
             raise DataError(f"positions must lie in [0, {len(values)}) for a stream of {len(values):,} values, got "
                             f"{positions.min()}..{positions.max()}; drop the positions outside the stream")
         specs = self._specs()
-        return _predict(values, positions, specs), _known(positions, specs)
+        known = _known(positions, specs)
+        return _predict(values, positions, specs) & known, known
 
     def family_hint(self) -> str | None:
         """A guess at the generator family from the complexities and recurrences; None when nothing fits."""
@@ -463,10 +467,11 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = 65_53
 
     Planes are the 16 bits of each value when the values use 16 bits; otherwise the raw value's bits up to
     int(max).bit_length() (a die with faces 0-5 has planes 0-2), max over the values read. Reads at most the first
-    2 max_complexity + confirm_margin + max_check values: Berlekamp–Massey on each plane, all planes in lockstep, until
-    L is confirmed (unchanged for max(margin, L // 16) bits past 2L) or can no longer be within max_complexity and
-    the block; then each confirmed recurrence predicts the next max_check values (never seen by Berlekamp–Massey)
-    and is called linear when it agrees more often than the plane's majority bit would (exact binomial p < alpha).
+    2 max_complexity + confirm_margin + max_check values (about 1.1M by default). Berlekamp–Massey runs on all planes
+    in lockstep until each L is confirmed (unchanged for max(margin, L // 16) bits past 2L) or can no longer be
+    within max_complexity and the block; then each confirmed recurrence predicts the next max_check values (never
+    seen by Berlekamp–Massey) and is called linear when it agrees more often than the plane's majority bit would
+    (exact one-sided binomial test, p < alpha).
     """
     values = _stream(values)
     if not 0 < alpha < 1:
@@ -503,4 +508,4 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = 65_53
         planes.append(PlaneScan(j, int(bm.L[j]), int(bm.bits_used[j]), bool(bm.confirmed[j]), hits, checked,
                                 p_value, bool(checked and p_value < alpha), (checked - hits + 0.5) / (checked + 1),
                                 taps.get(j, [])))
-    return LinearScan(planes, alpha, max_complexity, cap, margin, len(values))
+    return LinearScan(planes, float(alpha), int(max_complexity), cap, int(margin), len(values))

@@ -218,6 +218,24 @@ def test_a_short_block_cannot_confirm_mt19937_and_says_how_far_it_looked():
     assert f"degree up to {result.confirmable:,}" in result.describe()
 
 
+def test_complexity_65536_is_found_when_the_block_is_long_enough():
+    # A sequence of period 2^16 with an odd number of ones over a period has L = 2^16: C(x) = (1 + x)^65536.
+    period = np.random.default_rng(0).integers(0, 2, 65_536).astype(np.uint16)
+    if period.sum() % 2 == 0:
+        period[0] ^= 1
+    result = scan(np.tile(period, 3))
+    (plane,) = result.planes
+    assert (plane.L, plane.taps, plane.linear, plane.agreements) == (65_536, [65_536], True, plane.checked)
+
+
+def test_a_constant_plane_is_not_called_linear():
+    values = (xorshift32(20_000) & 0xFFFE).astype(np.uint16)  # plane 0 is always 0
+    result = scan(values, max_complexity=4096)
+    assert (result.planes[0].L, result.planes[0].confirmed, result.planes[0].p_value) == (0, True, 1.0)
+    assert result.linear_planes == list(range(1, 16)) and result.family_hint() is None
+    assert result.describe().startswith("bit planes 1-15 each obey a linear recurrence of degree 32 over GF(2): part")
+
+
 # Random data ----------------------------------------------------------------------------------------------------
 
 def test_no_plane_of_random_streams_is_linear():
