@@ -410,7 +410,7 @@ class LinearScan:
     def table(self) -> pd.DataFrame:
         """One row per plane, for printing."""
         return pd.DataFrame([{"plane": p.plane, "L": p.L, "bits used": p.bits_used, "confirmed": p.confirmed,
-                              "agreement": p.agreements / p.checked if p.checked else float("nan"),
+                              "agreement share": p.agreements / p.checked if p.checked else float("nan"),
                               "checked": p.checked, "p-value": p.p_value, "linear": p.linear} for p in self.planes])
 
     def to_dict(self) -> dict:
@@ -500,12 +500,11 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = 65_53
     agree = ~(_predict(head, np.arange(start, start + len(actual)), specs) ^ actual)
     planes = []
     for j in range(n_planes):
-        checked = len(actual) if j in taps else 0
-        hits = int(((agree >> j) & 1).sum()) if checked else 0
-        ones = int(((actual >> j) & 1).sum())
-        p0 = max(0.5, max(ones, checked - ones) / checked) if checked else 1.0
-        p_value = float(binom.sf(hits - 1, checked, p0)) if checked else 1.0
+        checked, hits, p_value = (len(actual), int(((agree >> j) & 1).sum()), 1.0) if j in taps else (0, 0, 1.0)
+        if checked:
+            ones = int(((actual >> j) & 1).sum())
+            p_value = float(binom.sf(hits - 1, checked, max(0.5, max(ones, checked - ones) / checked)))
         planes.append(PlaneScan(j, int(bm.L[j]), int(bm.bits_used[j]), bool(bm.confirmed[j]), hits, checked,
-                                p_value, bool(checked and p_value < alpha), (checked - hits + 0.5) / (checked + 1),
+                                p_value, checked > 0 and p_value < alpha, (checked - hits + 0.5) / (checked + 1),
                                 taps.get(j, [])))
     return LinearScan(planes, float(alpha), int(max_complexity), cap, int(margin), len(values))

@@ -336,8 +336,9 @@ def test_round_trip_through_plain_types(mt_scan, mt_stream):
 
 def test_table_has_one_row_per_plane(mt_scan):
     table = mt_scan.table()
-    assert list(table.columns) == ["plane", "L", "bits used", "confirmed", "agreement", "checked", "p-value", "linear"]
-    assert len(table) == 16 and table["linear"].all() and (table["agreement"] == 1.0).all()
+    assert list(table.columns) == ["plane", "L", "bits used", "confirmed", "agreement share", "checked", "p-value",
+                                   "linear"]
+    assert len(table) == 16 and table["linear"].all() and (table["agreement share"] == 1.0).all()
 
 
 def test_lcg_low_bits_have_power_of_two_periods():
