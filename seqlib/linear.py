@@ -1,0 +1,510 @@
+"""Linear structure over GF(2): Berlekamp–Massey on the bit planes of a stream, a held-out check of each
+recurrence found, and causal bit predictions from the recurrences that pass.
+
+Many generators are linear over GF(2) in every output bit (Mersenne Twister, LFSRs, xorshift) or in their low bits
+(LCGs modulo 2^k, additive lagged generators). Bit plane j of a stream is the sequence of bit j of its values; its
+linear complexity L is the degree of the shortest recurrence s_t = XOR_{i in taps} s_{t-i} that generates it. A
+random plane has L close to half its length, so a recurrence counts only when L stays unchanged well past 2L bits
+(confirmed) and then predicts held-out bits better than the plane's majority bit does (an exact binomial test).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+from scipy.signal import fftconvolve
+from scipy.stats import binom
+
+from .data import gather, sparse_reads
+from .errors import CheckpointError, ConfigError, DataError
+
+WORD = 64
+
+
+def confirm_margin(L: int | np.ndarray, margin: int) -> int | np.ndarray:
+    """Bits past 2L over which L must stay unchanged before it counts as confirmed: max(margin, L // 16)."""
+    return np.maximum(margin, L // 16)
+
+
+def _pack_reversed(bits: np.ndarray, n_words: int) -> np.ndarray:
+    """(rows, k) 0/1 bits reversed along the row and packed into n_words uint64 words, bit i of the row at bit i % 64
+    of word i // 64; zeros past the bits."""
+    out = np.zeros((bits.shape[0], n_words * WORD), np.uint8)
+    out[:, : bits.shape[1]] = bits[:, ::-1]
+    return np.packbits(out, axis=1, bitorder="little").view("<u8")
+
+
+def _shifted_copies(words: np.ndarray) -> np.ndarray:
+    """copies[b][:, q] = the 64 bits that start at bit 64 q + b of each row (so any bit offset is a plain slice)."""
+    rows, n = words.shape
+    out = np.empty((WORD, rows, n - 1), np.uint64)
+    out[0] = words[:, :-1]
+    for b in range(1, WORD):
+        np.bitwise_or(words[:, :-1] >> np.uint64(b), words[:, 1:] << np.uint64(WORD - b), out=out[b])
+    return out
+
+
+class LockstepBM:
+    """Berlekamp–Massey over GF(2) on several bit sequences at once, fed incrementally.
+
+    Polynomials are rows of uint64 words (bit i of a row = the coefficient of x^i); all running rows take each step
+    together, so numpy's per-call cost is paid once per bit, not once per sequence per bit. A sequence stops when its
+    linear complexity L is confirmed (unchanged over confirm_margin(L, margin) bits past 2L; margin=None: never) or
+    when L exceeds max_complexity (None: no limit).
+    """
+
+    def __init__(self, n_seqs: int, max_complexity: int | None = None, margin: int | None = None):
+        self.max_complexity, self.margin = max_complexity, margin
+        self.n = 0  # bits processed by the running sequences
+        self.L = np.zeros(n_seqs, np.int64)  # per sequence: linear complexity so far (final once stopped)
+        self.bits_used = np.zeros(n_seqs, np.int64)
+        self.confirmed = np.zeros(n_seqs, bool)
+        self._stopped_C: dict[int, np.ndarray] = {}
+        self._hist = np.zeros((n_seqs, 1 << 12), np.uint8)
+        self._fed = 0
+        self._rows = np.arange(n_seqs)  # sequence index of each running row
+        self._C = np.zeros((n_seqs, 4), np.uint64)
+        self._C[:, 0] = 1  # C(x) = 1
+        # B(x) is kept multiplied by x^m (m = steps since L last changed): shifting every row by one bit per step
+        # replaces a per-sequence shift at each update.
+        self._B = np.zeros((n_seqs, 4), np.uint64)
+        self._B[:, 0] = 2
+        self._Lrun = np.zeros(n_seqs, np.int64)
+
+    @property
+    def running(self) -> int:
+        """Number of sequences not stopped yet."""
+        return len(self._rows)
+
+    def taps(self, i: int) -> list[int]:
+        """The lags j >= 1 with c_j = 1 in sequence i's connection polynomial: s_t = XOR of s_{t-j}."""
+        if i in self._stopped_C:
+            row = self._stopped_C[i]
+        else:
+            row = self._C[int(np.flatnonzero(self._rows == i)[0])]
+        coef = np.unpackbits(row.view(np.uint8), bitorder="little")
+        return [int(j) for j in np.flatnonzero(coef[1:]) + 1]
+
+    def feed(self, bits: np.ndarray) -> None:
+        """Process the next bits of every sequence: a (n_seqs, k) array of 0/1."""
+        bits = np.asarray(bits, np.uint8)
+        if bits.ndim != 2 or bits.shape[0] != len(self.L):
+            raise DataError(f"feed needs a ({len(self.L)}, k) array of bits, one row per sequence, got shape "
+                            f"{bits.shape}; pass bits[:, i:i + k]")
+        k = bits.shape[1]
+        if self._fed + k > self._hist.shape[1]:
+            grown = np.zeros((self._hist.shape[0], max(2 * self._hist.shape[1], self._fed + k)), np.uint8)
+            grown[:, : self._fed] = self._hist[:, : self._fed]
+            self._hist = grown
+        self._hist[:, self._fed : self._fed + k] = bits
+        self._fed += k
+        while self.running and self.n < self._fed:
+            self._run(min(self._fed, self.n + max(4096, self.n // 4)))
+        self.L[self._rows] = self._Lrun
+        self.bits_used[self._rows] = self.n
+
+    def _stop(self, keep: np.ndarray, n_used: int) -> None:
+        """Freeze the running rows where keep is False."""
+        for r in np.flatnonzero(~keep):
+            i = int(self._rows[r])
+            self.L[i], self.bits_used[i] = self._Lrun[r], n_used
+            lw = int(self._Lrun[r]) // WORD + 1
+            self._stopped_C[i] = self._C[r, :lw].copy()
+            if self.margin is not None:
+                self.confirmed[i] = n_used >= 2 * self._Lrun[r] + confirm_margin(self._Lrun[r], self.margin)
+        self._rows, self._Lrun = self._rows[keep], self._Lrun[keep]
+        self._C, self._B = self._C[keep], self._B[keep]
+
+    def _confirm_at(self, L: np.ndarray) -> int:
+        """First bit count at which one of the running rows would be confirmed (never: a huge number)."""
+        if self.margin is None or len(L) == 0:
+            return 1 << 62
+        return int((2 * L + confirm_margin(L, self.margin)).min())
+
+    def _run(self, n1: int) -> None:
+        """Steps self.n .. n1-1 on the running rows, or fewer when a row stops (the caller loops)."""
+        n0, L = self.n, self._Lrun
+        lmax, lmin = int(L.max()), int(L.min())
+        m0 = max(lmax, n0 + 1 - lmin)  # deg C <= L and deg(x^m B) <= n + 1 - L; this bound grows <= 1 bit/step
+        w_max = (m0 + (n1 - n0)) // WORD + 2
+        if self._C.shape[1] < w_max + 1:
+            pad = ((0, 0), (0, 2 * w_max - self._C.shape[1]))
+            self._C, self._B = np.pad(self._C, pad), np.pad(self._B, pad)
+        # The window s_{n-i}, i = 0..64w-1, read from the sequence stored reversed, starts at bit n1 - 1 - n: with
+        # 64 pre-shifted copies it is a plain slice. Bits before seg_lo are zeros: deg C never reaches them.
+        seg_lo = max(0, n0 - m0 - 1)
+        words = _pack_reversed(self._hist[self._rows, seg_lo:n1], -(-(n1 - seg_lo) // WORD) + w_max + 2)
+        copies = _shifted_copies(words)
+        C, B = self._C, self._B
+        cap = self.max_complexity if self.max_complexity is not None else 1 << 62
+        confirm_at = self._confirm_at(L)
+        for n in range(n0, n1):
+            o = n1 - 1 - n
+            w = (max(lmax, n + 1 - lmin) >> 6) + 1
+            q = o >> 6
+            d = np.bitwise_count(np.bitwise_xor.reduce(C[:, :w] & copies[o & 63, :, q : q + w], axis=1)) & 1
+            if d.any():
+                dmask = (np.uint64(0) - d.astype(np.uint64))[:, None]  # all ones where the discrepancy is 1
+                change = d.astype(bool) & (2 * L <= n)
+                if change.any():
+                    old = C[change, : w + 1]
+                    C[:, :w] ^= B[:, :w] & dmask
+                    B[change, : w + 1] = old
+                    L = np.where(change, n + 1 - L, L)
+                    self._Lrun = L
+                    lmax, lmin = int(L.max()), int(L.min())
+                else:
+                    C[:, :w] ^= B[:, :w] & dmask
+            b = B[:, : w + 1]
+            carry = b >> np.uint64(63)
+            b <<= np.uint64(1)
+            b[:, 1:] |= carry[:, :-1]
+            if lmax > cap or n + 1 >= confirm_at:
+                self.n = n + 1
+                stop = L > cap
+                if self.margin is not None:
+                    stop |= n + 1 >= 2 * L + confirm_margin(L, self.margin)
+                if stop.any():
+                    self._stop(~stop, n + 1)
+                    return
+                confirm_at = self._confirm_at(L)
+        self.n = n1
+
+
+def berlekamp_massey(bits: np.ndarray) -> tuple[int, list[int]]:
+    """Linear complexity and taps of one 0/1 sequence: s_t = XOR of s_{t-j} over the taps j, for t >= L."""
+    bits = np.asarray(bits, np.uint8).reshape(1, -1)
+    bm = LockstepBM(1)
+    bm.feed(bits)
+    return int(bm.L[0]), bm.taps(0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Prediction: s_t = XOR of s_{t-j} over the taps, for many positions and several planes at once.
+
+READ_BUDGET = 1 << 22  # values read per batch of runs (8 MB of uint16)
+FFT_BUDGET = 1 << 21  # float64 elements per FFT call (16 MB)
+# Measured on one core (benchmarks/linear_scan.py's machine): the XOR of one tap costs ~0.1-0.3 ns per position,
+# scipy.signal.fftconvolve ~0.7-2.5 ns per element times log2 of the FFT length.
+TAP_COST = 0.15e-9
+FFT_COST = 1.5e-9
+
+
+@dataclasses.dataclass
+class _Plan:
+    """How to predict a set of planes: tap planes share one XOR per distinct tap, FFT planes are convolved."""
+    taps: np.ndarray  # the distinct taps of all tap planes
+    masks: np.ndarray  # uint16, one per tap: bit j set when plane j has that tap
+    fft: list[tuple[int, int, np.ndarray]]  # (plane, L, taps) convolved with FFTs
+    history: int  # values needed before each position
+
+
+def _runs(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index in positions where each run of consecutive positions begins, and its length."""
+    begin = np.flatnonzero(np.diff(positions) != 1) + 1
+    first = np.concatenate([[0], begin])
+    return first, np.diff(np.concatenate([first, [len(positions)]]))
+
+
+def _plan(specs: list[tuple[int, int, np.ndarray]], lengths: np.ndarray) -> _Plan:
+    """Per group of planes with the same taps, XOR of shifted values or FFT convolution, whichever costs less."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for plane, _, taps in specs:
+        groups.setdefault(tuple(taps.tolist()), []).append(plane)
+    L_of = {plane: L for plane, L, _ in specs}
+    masks: dict[int, int] = {}
+    fft = []
+    n_pos = int(lengths.sum())
+    for taps, planes in groups.items():
+        L = max(L_of[j] for j in planes)
+        size = 2 * L + lengths
+        fft_cost = FFT_COST * len(planes) * float((size * np.log2(size)).sum())
+        if len(taps) * n_pos * TAP_COST <= fft_cost:
+            for t in taps:
+                masks[t] = masks.get(t, 0) | sum(1 << j for j in planes)
+        else:
+            fft += [(j, L_of[j], np.asarray(taps, np.int64)) for j in planes]
+    return _Plan(np.array(sorted(masks), np.int64), np.array([masks[t] for t in sorted(masks)], np.uint16), fft,
+                 max(L_of.values()))
+
+
+def _rows(values: np.ndarray, lo: np.ndarray, width: int) -> np.ndarray:
+    """values[s : s + width] for each s in lo as uint16 rows, zeros where a row reaches outside the stream."""
+    n = len(values)
+    inside = (lo >= 0) & (lo + width <= n)
+    if inside.all():
+        return gather(values, lo, width).astype(np.uint16, copy=False)
+    out = np.zeros((len(lo), width), np.uint16)
+    if inside.any():
+        out[inside] = gather(values, lo[inside], width)
+    edge = np.flatnonzero(~inside)
+    idx = lo[edge, None] + np.arange(width)
+    with sparse_reads(values):
+        out[edge] = np.where((idx >= 0) & (idx < n), values[np.clip(idx, 0, n - 1)], 0)
+    return out
+
+
+def _convolve(rows: np.ndarray, plane: int, L: int, taps: np.ndarray, history: int, width: int) -> np.ndarray:
+    """Predicted bits of one plane at the last `width` columns of rows, by FFT convolution with the taps."""
+    kernel = np.zeros(L + 1)
+    kernel[taps] = 1.0  # kernel[0] = 0: the bit at the position itself never enters
+    out = np.empty((len(rows), width), np.uint16)
+    step = max(1, FFT_BUDGET // (2 * L + width))
+    for i in range(0, len(rows), step):
+        x = ((rows[i : i + step, history - L :] >> plane) & 1).astype(np.float64)
+        counts = fftconvolve(x, kernel[None, :], mode="valid", axes=1)  # integers up to len(taps), exact after rint
+        out[i : i + step] = (np.rint(counts).astype(np.int64) & 1) << plane
+    return out
+
+
+def _predict(values: np.ndarray, positions: np.ndarray, specs: list[tuple[int, int, np.ndarray]]) -> np.ndarray:
+    """Predicted bits (bit j = plane j) at each position from the L_j values before it, for the (plane, L, taps)
+    specs; bits of positions with fewer than L_j values before them are meaningless (mask them with _known)."""
+    out = np.zeros(len(positions), np.uint16)
+    if not specs or len(positions) == 0:
+        return out
+    first, lengths = _runs(positions)
+    plan = _plan(specs, lengths)
+    if not len(plan.taps) and not plan.fft:
+        return out  # every recurrence is s_t = 0
+    H = plan.history
+    if not plan.fft and len(positions) * len(plan.taps) < len(first) * H:
+        # Scattered positions: reading each position's taps reads less than whole histories.
+        step = max(1, READ_BUDGET // max(1, len(plan.taps)))
+        for i in range(0, len(positions), step):
+            idx = positions[i : i + step, None] - plan.taps
+            with sparse_reads(values):
+                v = values[np.maximum(idx, 0)].astype(np.uint16, copy=False)
+            out[i : i + step] = np.bitwise_xor.reduce(v & plan.masks, axis=1)
+    else:
+        # Runs of consecutive positions: one row of history + run per run, runs of similar length batched together.
+        order = np.argsort(lengths, kind="stable")
+        max_rows = max(1, READ_BUDGET // (H + 1))
+        i = 0
+        while i < len(order):
+            widths = H + lengths[order[i : i + max_rows]]  # ascending: a batch's rows are as wide as its last
+            j = i + max(1, int((np.arange(1, len(widths) + 1) * widths <= READ_BUDGET).sum()))
+            sel = order[i:j]
+            width = int(lengths[sel].max())
+            rows = _rows(values, positions[first[sel]] - H, H + width)
+            acc = np.zeros((len(sel), width), np.uint16)
+            for t, mask in zip(plan.taps.tolist(), plan.masks):
+                acc ^= rows[:, H - t : H - t + width] & mask
+            for plane, L, taps in plan.fft:
+                acc |= _convolve(rows, plane, L, taps, H, width)
+            keep = np.arange(width) < lengths[sel, None]
+            out[(first[sel, None] + np.arange(width))[keep]] = acc[keep]
+            i = j
+    return out
+
+
+def _known(positions: np.ndarray, specs: list[tuple[int, int, np.ndarray]]) -> np.ndarray:
+    """Bit j set where the position has at least L_j values before it."""
+    known = np.zeros(len(positions), np.uint16)
+    for plane, L, _ in specs:
+        known |= (positions >= L).astype(np.uint16) << plane
+    return known
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scan: which bit planes of a block obey a short linear recurrence, with the evidence.
+
+MT19937_DEGREE = 19_937
+FEED = 8192  # values handed to Berlekamp–Massey per call
+
+
+@dataclasses.dataclass
+class PlaneScan:
+    """One bit plane: its linear complexity, how it was confirmed and checked, and its recurrence."""
+    plane: int
+    L: int  # linear complexity found (a lower bound when not confirmed)
+    bits_used: int  # bits Berlekamp–Massey read
+    confirmed: bool  # L unchanged over confirm_margin(L) bits past 2L
+    agreements: int  # held-out positions where the recurrence predicted the bit
+    checked: int  # held-out positions checked (0 when not confirmed)
+    p_value: float  # exact one-sided binomial test of agreements against max(0.5, majority share)
+    linear: bool  # confirmed and p_value < alpha
+    eps: float  # smoothed disagreement rate (errors + 0.5) / (checked + 1), never 0
+    taps: list[int]  # lags j >= 1 of s_t = XOR s_{t-j}; empty when not confirmed
+
+
+@dataclasses.dataclass
+class LinearScan:
+    """The result of scan(): one PlaneScan per bit plane, and the scan's settings."""
+    planes: list[PlaneScan]
+    alpha: float
+    max_complexity: int  # the largest L asked for
+    confirmable: int  # the largest L the block could confirm (max_complexity, or less in a short block)
+    margin: int
+    n_values: int  # values in the scanned block
+
+    @property
+    def linear_planes(self) -> list[int]:
+        """Indices of the planes that passed both tests."""
+        return [p.plane for p in self.planes if p.linear]
+
+    @property
+    def max_complexity_found(self) -> int:
+        """The largest L among the linear planes (0 when none)."""
+        return max((p.L for p in self.planes if p.linear), default=0)
+
+    def _specs(self) -> list[tuple[int, int, np.ndarray]]:
+        return [(p.plane, p.L, np.asarray(p.taps, np.int64)) for p in self.planes if p.linear]
+
+    def predict_bits(self, values: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted bits of every linear plane of values[p], from values[p - L .. p - 1] only, as uint16 arrays:
+        bits (bit j = predicted bit of plane j) and known (bit j = 1 when plane j is linear and p >= L_j)."""
+        values = _stream(values)
+        positions = np.asarray(positions)
+        if positions.ndim != 1 or not (positions.dtype.kind in "iu" or positions.size == 0):
+            raise DataError(f"positions must be a 1-D integer array, got dtype {positions.dtype} with shape "
+                            f"{positions.shape}; pass e.g. np.arange(start, stop)")
+        positions = positions.astype(np.int64)
+        if positions.size and (positions.min() < 0 or positions.max() >= len(values)):
+            raise DataError(f"positions must lie in [0, {len(values)}) for a stream of {len(values):,} values, got "
+                            f"{positions.min()}..{positions.max()}; drop the positions outside the stream")
+        specs = self._specs()
+        known = _known(positions, specs)
+        return _predict(values, positions, specs) & known, known
+
+    def family_hint(self) -> str | None:
+        """A guess at the generator family from the complexities and recurrences; None when nothing fits."""
+        lin = [p for p in self.planes if p.linear]
+        if not lin:
+            return None
+        if any(p.L == MT19937_DEGREE for p in lin):
+            return "Mersenne Twister (MT19937)"
+        if len(lin) == len(self.planes) and all(p.L in (32, 64, 128) for p in lin):
+            return "xorshift-style generator"
+        # A plane of period 2^k has (1 + x)^L as its connection polynomial, L <= 2^k: bit j of an LCG modulo a
+        # power of two has period 2^(j+1), so x_t = x_{t - 2^(j+1)}.
+        if all(p.L >= 2 and p.taps == [i for i in range(1, p.L + 1) if i & p.L == i] for p in lin):
+            return "LCG modulo a power of two"
+        # Carries make bit j a polynomial of degree j+1 in the lowest plane: only the lowest planes stay linear.
+        if [p.plane for p in lin] == [p.plane for p in self.planes[: len(lin)]] and len(lin) < len(self.planes):
+            return "addition with carries (e.g. additive lagged generator)"
+        return None
+
+    def describe(self) -> str:
+        """One line for the verdict: which planes are linear, of what degree, and what that predicts."""
+        lin = [p for p in self.planes if p.linear]
+        if not lin:
+            return (f"no bit plane obeys a linear recurrence over GF(2) of degree up to {self.confirmable:,} "
+                    f"({len(self.planes)} planes scanned, alpha = {self.alpha:g}): no linear structure found")
+        Ls = sorted({p.L for p in lin})
+        degree = f"of degree {Ls[0]:,}" if len(Ls) == 1 else f"of degree {Ls[0]:,} to {Ls[-1]:,}"
+        names = _ranges([p.plane for p in lin])
+        subject = f"bit planes {names} each obey" if len(lin) > 1 else f"bit plane {names} obeys"
+        hint = self.family_hint()
+        hint = f" (hint: {hint})" if hint else ""
+        share = min(p.agreements / p.checked for p in lin)
+        # A recurrence can pass on part of the check only (a stream that changes); then the line says how much.
+        agreement = "" if share == 1 else f" (held-out agreement {share:.2%})"
+        if len(lin) == len(self.planes):
+            return (f"{subject} a linear recurrence {degree} over GF(2): a linear generator{hint}; every value is "
+                    f"predicted from the {Ls[-1]:,} before it{agreement}")
+        return (f"{subject} a linear recurrence {degree} over GF(2): part of each value is linear{hint}; bits "
+                f"{names} of every value are predicted from the {Ls[-1]:,} values before it{agreement}")
+
+    def table(self) -> pd.DataFrame:
+        """One row per plane, for printing."""
+        return pd.DataFrame([{"plane": p.plane, "L": p.L, "bits used": p.bits_used, "confirmed": p.confirmed,
+                              "agreement share": p.agreements / p.checked if p.checked else float("nan"),
+                              "checked": p.checked, "p-value": p.p_value, "linear": p.linear} for p in self.planes])
+
+    def to_dict(self) -> dict:
+        """Plain ints, floats, bools, strs, lists and dicts, for checkpoints and JSON."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LinearScan:
+        """The inverse of to_dict."""
+        try:
+            planes = [PlaneScan(**{**p, "taps": [int(t) for t in p["taps"]]}) for p in d["planes"]]
+            return cls(**{**d, "planes": planes})
+        except (KeyError, TypeError) as e:
+            raise CheckpointError(f"not a LinearScan dict ({e}); pass the dict that LinearScan.to_dict() wrote") from e
+
+
+def _ranges(planes: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2, 5'."""
+    parts, start = [], planes[0]
+    for a, b in zip(planes, planes[1:] + [None]):
+        if b != a + 1:
+            parts.append(f"{start}-{a}" if a > start else f"{a}")
+            start = b
+    return ", ".join(parts)
+
+
+def _stream(values: np.ndarray) -> np.ndarray:
+    """values as a 1-D integer array (a memmap stays a memmap), or a DataError."""
+    if not isinstance(values, np.ndarray):
+        values = np.asarray(values)
+    if values.ndim != 1 or values.dtype.kind not in "iu":
+        raise DataError(f"a linear scan needs a 1-D array of integer values, got dtype {values.dtype} with shape "
+                        f"{values.shape}; pass the uint16 stream, e.g. seqlib.data.open_u16(path)")
+    if len(values) == 0:
+        raise DataError("the stream is empty; pass a block with values in it")
+    return values
+
+
+def confirmable(n_bits: int, max_complexity: int, margin: int) -> int:
+    """The largest L <= max_complexity that n_bits bits can confirm: 2L + confirm_margin(L) <= n_bits."""
+    lo, hi = -1, max_complexity  # lo: confirmable (or -1), hi: bound
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if 2 * mid + confirm_margin(mid, margin) <= n_bits:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = 65_536, margin: int = 64,
+         max_check: int = 1_000_000) -> LinearScan:
+    """Find the bit planes of a block that obey a linear recurrence over GF(2) of degree <= max_complexity.
+
+    Planes are the 16 bits of each value when the values use 16 bits; otherwise the raw value's bits up to
+    int(max).bit_length() (a die with faces 0-5 has planes 0-2), max over the values read. Reads at most the first
+    2 max_complexity + confirm_margin + max_check values (about 1.1M by default). Berlekamp–Massey runs on all planes
+    in lockstep until each L is confirmed (unchanged for max(margin, L // 16) bits past 2L) or can no longer be
+    within max_complexity and the block; then each confirmed recurrence predicts the next max_check values (never
+    seen by Berlekamp–Massey) and is called linear when it agrees more often than the plane's majority bit would
+    (exact one-sided binomial test, p < alpha).
+    """
+    values = _stream(values)
+    if not 0 < alpha < 1:
+        raise ConfigError(f"alpha must lie in (0, 1), got {alpha}; use e.g. 1e-3")
+    if max_complexity < 1 or margin < 1 or max_check < 0:
+        raise ConfigError(f"need max_complexity >= 1, margin >= 1 and max_check >= 0, got {max_complexity}, {margin} "
+                          f"and {max_check}; use the defaults (65536, 64, 1000000)")
+    n_bm = min(len(values), 2 * max_complexity + int(confirm_margin(max_complexity, margin)))
+    head = np.asarray(values[: min(len(values), n_bm + max_check)])
+    if head.min() < 0 or head.max() > 0xFFFF:
+        raise DataError(f"values must lie in 0..65535, got {head.min()}..{head.max()}; pass the uint16 stream")
+    head = head.astype(np.uint16, copy=False)
+    n_planes = max(1, int(head.max()).bit_length())
+    cap = confirmable(n_bm, max_complexity, margin)
+    bm = LockstepBM(n_planes, max(cap, 0), margin)
+    shifts = np.arange(n_planes, dtype=np.uint16)[:, None]
+    for i in range(0, n_bm, FEED):
+        if not bm.running:
+            break
+        bm.feed((head[None, i : min(n_bm, i + FEED)] >> shifts) & 1)
+    start = int(bm.bits_used.max())  # positions no plane's Berlekamp–Massey has read
+    actual = head[start : start + max_check]
+    confirmed = [j for j in range(n_planes) if bm.confirmed[j]]
+    taps = {j: bm.taps(j) for j in confirmed}
+    specs = [(j, int(bm.L[j]), np.asarray(taps[j], np.int64)) for j in confirmed]
+    agree = ~(_predict(head, np.arange(start, start + len(actual)), specs) ^ actual)
+    planes = []
+    for j in range(n_planes):
+        checked, hits, p_value = (len(actual), int(((agree >> j) & 1).sum()), 1.0) if j in taps else (0, 0, 1.0)
+        if checked:
+            ones = int(((actual >> j) & 1).sum())
+            p_value = float(binom.sf(hits - 1, checked, max(0.5, max(ones, checked - ones) / checked)))
+        planes.append(PlaneScan(j, int(bm.L[j]), int(bm.bits_used[j]), bool(bm.confirmed[j]), hits, checked,
+                                p_value, checked > 0 and p_value < alpha, (checked - hits + 0.5) / (checked + 1),
+                                taps.get(j, [])))
+    return LinearScan(planes, float(alpha), int(max_complexity), cap, int(margin), len(values))

@@ -1,0 +1,373 @@
+"""Linear structure over GF(2): exact complexities of known generators, nothing found in random data, causal and
+exact predictions on held-out positions, plain-type round trip and family hints."""
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+
+import seqlib.linear as linear
+from seqlib.data import open_u16
+from seqlib.errors import CheckpointError, ConfigError, DataError
+from seqlib.linear import LinearScan, LockstepBM, berlekamp_massey, scan
+
+
+def lfsr_bits(n: int, degree: int, tap: int, seed: int = 1) -> np.ndarray:
+    """n bits of s_t = s_{t-(degree-tap)} XOR s_{t-degree}: the LFSR of the trinomial x^degree + x^tap + 1."""
+    lag = degree - tap
+    s = np.zeros(n + degree, np.uint8)
+    s[:degree] = np.random.default_rng(seed).integers(0, 2, degree)
+    s[0] = 1
+    for t in range(degree, n + degree, lag):  # each block of `lag` bits depends only on earlier ones
+        e = min(t + lag, n + degree)
+        s[t:e] = s[t - lag : e - lag] ^ s[t - degree : e - degree]
+    return s[degree:]
+
+
+def xorshift32(n: int, x: int = 2463534242) -> np.ndarray:
+    """Marsaglia's xorshift32 (13, 17, 5)."""
+    out = np.empty(n, np.uint32)
+    for i in range(n):
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        out[i] = x
+    return out
+
+
+def lcg16(n: int, x: int = 12345, a: int = 25173, c: int = 13849) -> np.ndarray:
+    out = np.empty(n, np.uint16)
+    for i in range(n):
+        x = (a * x + c) & 0xFFFF
+        out[i] = x
+    return out
+
+
+def lagged_add16(n: int, a: int = 24, b: int = 55, seed: int = 1) -> np.ndarray:
+    x = np.random.default_rng(seed).integers(0, 65536, b).tolist()
+    x[0] |= 1  # an odd seed value keeps the lowest plane from being all zeros
+    for t in range(b, n + b):
+        x.append((x[t - a] + x[t - b]) & 0xFFFF)
+    return np.array(x[b:], np.uint16)
+
+
+def mt19937_top16(n: int) -> np.ndarray:
+    """Top 16 bits of the reference MT19937 outputs for seed 5489."""
+    return (np.random.RandomState(5489)._bit_generator.random_raw(n) >> 16).astype(np.uint16)
+
+
+def urandom16(n: int) -> np.ndarray:
+    return np.frombuffer(os.urandom(2 * n), np.uint16)
+
+
+def textbook_bm(s: list[int]) -> tuple[int, list[int]]:
+    """Berlekamp–Massey as printed (Massey 1969), on Python lists."""
+    n = len(s)
+    C, B, L, m = [1] + [0] * n, [1] + [0] * n, 0, 1
+    for i in range(n):
+        d = s[i]
+        for j in range(1, L + 1):
+            d ^= C[j] & s[i - j]
+        if d == 0:
+            m += 1
+            continue
+        T = C[:]
+        for j in range(n + 1 - m):
+            C[j + m] ^= B[j]
+        if 2 * L <= i:
+            L, B, m = i + 1 - L, T, 1
+        else:
+            m += 1
+    return L, [j for j in range(1, n + 1) if C[j]]
+
+
+def naive_predict(values: np.ndarray, positions: np.ndarray, specs) -> np.ndarray:
+    """Bit j of values[p] as the XOR of bit j of values[p - t] over the taps, 0 where p < L."""
+    out = np.zeros(len(positions), np.uint16)
+    for plane, L, taps in specs:
+        bit = np.zeros(len(positions), np.uint16)
+        for t in taps:
+            bit ^= (values[np.maximum(positions - t, 0)] >> plane) & 1
+        out |= np.where(positions >= L, bit, 0).astype(np.uint16) << plane
+    return out
+
+
+@pytest.fixture(scope="module")
+def mt_stream():
+    """2.1M MT19937 values: the first 2M are scanned, the rest are held out."""
+    return mt19937_top16(2_100_000)
+
+
+@pytest.fixture(scope="module")
+def mt_scan(mt_stream):
+    return scan(mt_stream[:2_000_000])
+
+
+# Berlekamp–Massey -------------------------------------------------------------------------------------------------
+
+def test_bm_finds_the_known_minimal_polynomial_of_a_handmade_sequence():
+    # Menezes, van Oorschot & Vanstone, Handbook of Applied Cryptography, Example 6.31: C(D) = 1 + D^3 + D^5.
+    s = [0, 0, 1, 1, 0, 1, 1, 1, 0]
+    assert berlekamp_massey(s) == (5, [3, 5])
+    for L in range(5):  # and no shorter LFSR generates it: try every connection polynomial of length L
+        for mask in range(1 << L):
+            taps = [j + 1 for j in range(L) if mask >> j & 1]
+            assert any(s[t] != sum(s[t - j] for j in taps) % 2 for t in range(L, len(s)))
+
+
+def test_lockstep_bm_fed_in_pieces_matches_the_textbook_algorithm():
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        n_seqs, n = int(rng.integers(1, 5)), int(rng.integers(1, 400))
+        bits = (rng.random((n_seqs, n)) < rng.random()).astype(np.uint8)
+        bm = LockstepBM(n_seqs)
+        i = 0
+        while i < n:
+            k = int(rng.integers(1, 60))
+            bm.feed(bits[:, i : i + k])
+            i += k
+        for j in range(n_seqs):
+            assert (int(bm.L[j]), bm.taps(j)) == textbook_bm(bits[j].tolist())
+
+
+def test_lockstep_bm_matches_on_long_low_complexity_sequences():
+    # An LFSR of degree 300 with the bits of a degree-40 one added: BM must cross its 4096-bit sub-chunks.
+    a, b = lfsr_bits(9000, 300, 7), lfsr_bits(9000, 41, 3)
+    bits = np.stack([a, a ^ b, b])
+    bm = LockstepBM(3)
+    bm.feed(bits)
+    for j in range(3):
+        L, taps = int(bm.L[j]), np.array(bm.taps(j))
+        s = bits[j].astype(np.int64)
+        pred = np.bitwise_xor.reduce(np.stack([s[L - t : len(s) - t] for t in taps]), axis=0)
+        assert (pred == s[L:]).all()  # the recurrence generates the whole sequence
+    assert bm.L.tolist() == [300, 341, 41]
+
+
+# Exact complexities and held-out prediction ------------------------------------------------------------------------
+
+def test_lfsr_of_degree_31_on_a_binary_stream():
+    bits = lfsr_bits(60_000, 31, 3)
+    result = scan(bits[:50_000])
+    (plane,) = result.planes  # values 0/1: one plane
+    assert (plane.L, plane.taps, plane.confirmed, plane.linear) == (31, [28, 31], True, True)
+    pos = np.arange(50_000, 60_000)
+    pred, known = result.predict_bits(bits, pos)
+    assert (known == 1).all() and (pred == bits[pos]).all()
+
+
+def test_lfsr_of_degree_89_packed_16_bits_per_value():
+    bits = lfsr_bits(16 * 30_000, 89, 38)
+    values = np.packbits(bits.reshape(-1, 16), axis=1, bitorder="little").view("<u2").ravel()
+    result = scan(values[:20_000], max_complexity=4096)
+    # Each plane is the LFSR decimated by 16, a power of two: the same minimal polynomial.
+    assert [(p.L, p.taps, p.linear) for p in result.planes] == [(89, [51, 89], True)] * 16
+    pos = np.arange(20_000, 30_000)
+    pred, known = result.predict_bits(values, pos)
+    assert (known == 0xFFFF).all() and (pred == values[pos]).all()
+
+
+@pytest.mark.parametrize("half", ["low", "high"])
+def test_xorshift32_halves_have_complexity_32_and_are_predicted(half):
+    x = xorshift32(30_000)
+    values = (x & 0xFFFF if half == "low" else x >> 16).astype(np.uint16)
+    result = scan(values[:20_000], max_complexity=4096)
+    assert all(p.linear and p.L == 32 for p in result.planes)
+    assert result.family_hint() == "xorshift-style generator"
+    pos = np.arange(20_000, 30_000)
+    pred, known = result.predict_bits(values, pos)
+    assert (known == 0xFFFF).all() and (pred == values[pos]).all()
+
+
+def test_mt19937_has_complexity_19937_on_all_16_planes(mt_stream, mt_scan):
+    assert mt_scan.linear_planes == list(range(16))
+    assert {p.L for p in mt_scan.planes} == {19_937} and mt_scan.max_complexity_found == 19_937
+    assert all(p.bits_used < 45_000 and p.p_value == 0.0 and p.eps > 0 for p in mt_scan.planes)
+    pos = np.arange(2_000_000, 2_100_000)  # after the scanned block
+    pred, known = mt_scan.predict_bits(mt_stream, pos)
+    assert (known == 0xFFFF).all() and (pred == mt_stream[pos]).all()
+    assert mt_scan.describe().startswith("bit planes 0-15 each obey a linear recurrence of degree 19,937 over GF(2)")
+    assert "hint: Mersenne Twister (MT19937)" in mt_scan.describe()
+
+
+def test_a_training_batch_read_from_a_memmap_is_predicted(mt_stream, mt_scan, tmp_path):
+    path = tmp_path / "mt.u16"
+    mt_stream.tofile(path)
+    values = open_u16(path)
+    starts = np.random.default_rng(1).integers(0, len(values) - 257, 128)
+    starts[:3] = [0, 100, 19_000]  # windows whose first positions lack a full history
+    pos = (starts[:, None] + np.arange(257)).ravel()
+    pred, known = mt_scan.predict_bits(values, pos)
+    assert ((known == 0xFFFF) == (pos >= 19_937)).all()
+    assert (pred[pos >= 19_937] == mt_stream[pos[pos >= 19_937]]).all() and (pred[pos < 19_937] == 0).all()
+
+
+def test_python_random_getrandbits_is_mersenne_twister():
+    rng = random.Random(7)
+    values = np.array([rng.getrandbits(16) for _ in range(60_000)], np.uint16)
+    result = scan(values)
+    assert result.linear_planes == list(range(16))
+    assert result.family_hint() == "Mersenne Twister (MT19937)"
+
+
+def test_a_short_block_cannot_confirm_mt19937_and_says_how_far_it_looked():
+    result = scan(mt19937_top16(30_000))
+    assert result.linear_planes == [] and not any(p.confirmed for p in result.planes)
+    assert result.confirmable < 19_937
+    assert f"degree up to {result.confirmable:,}" in result.describe()
+
+
+def test_complexity_65536_is_found_when_the_block_is_long_enough():
+    # A sequence of period 2^16 with an odd number of ones over a period has L = 2^16: C(x) = (1 + x)^65536.
+    period = np.random.default_rng(0).integers(0, 2, 65_536).astype(np.uint16)
+    if period.sum() % 2 == 0:
+        period[0] ^= 1
+    result = scan(np.tile(period, 3))
+    (plane,) = result.planes
+    assert (plane.L, plane.taps, plane.linear, plane.agreements) == (65_536, [65_536], True, plane.checked)
+
+
+def test_a_constant_plane_is_not_called_linear():
+    values = (xorshift32(20_000) & 0xFFFE).astype(np.uint16)  # plane 0 is always 0
+    result = scan(values, max_complexity=4096)
+    assert (result.planes[0].L, result.planes[0].confirmed, result.planes[0].p_value) == (0, True, 1.0)
+    assert result.linear_planes == list(range(1, 16)) and result.family_hint() is None
+    assert result.describe().startswith("bit planes 1-15 each obey a linear recurrence of degree 32 over GF(2): part")
+
+
+# Random data ----------------------------------------------------------------------------------------------------
+
+def test_no_plane_of_random_streams_is_linear():
+    for _ in range(20):
+        result = scan(urandom16(20_000), max_complexity=2048)
+        assert result.linear_planes == [] and result.family_hint() is None
+        for p in result.planes:
+            assert not p.confirmed and p.L > 2048 and p.p_value == 1.0 and p.eps == 0.5
+
+
+@pytest.mark.slow
+def test_full_default_scan_of_a_random_stream_finds_nothing():
+    values = urandom16(200_000)
+    result = scan(values)
+    assert result.confirmable == 65_536 and result.linear_planes == []
+    assert all(not p.confirmed and abs(p.L - p.bits_used / 2) < 40 for p in result.planes)
+    assert result.describe().startswith("no bit plane obeys a linear recurrence over GF(2) of degree up to 65,536")
+    pred, known = result.predict_bits(values, np.arange(1000))
+    assert not known.any() and not pred.any()
+
+
+def test_a_die_uses_the_bits_of_its_raw_values():
+    result = scan(np.random.default_rng(0).integers(0, 6, 20_000), max_complexity=2048)
+    assert [p.plane for p in result.planes] == [0, 1, 2] and result.linear_planes == []
+
+
+def test_a_recurrence_that_holds_on_part_of_the_check_only_says_so():
+    values = np.concatenate([mt19937_top16(60_000), urandom16(200_000)])
+    result = scan(values, max_check=100_000)
+    assert all(p.confirmed for p in result.planes)
+    for p in result.planes:  # the check starts at 41,120: 18,880 MT19937 bits, then 81,120 coin flips
+        assert 0.58 < p.agreements / p.checked < 0.61 and 0.39 < p.eps < 0.42
+    assert "held-out agreement" in result.describe()
+
+
+# Prediction -----------------------------------------------------------------------------------------------------
+
+def _hand_scan(specs) -> LinearScan:
+    planes = [linear.PlaneScan(j, L, 2 * L + 64, True, 1000, 1000, 0.0, True, 0.0005, taps) for j, L, taps in specs]
+    return LinearScan(planes, 1e-3, 65_536, 65_536, 64, 10**6)
+
+
+@pytest.mark.parametrize("path", ["taps", "fft", "auto"])
+def test_every_prediction_path_is_exact_and_causal(path, monkeypatch):
+    if path == "taps":
+        monkeypatch.setattr(linear, "FFT_COST", 1.0)
+    elif path == "fft":
+        monkeypatch.setattr(linear, "TAP_COST", 1.0)
+    rng = np.random.default_rng(3)
+    dense = sorted(rng.choice(np.arange(1, 3000), 1500, replace=False).tolist()) + [3000]
+    specs = [(0, 3000, dense), (1, 3000, dense), (4, 31, [28, 31]), (9, 7, [1, 2, 7]), (15, 5000, [17, 4999])]
+    result = _hand_scan(specs)
+    values = rng.integers(0, 65536, 40_000).astype(np.uint16)
+    runs = (np.array([0, 2990, 7000, 39_000])[:, None] + np.arange(300)).ravel()
+    scattered = rng.integers(0, 40_000, 2000)
+    for pos in (runs, scattered, np.arange(5000, 25_000), np.array([], np.int64)):
+        pred, known = result.predict_bits(values, pos)
+        assert (pred == naive_predict(values, pos, [(j, L, t) for j, L, t in specs])).all()
+        expect = sum(((pos >= L).astype(np.uint16) << j) for j, L, _ in specs) if len(pos) else 0
+        assert (known == expect).all()
+    # Causality: values at p and after never change the prediction at p.
+    pos = np.arange(6000, 6400)
+    pred, _ = result.predict_bits(values, pos)
+    for cut in (6000, 6200, 6399):
+        changed = values.copy()
+        changed[cut:] = rng.integers(0, 65536, len(values) - cut)
+        again, _ = result.predict_bits(changed, pos)
+        assert (again[pos <= cut] == pred[pos <= cut]).all()
+
+
+def test_predict_bits_refuses_positions_outside_the_stream(mt_scan, mt_stream):
+    with pytest.raises(DataError, match="positions must lie in"):
+        mt_scan.predict_bits(mt_stream, np.array([len(mt_stream)]))
+    with pytest.raises(DataError, match="1-D integer array"):
+        mt_scan.predict_bits(mt_stream, np.array([1.5]))
+
+
+# Plain types, hints, errors -------------------------------------------------------------------------------------
+
+def _plain(x) -> bool:
+    if isinstance(x, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in x.items())
+    if isinstance(x, list):
+        return all(_plain(v) for v in x)
+    return type(x) in (int, float, bool, str)
+
+
+def test_round_trip_through_plain_types(mt_scan, mt_stream):
+    d = mt_scan.to_dict()
+    assert _plain(d)
+    back = LinearScan.from_dict(json.loads(json.dumps(d)))
+    assert back == mt_scan and back.describe() == mt_scan.describe()
+    pos = np.arange(2_000_000, 2_001_000)
+    assert all((a == b).all() for a, b in zip(back.predict_bits(mt_stream, pos), mt_scan.predict_bits(mt_stream, pos)))
+    with pytest.raises(CheckpointError, match="not a LinearScan dict"):
+        LinearScan.from_dict({"planes": []})
+
+
+def test_table_has_one_row_per_plane(mt_scan):
+    table = mt_scan.table()
+    assert list(table.columns) == ["plane", "L", "bits used", "confirmed", "agreement share", "checked", "p-value",
+                                   "linear"]
+    assert len(table) == 16 and table["linear"].all() and (table["agreement share"] == 1.0).all()
+
+
+def test_lcg_low_bits_have_power_of_two_periods():
+    values = lcg16(80_000)
+    result = scan(values)
+    assert result.linear_planes == list(range(16))
+    # bit j has period 2^(j+1) and complexity 2^j + 1: C(x) = (1 + x)^(2^j + 1) = 1 + x + x^(2^j) + x^(2^j + 1)
+    assert [p.L for p in result.planes] == [2] + [2**j + 1 for j in range(1, 16)]
+    assert result.planes[5].taps == [1, 32, 33]
+    assert result.family_hint() == "LCG modulo a power of two"
+
+
+def test_additive_lagged_generator_is_linear_in_its_lowest_planes_only():
+    result = scan(lagged_add16(20_000), max_complexity=4096)
+    # plane 0: x_t = x_{t-24} + x_{t-55}; plane 1 adds the carry, a product of plane-0 bits (55 + 55 + C(55, 2))
+    assert result.linear_planes == [0, 1] and [p.L for p in result.planes[:2]] == [55, 1595]
+    assert result.planes[0].taps == [24, 55]
+    assert result.family_hint() == "addition with carries (e.g. additive lagged generator)"
+    assert "part of each value is linear" in result.describe()
+
+
+def test_bad_inputs_raise_one_line_errors():
+    with pytest.raises(DataError, match="1-D array of integer values"):
+        scan(np.zeros(100))
+    with pytest.raises(DataError, match="empty"):
+        scan(np.zeros(0, np.uint16))
+    with pytest.raises(DataError, match="0..65535"):
+        scan(np.array([1, 70_000]))
+    with pytest.raises(ConfigError, match="alpha"):
+        scan(np.zeros(100, np.uint16), alpha=2)
+    with pytest.raises(ConfigError, match="max_complexity"):
+        scan(np.zeros(100, np.uint16), max_complexity=0)
