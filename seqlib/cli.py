@@ -1,4 +1,5 @@
-"""Command line: `python -m seqlib train|evaluate|predict|make-stream|report ...` (also `python u16_seq_model.py ...`)."""
+"""Command line: `seqlib train|evaluate|predict|make-stream|convert|report|workbook ...` (also `python -m seqlib`,
+`python u16_seq_model.py`)."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +8,7 @@ import typing
 from dataclasses import fields
 from typing import Any, Callable
 
+from . import __version__, formats, workbook
 from .distributed import dist_info
 from .errors import SeqlibError
 from .model import ModelConfig
@@ -24,7 +26,9 @@ MODEL_HELP = {
     "lag_kernel": "each block first mixes the last N positions (causal depthwise convolution; 0: off)",
 }
 TRAIN_HELP = {
-    "u16_path": "raw little-endian uint16 file (no header)",
+    "u16_path": "the stream: raw little-endian uint16 (no header) unless --format says otherwise",
+    "format": "u16le | u16be | u8 (one byte per value) | npy (1-D integer array) | text (whitespace-separated "
+              "integers); other than u16le, the file is converted once into a cache (seqlib convert)",
     "run_dir": "run folder for checkpoints, history.csv and eval.json (default: next to --ckpt)",
     "ckpt": "path of the best checkpoint (default: RUN_DIR/model.pt)",
     "tokenizer": "auto | exact | quantile | uniform | bytes16 (lossless 16-bit: high byte, then low byte) | bits16 "
@@ -95,14 +99,15 @@ def _evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate, format_report
 
     result = evaluate(args.ckpt, args.u16_path, max_samples=args.max_samples, use_amp=args.use_amp,
-                      device=args.device, batch=args.batch, run_dir=args.run_dir)
+                      device=args.device, batch=args.batch, run_dir=args.run_dir, format=args.format)
     print(format_report(result, analyze=args.analyze_predictions))
 
 
 def _predict(args: argparse.Namespace) -> None:
     from .predict import format_prediction, predict
 
-    print(format_prediction(predict(args.ckpt, args.u16_path, args.idx, args.topk, device=args.device)))
+    table = predict(args.ckpt, args.u16_path, args.idx, args.topk, device=args.device, format=args.format)
+    print(format_prediction(table))
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -127,6 +132,7 @@ def _make_stream(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seqlib", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"seqlib {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a model on a .u16 file")
@@ -144,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--use_amp", action="store_true", help=TRAIN_HELP["use_amp"])
     p.add_argument("--batch", type=int, default=64, help="windows per forward pass")
     p.add_argument("--device", default="auto", help=TRAIN_HELP["device"])
+    p.add_argument("--format", default="u16le", choices=list(formats.FORMATS), help=TRAIN_HELP["format"])
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("predict", help="top-k next values at one index of a file")
@@ -152,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idx", type=int, required=True, help="index of the value to predict (context: the values before)")
     p.add_argument("--topk", type=int, default=10, help="how many candidates to list")
     p.add_argument("--device", default="cpu", help=TRAIN_HELP["device"])
+    p.add_argument("--format", default="u16le", choices=list(formats.FORMATS), help=TRAIN_HELP["format"])
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("make-stream", help="write a stream with known entropy rate (for trials and tests)")
@@ -161,12 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="source parameter, e.g. k=6")
     p.set_defaults(func=_make_stream)
+    formats.register(sub)
     p = sub.add_parser("report", help="run the four notebooks and write HTML reports")
     p.add_argument("--run", default="runs/report", help="run folder the notebooks share")
     p.add_argument("--out", default="reports", help="folder for the executed notebooks and HTML reports")
     p.add_argument("--data", help="a .u16 file (default: the built-in sample stream)")
     p.add_argument("--smoke", action="store_true", help="tiny settings that finish in a minute")
     p.set_defaults(func=_report)
+    workbook.register(sub)
     return parser
 
 

@@ -33,6 +33,7 @@ class TrainConfig:
     """Everything about a run that is not the model's shape; the names are the CLI's flags."""
 
     u16_path: str = ""
+    format: str = "u16le"
     run_dir: str | None = None
     ckpt: str | None = None
     tokenizer: str = "auto"
@@ -160,7 +161,7 @@ class Trainer:
             tokenizer = Tokenizer.from_dict(resumed["tokenizer"])
         model_cfg = model_cfg or ModelConfig()
 
-        self.stream = U16Stream(cfg.u16_path, in_memory=cfg.in_memory)
+        self.stream = U16Stream(cfg.u16_path, in_memory=cfg.in_memory, format=cfg.format)
         window = model_cfg.seq_len + model_cfg.heads_ahead
         self.stream.check_window(window)
         self.split = make_split(len(self.stream), window, cfg.val_ratio, self.stream.fingerprint)
