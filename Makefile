@@ -15,13 +15,14 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-# torch first: the CUDA build where an NVIDIA driver answers, else the CPU build pinned to
-# $(TORCH_VERSION) (installed in seconds from a local wheel where one lies, as on our CI).
+# Without an NVIDIA driver, torch first: the CPU build pinned to $(TORCH_VERSION) (installed in seconds from a
+# local wheel where one lies, as on our CI), not the multi-GB CUDA build that PyPI serves by default. Where a
+# driver answers, `pip install -e .` takes that CUDA build from the range in pyproject.toml.
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "seqlib needs Python 3.11 or newer; pass one with e.g. PYTHON=python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \
-	  $(BIN)/pip install "torch>=2.4,<2.15"; \
-	else \
+	if ! { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; }; then \
 	  $(BIN)/pip install "torch==$(TORCH_VERSION)" $(if $(TORCH_CPU_INDEX),--extra-index-url $(TORCH_CPU_INDEX)); \
 	fi
 	$(BIN)/pip install -e ".[dev]"

@@ -9,10 +9,16 @@ and train are bound at import, because their names are also modules' (a lazy nam
 as soon as anything imported it).
 """
 import importlib
+from importlib.metadata import PackageNotFoundError, version
 
 from .evaluate import evaluate
 from .predict import predict
 from .train import train
+
+try:
+    __version__ = version("seqlib")
+except PackageNotFoundError:  # a checkout on sys.path that was never installed
+    __version__ = "0+unknown"
 
 _EXPORTS = {
     "checkpoint": ["RunPaths", "load_checkpoint", "load_model"],

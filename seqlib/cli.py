@@ -1,10 +1,12 @@
-"""Command line: `python -m seqlib train|evaluate|predict|make-stream|report ...` (also `python u16_seq_model.py ...`)."""
+"""Command line: `seqlib train|evaluate|predict|make-stream|convert|report|workbook ...` (also `python -m seqlib`,
+`python u16_seq_model.py`)."""
 from __future__ import annotations
 
 import argparse
 import sys
 from typing import Any, Callable
 
+from . import __version__, formats, workbook
 from .distributed import dist_info
 from .errors import SeqlibError
 from .model import ModelConfig
@@ -47,14 +49,15 @@ def _evaluate(args: argparse.Namespace) -> None:
     from .summaries import format_report
 
     result = evaluate(args.ckpt, args.u16_path, max_samples=args.max_samples, use_amp=args.use_amp,
-                      device=args.device, batch=args.batch, run_dir=args.run_dir)
+                      device=args.device, batch=args.batch, run_dir=args.run_dir, format=args.format)
     print(format_report(result, analyze=args.analyze_predictions))
 
 
 def _predict(args: argparse.Namespace) -> None:
     from .predict import format_prediction, predict
 
-    print(format_prediction(predict(args.ckpt, args.u16_path, args.idx, args.topk, device=args.device)))
+    table = predict(args.ckpt, args.u16_path, args.idx, args.topk, device=args.device, format=args.format)
+    print(format_prediction(table))
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -85,6 +88,7 @@ def _make_stream(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seqlib", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"seqlib {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a model on a .u16 file")
@@ -94,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score a checkpoint against baselines on held-out data, with a verdict")
     p.add_argument("--u16_path", required=True, help=_help(TrainConfig, "u16_path"))
+    p.add_argument("--format", default="u16le", choices=list(formats.FORMATS), help=_help(TrainConfig, "format"))
     p.add_argument("--ckpt", required=True, help="checkpoint written by train")
     p.add_argument("--run_dir", help="where eval.json goes (default: the checkpoint's run folder)")
     p.add_argument("--max_samples", type=int, default=100_000, help="predictions to score per head")
@@ -106,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="top-k next values at one index of a file")
     p.add_argument("--u16_path", required=True, help=_help(TrainConfig, "u16_path"))
+    p.add_argument("--format", default="u16le", choices=list(formats.FORMATS), help=_help(TrainConfig, "format"))
     p.add_argument("--ckpt", required=True, help="checkpoint written by train")
     p.add_argument("--idx", type=int, required=True, help="index of the value to predict (context: the values before)")
     p.add_argument("--topk", type=int, default=10, help="how many candidates to list")
@@ -120,12 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="source parameter, e.g. k=6")
     p.set_defaults(func=_make_stream)
+    formats.register(sub)
     p = sub.add_parser("report", help="run the four notebooks and write HTML reports")
     p.add_argument("--run", default="runs/report", help="run folder the notebooks share")
     p.add_argument("--out", default="reports", help="folder for the executed notebooks and HTML reports")
     p.add_argument("--data", help="a .u16 file (default: the built-in sample stream)")
     p.add_argument("--smoke", action="store_true", help="tiny settings that finish in a minute")
     p.set_defaults(func=_report)
+    workbook.register(sub)
     return parser
 
 

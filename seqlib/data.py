@@ -1,4 +1,5 @@
-"""Raw little-endian uint16 streams: validation, fingerprint, train/val split and vectorised window batches."""
+"""Raw little-endian uint16 streams (other formats via formats.as_u16): validation, fingerprint, train/val split and
+vectorised window batches."""
 import contextlib
 import dataclasses
 import hashlib
@@ -13,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .errors import ConfigError, DataError
+from .formats import as_u16
 
 SAMPLING = ("epoch", "random")  # epoch: each window once per epoch; random: windows drawn with replacement
 CHUNK_BYTES = 1 << 16  # fingerprint: up to N_CHUNKS chunks of 64 KiB at fixed offsets
@@ -31,7 +33,7 @@ def open_u16(path: str | os.PathLike) -> np.memmap:
         raise DataError(f"{p} is an empty file (0 bytes); pass a .u16 file that holds at least one window of values")
     if size % 2:
         raise DataError(f"{p} has {size} bytes, an odd count; a .u16 file must be raw little-endian uint16 values "
-                        f"with an even size (check that it is not truncated or in another format)")
+                        f"with an even size (check that it is not truncated, or pass its format with --format)")
     return np.memmap(p, dtype="<u2", mode="r")
 
 
@@ -128,11 +130,14 @@ def make_split(n_values: int, window: int, val_ratio: float = 0.1, fingerprint: 
 
 
 class U16Stream:
-    """A .u16 file opened once: values (memmap, or ndarray when in_memory) and its fingerprint."""
+    """A stream file opened once: values (memmap, or ndarray when in_memory) and its fingerprint.
 
-    def __init__(self, path: str | os.PathLike, in_memory: bool = False):
+    A file in another of formats.FORMATS is read from its .u16 conversion (formats.as_u16), made once.
+    """
+
+    def __init__(self, path: str | os.PathLike, in_memory: bool = False, format: str = "u16le"):
         self.path = str(path)
-        self.values = open_u16(path)
+        self.values = open_u16(as_u16(path, format))
         self.fingerprint = _digest(self.values.view(np.uint8))
         if in_memory:
             self.values = np.array(self.values)

@@ -245,7 +245,7 @@ def _segments(stream: U16Stream, state: dict, seq_len: int, heads: int, max_wind
 
 def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_000, use_amp: bool = False,
              device: str = "auto", batch: int = 64, run_dir: str | Path | None = None, orders: tuple[int, ...] = (1, 2, 3),
-             progress: bool = True, write: bool = True) -> dict[str, Any]:
+             progress: bool = True, write: bool = True, format: str = "u16le") -> dict[str, Any]:
     """Score the model and the baselines on the same held-out positions; return (and write) the evaluation's JSON.
 
     A 16-bit (bytes16 or bits16) model is scored at value level against value-level baselines; its per-byte parts
@@ -256,7 +256,7 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     model, tokenizer, state = load_model(ckpt, dev)
     cfg = model.cfg
     seq_len, heads, start = cfg.seq_len, cfg.heads_ahead, score_from(cfg.seq_len)
-    stream = U16Stream(u16_path)
+    stream = U16Stream(u16_path, format=format)
     stream.check_window(seq_len + heads)
     per_window = seq_len - start
     block, segments = _segments(stream, state, seq_len, heads, max(1, math.ceil(max_samples / per_window)))

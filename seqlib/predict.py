@@ -56,10 +56,11 @@ def predict_at(model, tokenizer, values: np.ndarray, idx: int, topk: int = 10) -
     return table
 
 
-def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, device: str = "cpu") -> pd.DataFrame:
+def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, device: str = "cpu",
+            format: str = "u16le") -> pd.DataFrame:
     """Load a checkpoint and a file, then `predict_at` one index."""
     model, tokenizer, _ = load_model(ckpt, pick_device(device))
-    return predict_at(model, tokenizer, U16Stream(u16_path).values, idx, topk)
+    return predict_at(model, tokenizer, U16Stream(u16_path, format=format).values, idx, topk)
 
 
 def format_prediction(table: pd.DataFrame) -> str:

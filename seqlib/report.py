@@ -14,8 +14,8 @@ from traitlets import Type
 from .checkpoint import RunPaths, load_checkpoint
 from .errors import SeqlibError
 from .tokenize import Tokenizer
+from .workbook import NOTEBOOK_DIR
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = ["01_explore_and_bin", "02_train", "03_evaluate", "04_prediction_analysis"]
 SAMPLE_NAME = "sample.u16"
 SOURCE_SUFFIX = ".source.json"  # beside a generated stream: its SourceInfo (kind, parameters, entropy rate)
@@ -140,7 +140,7 @@ def build_reports(run_dir: str | Path, out_dir: str | Path, data: str | Path | N
 
     run_dir, out_dir = Path(run_dir).resolve(), Path(out_dir).resolve()
     if not NOTEBOOK_DIR.is_dir():
-        raise SeqlibError(f"notebooks not found in {NOTEBOOK_DIR}; run the report from a checkout of seqlib")
+        raise SeqlibError(f"notebooks not found in {NOTEBOOK_DIR}; reinstall seqlib (its wheel ships them)")
     data = sample_data(run_dir) if data is None else Path(data).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []

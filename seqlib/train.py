@@ -16,6 +16,7 @@ from .checkpoint import RunPaths, load_checkpoint, save_checkpoint
 from .data import SAMPLING, U16Stream, WindowBatches, batch_iterator, eval_windows, load_windows, make_split, score_from
 from .distributed import all_reduce_sum, dist_info, pick_device, process_group
 from .errors import ConfigError, SeqlibError
+from .formats import FORMATS
 from .model import ModelConfig, SeqModel
 from .settings import check, setting
 from .tokenize import KINDS, Tokenizer, fit_tokenizer
@@ -32,7 +33,10 @@ class TrainingError(SeqlibError):
 class TrainConfig:
     """Everything about a run that is not the model's shape; the names are the CLI's flags."""
 
-    u16_path: str = setting("", "raw little-endian uint16 file (no header)")
+    u16_path: str = setting("", "the stream: raw little-endian uint16 (no header) unless --format says otherwise")
+    format: str = setting("u16le", "u16le | u16be | u8 (one byte per value) | npy (1-D integer array) | text "
+                                   "(whitespace-separated integers); other than u16le, the file is converted once "
+                                   "into a cache (seqlib convert)", choices=tuple(FORMATS))
     run_dir: str | None = setting(None, "run folder for checkpoints, history.csv and eval.json (default: next to --ckpt)")
     ckpt: str | None = setting(None, "path of the best checkpoint (default: RUN_DIR/model.pt)")
     tokenizer: str = setting("auto", "auto | exact | quantile | uniform | bytes16 (lossless 16-bit: high byte, then low "
@@ -149,7 +153,7 @@ class Trainer:
 
     def _build_data_split(self, model_cfg: ModelConfig, resumed: dict | None) -> None:
         """Open the file and split it into train | gap | validation."""
-        self.stream = U16Stream(self.cfg.u16_path, in_memory=self.cfg.in_memory)
+        self.stream = U16Stream(self.cfg.u16_path, in_memory=self.cfg.in_memory, format=self.cfg.format)
         window = model_cfg.seq_len + model_cfg.heads_ahead
         self.stream.check_window(window)
         self.split = make_split(len(self.stream), window, self.cfg.val_ratio, self.stream.fingerprint)
