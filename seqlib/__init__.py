@@ -23,11 +23,13 @@ except PackageNotFoundError:  # a checkout on sys.path that was never installed
 _EXPORTS = {
     "checkpoint": ["RunPaths", "load_checkpoint", "load_model"],
     "data": ["U16Stream"],
+    "linear": ["LinearScan", "scan"],
     "model": ["ModelConfig", "SeqModel"],
     "predict": ["predict_at"],
     "report": ["load_eval", "load_tokenizer", "mistakes_table", "save_tokenizer", "workbook_data",
                "write_key_figures"],
     "sources": ["generate", "make_stream"],
+    "stats": ["evidence_table"],
     "summaries": ["format_report", "summary_table"],
     "tokenize": ["auto_rule", "binning_loss", "fit_tokenizer"],
     "train": ["Callback", "TrainConfig", "Trainer"],

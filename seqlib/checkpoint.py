@@ -102,6 +102,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
     """The trained model (eval mode), its tokenizer and the checkpoint's other contents."""
+    from .linear import LinearScan
     from .model import ModelConfig, SeqModel
     from .tokenize import Tokenizer
 
@@ -115,4 +116,6 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
     except RuntimeError as e:
         raise CheckpointError(f"{path}: weights do not match its model config ({str(e).splitlines()[0]}); "
                               "the file is damaged or was edited") from e
+    if model.cfg.linear_inputs:
+        model.linear = LinearScan.from_dict(state["linear"])
     return model.to(device).eval(), Tokenizer.from_dict(state["tokenizer"]), state

@@ -95,6 +95,22 @@ def entropy_estimates(table: pd.DataFrame, max_bits: float | None = None, entrop
     return fig
 
 
+def linear_complexity(scan) -> Figure:
+    """Linear complexity L of each bit plane (a linear.LinearScan) against n/2, what a random plane of n bits has."""
+    fig, (ax,) = _figure(height=3.6)
+    planes = [p.plane for p in scan.planes]
+    L = np.array([max(p.L, 1) for p in scan.planes])
+    half = np.array([p.bits_used / 2 for p in scan.planes])
+    colors = [CORRECT if p.linear else "grey" for p in scan.planes]
+    ax.bar(planes, L, color=colors, label="L found (green: linear, confirmed and tested)")
+    ax.plot(planes, half, "k_", ms=14, mew=2, label="n / 2: a random plane of the n bits read")
+    ax.set_yscale("log")
+    ax.set(xlabel="bit plane (0 = lowest bit)", ylabel="linear complexity L", xticks=planes,
+           title="Linear complexity of each bit plane over GF(2)")
+    fig.legend(loc="outside lower center", ncols=2, fontsize=8)
+    return fig
+
+
 def bin_occupancy(tokenizer, sample: np.ndarray) -> Figure:
     """Share of the sample in each token of a tokenizer: empty or crowded tokens waste or lose resolution."""
     counts = np.bincount(tokenizer.encode(np.asarray(sample).ravel()), minlength=tokenizer.vocab_size)

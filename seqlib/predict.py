@@ -13,9 +13,10 @@ import pandas as pd
 import torch
 
 from .checkpoint import load_model
-from .data import U16Stream
+from .data import U16Stream, model_inputs
 from .distributed import pick_device
 from .errors import DataError
+from .linear import LinearScan
 from .values import BYTE, N_VALUES
 
 
@@ -26,9 +27,10 @@ def predict_at(model, tokenizer, values: np.ndarray, idx: int, topk: int = 10) -
         raise DataError(f"--idx {idx} is out of range: it needs {seq_len} values of context, "
                         f"so choose an index from {seq_len} to {n} for this file of {n} values")
     context = torch.as_tensor(tokenizer.encode(np.asarray(values[idx - seq_len:idx])))[None]
+    x = model_inputs(context, values, np.array([idx - seq_len]), model.linear)
     device = next(model.parameters()).device
     with torch.inference_mode():
-        logp_all = model.predict(context.to(device), start=seq_len - 1).dense()[0].float().cpu()  # (H, classes)
+        logp_all = model.predict(x.to(device), start=seq_len - 1).dense()[0].float().cpu()  # (H, classes)
     wide = logp_all.shape[-1] == N_VALUES
     rows = []
     for h in range(model.cfg.heads_ahead):
@@ -56,11 +58,30 @@ def predict_at(model, tokenizer, values: np.ndarray, idx: int, topk: int = 10) -
     return table
 
 
+def linear_next(scan: LinearScan, values: np.ndarray, idx: int) -> str | None:
+    """What the training block's linear recurrences say about the value at idx (from the values before it only)."""
+    if not scan.linear_planes:
+        return None
+    bits, known = (int(a[0]) for a in scan.predict_bits(values, np.array([idx])))
+    planes = [j for j in scan.linear_planes if known >> j & 1]
+    if not planes:
+        return f"linear recurrence (GF(2)): fewer than L values before index {idx}, no bit is predicted"
+    if len(planes) == len(scan.planes):
+        return f"linear recurrence (GF(2)): the value at index {idx} is {bits} (0x{bits:04x}), every bit predicted"
+    shown = ", ".join(f"bit {j} = {bits >> j & 1}" for j in planes)
+    return f"linear recurrence (GF(2)): at index {idx}, {shown}; the other bits are not linear"
+
+
 def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, device: str = "cpu",
             format: str = "u16le") -> pd.DataFrame:
-    """Load a checkpoint and a file, then `predict_at` one index."""
-    model, tokenizer, _ = load_model(ckpt, pick_device(device))
-    return predict_at(model, tokenizer, U16Stream(u16_path, format=format).values, idx, topk)
+    """Load a checkpoint and a file, then `predict_at` one index; table.attrs["linear"] says what the training
+    block's linear recurrences predict there (None when no bit plane is linear)."""
+    model, tokenizer, state = load_model(ckpt, pick_device(device))
+    values = U16Stream(u16_path, format=format).values
+    table = predict_at(model, tokenizer, values, idx, topk)
+    scan = LinearScan.from_dict(state["linear"]) if state.get("linear") else None
+    table.attrs["linear"] = None if scan is None else linear_next(scan, values, idx)
+    return table
 
 
 def format_prediction(table: pd.DataFrame) -> str:
@@ -81,4 +102,6 @@ def format_prediction(table: pd.DataFrame) -> str:
                            f"({name} 0x{byte:02x}: p = {r.p_first_byte:.4f}){mark}")
             else:
                 out.append(f"  {r.rank:>3}. {r.value:>13}  p = {r.probability:.4f}{mark}")
+    if table.attrs.get("linear"):
+        out.append(table.attrs["linear"])
     return "\n".join(out)

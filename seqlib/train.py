@@ -13,10 +13,12 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .checkpoint import RunPaths, load_checkpoint, save_checkpoint
-from .data import SAMPLING, U16Stream, WindowBatches, batch_iterator, eval_windows, load_windows, make_split, score_from
+from .data import (SAMPLING, U16Stream, WindowBatches, batch_iterator, eval_windows, load_windows, make_split,
+                   model_inputs, score_from)
 from .distributed import all_reduce_sum, dist_info, pick_device, process_group
 from .errors import ConfigError, SeqlibError
 from .formats import FORMATS
+from .linear import LinearScan, scan
 from .model import ModelConfig, SeqModel
 from .settings import check, setting
 from .tokenize import KINDS, Tokenizer, fit_tokenizer
@@ -76,6 +78,8 @@ class TrainConfig:
     seed: int = setting(0, "random seed")
     workers: int = setting(0, "background processes prefetching batches (0: main process)", low=0)
     in_memory: bool = setting(False, "load the whole file into RAM instead of memory-mapping it")
+    linear: bool = setting(True, "scan the training block for linear recurrences over GF(2) (Berlekamp-Massey per bit "
+                                 "plane); when planes are linear, the model also reads their predictions")
     resume: bool = setting(False, "continue the run from RUN_DIR/latest.pt")
     progress: bool = setting(True, "show a progress bar")
 
@@ -137,10 +141,12 @@ class Trainer:
             tokenizer = Tokenizer.from_dict(resumed["tokenizer"])
         self._build_data_split(model_cfg or ModelConfig(), resumed)
         train_values = self.stream.values[self.split.train_start:self.split.train_end]
+        self.linear = self._scan(train_values, resumed)
         self.tokenizer = tokenizer or fit_tokenizer(train_values, cfg.tokenizer, cfg.num_bins, cfg.max_vocab,
-                                                    seed=cfg.seed)
+                                                    seed=cfg.seed, linear=self.linear)
         self.model_cfg = replace(model_cfg or ModelConfig(), vocab_size=self.tokenizer.vocab_size,
-                                 output=self.tokenizer.output)
+                                 output=self.tokenizer.output,
+                                 linear_inputs=self.linear is not None and bool(self.linear.linear_planes))
         self._build_model()
         self._build_optimizer()
         self._build_batches()
@@ -161,10 +167,22 @@ class Trainer:
             raise ConfigError(f"{self.cfg.u16_path} is not the file this run was trained on; "
                               "resume with the original file")
 
+    def _scan(self, train_values, resumed: dict | None) -> LinearScan | None:
+        """The GF(2) scan of the training block (the checkpoint's when resuming; None with --no-linear)."""
+        if resumed is not None:
+            return LinearScan.from_dict(resumed["linear"]) if resumed.get("linear") else None
+        if not self.cfg.linear:
+            return None
+        found = scan(train_values)
+        if self.is_main:
+            print(f"linear scan of the training block: {found.describe()}")
+        return found
+
     def _build_model(self) -> None:
         """The model on its device, wrapped for DDP under torchrun and compiled on request."""
         torch.manual_seed(self.cfg.seed)
         self.raw_model = SeqModel(self.model_cfg).to(self.device)
+        self.raw_model.linear = self.linear if self.model_cfg.linear_inputs else None
         self.ddp = DistributedDataParallel(self.raw_model) if self.dist.enabled else None
         model = self.ddp or self.raw_model
         self.model = torch.compile(model) if self.cfg.compile else model
@@ -184,6 +202,7 @@ class Trainer:
             seq_len=self.model_cfg.seq_len, heads_ahead=self.model_cfg.heads_ahead, batch_size=cfg.batch,
             tokenizer=self.tokenizer, seed=cfg.seed, mode=cfg.sampling, max_samples=cfg.max_samples,
             rank=self.dist.rank, world_size=self.dist.world_size, noise_p=cfg.noise_p, mask_p=cfg.mask_p,
+            linear=self.raw_model.linear,
         )
         self.steps_per_epoch = max(1, self.train_data.batches_per_epoch // cfg.gradient_accumulation)
         self.total_steps = min(cfg.epochs * self.steps_per_epoch, cfg.max_steps or math.inf)
@@ -216,7 +235,8 @@ class Trainer:
         starts = starts[self.dist.rank::self.dist.world_size]
         tokens = load_windows(self.stream.values, starts, window, self.tokenizer)
         t, h = self.model_cfg.seq_len, self.model_cfg.heads_ahead
-        return tokens[:, :t], torch.stack([tokens[:, k:k + t] for k in range(1, h + 1)], dim=-1)
+        x = model_inputs(tokens[:, :t], self.stream.values, starts, self.raw_model.linear)
+        return x, torch.stack([tokens[:, k:k + t] for k in range(1, h + 1)], dim=-1)
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -374,6 +394,7 @@ class Trainer:
         state = {
             "model_config": self.model_cfg.to_dict(), "train_config": self.cfg.to_dict(),
             "tokenizer": self.tokenizer.to_dict(), "split": self.split.to_dict(),
+            "linear": None if self.linear is None else self.linear.to_dict(),
             "model": self.raw_model.state_dict(), "step": self.step, "best_val_bits": self.best_val_bits,
             "bad_evals": self.bad_evals, "history": list(self.history),
         }
