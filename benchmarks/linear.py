@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from common import met, report
+from quality import TimeSchedule
 from seqlib.baselines import LINEAR
 from seqlib.evaluate import evaluate
 from seqlib.linear import scan
 from seqlib.model import ModelConfig
 from seqlib.sources import make_stream
-from seqlib.train import TrainConfig, train
+from seqlib.train import TrainConfig, Trainer, train
 
 N_VALUES = 2_000_000
 SOURCES = {  # name: (kind, params, train a model with and without linear inputs?)
@@ -45,8 +46,8 @@ def ranges(values: list[int]) -> str:
 
 def model_bits(path: Path, run_dir: Path, linear: bool, time_limit: float, max_samples: int) -> float:
     """Held-out bits per value of a small model trained for time_limit seconds, with or without linear inputs."""
-    train(TrainConfig(u16_path=str(path), run_dir=str(run_dir), time_limit=time_limit, linear=linear, **TRAIN),
-          ModelConfig(**MODEL))
+    cfg = TrainConfig(u16_path=str(path), run_dir=str(run_dir), time_limit=time_limit, linear=linear, **TRAIN)
+    Trainer(cfg, ModelConfig(**MODEL), callbacks=[TimeSchedule(time_limit)]).fit()  # the cosine over the time limit
     result = evaluate(run_dir / "model.pt", path, max_samples=max_samples, progress=False, write=False)
     return result["model"]["heads"][0]["ce_bits"]
 

@@ -231,21 +231,6 @@ def fit_byte_baselines(train_values: np.ndarray, heads_ahead: int = 1, orders: t
     return out
 
 
-def baseline_predictors(train_values: np.ndarray, tokenizer, heads_ahead: int = 1, orders: tuple[int, ...] = (1, 2, 3),
-                        linear=None) -> list:
-    """Every baseline as a predictor, fitted on the training block's values (value level for 16-bit tokens), and the
-    linear recurrences of a scan (linear.LinearScan) when one is given."""
-    tokens = tokenizer.encode(train_values)
-    if tokenizer.output != "tokens":
-        out = list(fit_byte_baselines(tokens, heads_ahead, orders, tokenizer.byte_names[0]).values())
-    else:
-        fitted = fit_baselines(tokens, tokenizer.vocab_size, tokenizer.n_values, heads_ahead, orders)
-        out = [TokenBaseline(name, per_head) for name, per_head in fitted.items()]
-    if linear is not None:
-        out.append(LinearRecurrence(linear, train_values, tokenizer))
-    return out
-
-
 def mean_nll_bits(baseline: Baseline, tokens: np.ndarray, positions: np.ndarray, ahead: int | None = None) -> float:
     """Mean cross-entropy in bits of a baseline at the given positions of tokens (scored in chunks)."""
     total = 0.0
@@ -268,6 +253,7 @@ def select_markov_order(train_tokens: np.ndarray, val_tokens: np.ndarray, vocab_
 
 
 LINEAR = "linear recurrence (GF(2))"
+LOSSLESS = ("exact", "bytes16", "bits16")  # the tokenizers whose tokens are values, so their bits can be predicted
 LINEAR_ALPHA = 0.5  # add-alpha pseudo-counts of the values' distribution given their linear bits
 
 
@@ -332,3 +318,18 @@ class LinearRecurrence:
         first, second = byte_logp(first_planes), byte_logp(second_planes)
         return BytePrediction(first, lambda first_bytes, rows: second[rows][..., None, :].expand(
             *first_bytes.shape, BYTE))
+
+
+def baseline_predictors(train_values: np.ndarray, tokenizer, heads_ahead: int = 1, orders: tuple[int, ...] = (1, 2, 3),
+                        linear=None) -> list:
+    """Every baseline as a predictor, fitted on the training block's values (value level for 16-bit tokens), and the
+    linear recurrences of a scan (linear.LinearScan) when one is given."""
+    tokens = tokenizer.encode(train_values)
+    if tokenizer.output != "tokens":
+        out = list(fit_byte_baselines(tokens, heads_ahead, orders, tokenizer.byte_names[0]).values())
+    else:
+        fitted = fit_baselines(tokens, tokenizer.vocab_size, tokenizer.n_values, heads_ahead, orders)
+        out = [TokenBaseline(name, per_head) for name, per_head in fitted.items()]
+    if linear is not None and tokenizer.kind in LOSSLESS:  # a bin's bits are not a value's
+        out.append(LinearRecurrence(linear, train_values, tokenizer))
+    return out

@@ -76,7 +76,7 @@ def test_evaluate_notebook_shows_metrics_against_baselines_and_a_bold_verdict(bu
     run, out, _ = built
     nb = executed(out, "03_evaluate")
     html = "".join(o["data"]["text/html"] for o in outputs(nb, "text/html"))
-    for column in ("perplexity", "markov-1", "unigram", "chance", "p_model_vs_chance"):
+    for column in ("perplexity", "markov-1", "unigram", "chance", "vs chance: p", "90B H_min/value"):
         assert column in html
     verdict = json.loads((run / "eval.json").read_text())["verdict"]["text"]
     assert any(o["data"]["text/markdown"] == f"**Verdict — {verdict}.**" for o in outputs(nb, "text/markdown"))
