@@ -10,6 +10,7 @@ from typing import Any, Callable
 from .distributed import dist_info
 from .errors import SeqlibError
 from .model import ModelConfig
+from .runs import add_parser as add_runs_parser
 from .train import TrainConfig
 
 MODEL_HELP = {
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="a .u16 file (default: the built-in sample stream)")
     p.add_argument("--smoke", action="store_true", help="tiny settings that finish in a minute")
     p.set_defaults(func=_report)
+    add_runs_parser(sub)
     return parser
 
 

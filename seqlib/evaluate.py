@@ -18,6 +18,7 @@ from .checkpoint import RunPaths, load_model
 from .data import U16Stream, eval_windows, gather, score_from
 from .distributed import pick_device
 from .metrics import ByteFactors, Metrics, ValueMetrics
+from .runs import write_summary
 from .train import amp_dtype
 
 ALPHA = 1e-3  # significance level of every test behind a "predictable" verdict
@@ -162,6 +163,7 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
         paths = RunPaths.resolve(run_dir, ckpt)
         paths.run_dir.mkdir(parents=True, exist_ok=True)
         paths.eval.write_text(json.dumps(result, indent=1))
+        write_summary(paths)
         result["written_to"] = str(paths.eval)
     return result
 

@@ -1,7 +1,6 @@
-"""The workbook: helpers the notebooks share, running the four notebooks headless and exporting them as HTML."""
+"""The workbook: running the four notebooks headless on one run folder and exporting them as HTML."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from queue import Empty
@@ -13,69 +12,13 @@ from traitlets import Type
 
 from .checkpoint import RunPaths, load_checkpoint
 from .errors import SeqlibError
-from .tokenize import Tokenizer
+from .runs import load_eval, sample_data, workbook_data
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = ["01_explore_and_bin", "02_train", "03_evaluate", "04_prediction_analysis"]
-SAMPLE_NAME = "sample.u16"
-SOURCE_SUFFIX = ".source.json"  # beside a generated stream: its SourceInfo (kind, parameters, entropy rate)
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 KERNEL_QUIET = ["--log-level=CRITICAL"]  # the kernel's own log lines; cell errors still come back through papermill
-MISTAKE_COLUMNS = {"position": "position", "confidence": "confidence", "predicted_value": "predicted value",
-                   "target_value": "true value"}
 POLL_S = 0.5  # longest wait on one poll of a kernel channel
-
-
-def _source_path(data: Path) -> Path:
-    return data.with_name(data.name + SOURCE_SUFFIX)
-
-
-def sample_data(run_dir: str | Path) -> Path:
-    """The built-in sample stream in the run folder (written once), with its SourceInfo beside it."""
-    from .sources import make_sample
-
-    path = Path(run_dir) / SAMPLE_NAME
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        info = make_sample(path)
-        _source_path(path).write_text(json.dumps(info.to_dict(), indent=1))
-    return path
-
-
-def workbook_data(data: str | Path, run_dir: str | Path) -> tuple[Path, dict | None]:
-    """The notebook's data file ("" = the built-in sample) and what is known about its source (None if nothing)."""
-    path = sample_data(run_dir) if str(data) == "" else Path(data)
-    info = _source_path(path)
-    return path, json.loads(info.read_text()) if info.is_file() else None
-
-
-def save_tokenizer(tokenizer: Tokenizer, run_dir: str | Path) -> Path:
-    """Write tokenizer.json (Tokenizer.to_dict) into the run folder."""
-    path = RunPaths.resolve(run_dir).tokenizer
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(tokenizer.to_dict()))
-    return path
-
-
-def load_tokenizer(run_dir: str | Path) -> Tokenizer | None:
-    """The run folder's tokenizer.json, or None when there is none (training then fits one)."""
-    path = RunPaths.resolve(run_dir).tokenizer
-    return Tokenizer.from_dict(json.loads(path.read_text())) if path.is_file() else None
-
-
-def load_eval(run_dir: str | Path) -> dict:
-    """The run folder's eval.json."""
-    path = RunPaths.resolve(run_dir).eval
-    if not path.is_file():
-        raise SeqlibError(f"{path} not found; run 03_evaluate.ipynb (or `seqlib evaluate`) for this run folder first")
-    return json.loads(path.read_text())
-
-
-def mistakes_table(result: dict, head: int = 1, n: int = 10) -> pd.DataFrame:
-    """The model's most confident wrong predictions of one head: where, how confident, predicted and true value."""
-    worst = pd.DataFrame(result["model"]["heads"][head - 1]["worst"], columns=MISTAKE_COLUMNS).head(n)
-    worst["position"] += head - 1  # stored positions are head 1's target; head h predicts h - 1 values further
-    return worst[list(MISTAKE_COLUMNS)].rename(columns=MISTAKE_COLUMNS)
 
 
 def write_key_figures(run_dir: str | Path, path: str | Path = "docs/key_figures.png", dpi: int = 110) -> Path:

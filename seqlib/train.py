@@ -18,6 +18,7 @@ from .distributed import all_reduce_sum, destroy_process_group, dist_info, init_
 from .errors import ConfigError, SeqlibError
 from .metrics import ByteFactors
 from .model import ModelConfig, SeqModel
+from .runs import write_summary
 from .tokenize import Tokenizer, fit_tokenizer
 
 LOG2E = 1.0 / math.log(2.0)
@@ -366,6 +367,7 @@ class Trainer:
                 save_checkpoint(self.paths.ckpt, self._state(full=False))
             save_checkpoint(self.paths.latest, self._state(full=True))
             self.history_frame().to_csv(self.paths.history, index=False)
+            write_summary(self.paths)
             for cb in self.callbacks:
                 if hasattr(cb, "on_eval"):
                     cb.on_eval(self, self.history_frame())

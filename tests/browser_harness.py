@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 import nbformat
 
-from seqlib import report
+from seqlib import report, runs
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -63,7 +63,7 @@ def prepare_workbook(root: Path, cell_timeout: int = 300) -> dict[str, Path]:
 
     run, out, lab = root / "run", root / "out", root / "lab"
     out.mkdir(parents=True)
-    data = report.sample_data(run)
+    data = runs.sample_data(run)
     for name in report.NOTEBOOKS[:3]:
         papermill.execute_notebook(report.NOTEBOOK_DIR / f"{name}.ipynb", out / f"{name}.ipynb", kernel_name="python3",
                                    parameters={"data": str(data), "run_dir": str(run), "smoke": True},
