@@ -34,6 +34,7 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not browser"
 
+# prints each notebook's progress and time, then the path of reports/index.html
 report: $(STAMP)
 	$(BIN)/python -m seqlib report --run $(RUN) --out reports $(if $(DATA),--data $(DATA)) $(if $(filter True,$(SMOKE)),--smoke)
 
