@@ -1,4 +1,4 @@
-"""Run folders: the files the notebooks share (data, tokenizer, eval.json) and one-line summaries of runs.
+"""Run folders: the files the notebooks share (data, tokenizer, eval.json), one-line summaries, and comparing runs.
 
 A run folder holds history.csv once training has validated; summary.json (one JSON line) condenses it for `seqlib runs`
 and is rewritten after every validation and every evaluation.
@@ -29,7 +29,7 @@ def _number(spec: str):
     return lambda x: "" if pd.isna(x) else format(x, spec)
 
 
-# how runs_table's numbers print (`seqlib runs`)
+# how runs_table's numbers print (`seqlib runs`) and show (notebook 02: table.style.format(TABLE_FORMATS))
 TABLE_FORMATS = {"d_model": _number(".0f"), "nlayers": _number(".0f"), "params": _number(",.0f"),
                  "steps": _number(".0f"), "time_s": _number(".0f"), "best_val_bits": _number(".4f"),
                  "model_bits": _number(".4f"), "baseline_bits": _number(".4f"),
@@ -180,6 +180,26 @@ def runs_table(root: str | Path = "runs") -> pd.DataFrame:
         summary["data"] = Path(summary.get("data", "")).name
         rows.append(summary)
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def comparable_histories(run_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """history.csv of run_dir and of the other run folders beside it trained on the same data (same fingerprint);
+    run_dir's own first, then the others oldest first."""
+    own = _paths_of(Path(run_dir))
+    fingerprint = load_summary(own).get("fingerprint")
+    others = [p for p in find_runs(own.run_dir.parent)
+              if p.run_dir != own.run_dir and load_summary(p).get("fingerprint") == fingerprint]
+    return {p.run_dir.name: pd.read_csv(p.history) for p in [own, *others]}
+
+
+def next_run_dir(run_dir: str | Path) -> Path:
+    """The first free folder NAME-2, NAME-3, ... beside run_dir NAME (a "new run folder" for each training run)."""
+    run_dir = Path(run_dir)
+    stem = run_dir.name.rsplit("-", 1)[0] if run_dir.name.rsplit("-", 1)[-1].isdigit() else run_dir.name
+    n = 2
+    while (run_dir.parent / f"{stem}-{n}").exists():
+        n += 1
+    return run_dir.parent / f"{stem}-{n}"
 
 
 # --- `seqlib runs` -----------------------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def test_train_notebook_draws_the_form_progress_and_live_plot(lab, shots):
     print(f"02_train ran in the browser in {time.monotonic() - started:.0f} s")
     assert state["errors"] == [], f"a cell shows an error: {state['errors']}"
 
-    form = bh.code_cell(page, "widgets.TrainingForm(")
+    form = bh.code_cell(page, "RunForm(")
     snap(page, shots, "02_train_form", form)
     label = page.locator(".widget-label", has_text=re.compile(r"^\s*d_model\s*$"))
     d_model = form.locator(".jp-OutputArea-output .widget-text").filter(has=label)
@@ -78,6 +78,7 @@ def test_train_notebook_draws_the_form_progress_and_live_plot(lab, shots):
     assert d_model.locator("input").input_value() == "32"
     for preset in ("Quick start", "High performance", "Memory efficient", "Notebook values", "Run training"):
         assert form.get_by_role("button", name=preset).is_visible(), f"no {preset!r} button"
+    assert form.get_by_role("checkbox", name="new run folder").is_visible(), "no 'new run folder' checkbox"
 
     training = bh.code_cell(page, "trainer.fit()")
     training.scroll_into_view_if_needed()

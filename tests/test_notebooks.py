@@ -76,6 +76,14 @@ def test_train_notebook_shows_the_history_table_and_live_plot(built):
     assert any("image/png" in o.get("data", {}) for o in training_cell.outputs)
 
 
+def test_train_notebook_compares_runs_and_lists_the_run_folders(built):
+    nb = executed(built[1], "02_train")
+    comparison = next(c for c in nb.cells if "plots.run_comparison(" in c.source)
+    assert any("image/png" in o.get("data", {}) for o in comparison.outputs)
+    table = next(c for c in nb.cells if "runs.runs_table(" in c.source)
+    assert "best_val_bits" in table.outputs[0]["data"]["text/html"]
+
+
 def test_evaluate_notebook_shows_metrics_against_baselines_and_a_bold_verdict(built):
     run, out, _ = built
     nb = executed(out, "03_evaluate")

@@ -1,16 +1,18 @@
-"""Run folders: the sample data, the tokenizer and eval files the notebooks share, summary.json and `seqlib runs`."""
+"""Run folders: the sample data, the tokenizer and eval files the notebooks share, summary.json, `seqlib runs`, the
+comparison of runs and the form's "new run folder"."""
 import json
 import os
 
 import numpy as np
 import pytest
 
-from seqlib import runs
+from seqlib import plots, runs
 from seqlib.checkpoint import RunPaths
 from seqlib.cli import main
 from seqlib.errors import SeqlibError
 from seqlib.evaluate import evaluate
 from seqlib.model import ModelConfig
+from seqlib.runform import RunForm
 from seqlib.sources import SAMPLE
 from seqlib.tokenize import fit_tokenizer
 from seqlib.train import TrainConfig, train
@@ -146,3 +148,37 @@ def test_runs_command_prints_the_table(trained, capsys):
 def test_runs_command_says_when_there_is_no_run(tmp_path, capsys):
     assert main(["runs", str(tmp_path)]) == 2
     assert "no run folders under" in capsys.readouterr().err
+
+
+def test_comparable_histories_are_the_runs_on_the_same_file_own_first(trained):
+    root, _ = trained
+    histories = runs.comparable_histories(root / "b")
+    assert list(histories) == ["b", "a"]  # c trained on another file
+    assert histories["b"]["step"].iloc[-1] == 12
+    fig = plots.run_comparison(histories, "b", entropy_rate=1.0, chance_bits=2.0)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels[0].startswith("b (this run): best") and labels[1].startswith("a: best")
+    assert len(fig.axes[0].lines) == 4  # two runs, chance, entropy rate
+
+
+def test_next_run_dir_is_the_first_free_numbered_folder(tmp_path):
+    assert runs.next_run_dir(tmp_path / "workbook") == tmp_path / "workbook-2"
+    (tmp_path / "workbook-2").mkdir()
+    (tmp_path / "workbook-3").mkdir()
+    assert runs.next_run_dir(tmp_path / "workbook") == tmp_path / "workbook-4"
+    assert runs.next_run_dir(tmp_path / "workbook-3") == tmp_path / "workbook-4"
+
+
+def test_form_trains_into_a_new_run_folder_when_ticked(trained, tmp_path):
+    _, data = trained
+    cfg = TrainConfig(u16_path=str(data), run_dir=str(tmp_path / "workbook"), batch=8, max_steps=4, eval_every=4,
+                      eval_windows=8, progress=False)
+    form = RunForm(cfg, TINY)
+    assert form.configs()[0].run_dir == str(tmp_path / "workbook")
+    form.new_folder.value = True
+    assert "workbook-2" in form.target.value
+    form.run()
+    assert (tmp_path / "workbook-2" / "summary.json").is_file() and not (tmp_path / "workbook").exists()
+    assert form.configs()[0].run_dir == str(tmp_path / "workbook-3")
+    labels = [c.description for c in form.children[2].children if hasattr(c, "description")]
+    assert labels[:2] == ["Run training", "new run folder"]
