@@ -11,6 +11,7 @@ from .distributed import dist_info
 from .errors import SeqlibError
 from .model import ModelConfig
 from .settings import base_type, bounds_text, flags
+from .runs import add_parser as add_runs_parser
 from .train import TrainConfig
 
 def _help(cls: type, name: str) -> str:
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true", help="tiny settings that finish in a minute")
     p.set_defaults(func=_report)
     workbook.register(sub)
+    add_runs_parser(sub)
     return parser
 
 

@@ -22,6 +22,7 @@ from .errors import DataError
 from .linear import LinearScan, scan
 from .metrics import Metrics
 from .prediction import Prediction
+from .runs import write_summary
 from .train import amp_dtype
 
 FIT_MAX = 20_000_000  # values of the training block the baselines are fitted on (its end)
@@ -235,5 +236,6 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
         paths.run_dir.mkdir(parents=True, exist_ok=True)
         target = paths.eval if block.startswith("held-out") else paths.eval_for(u16_path)
         target.write_text(json.dumps(result, indent=1))
+        write_summary(paths)
         result["written_to"] = str(target)
     return result

@@ -39,11 +39,9 @@ def predict_at(model, tokenizer, values: np.ndarray, idx: int, topk: int = 10) -
         where = idx + h
         truth = int(values[where]) if where < n else None
         true_token = int(tokenizer.encode(np.array([truth], dtype=np.uint16))[0]) if truth is not None else None
-        true_rank = int((probs > probs[true_token]).sum()) + 1 if true_token is not None else None
-        candidates = probs.clone()
-        if tokenizer.unk_token is not None:
-            candidates[tokenizer.unk_token] = -1.0
-        top = candidates.topk(min(topk, tokenizer.n_values))
+        values_only = probs[:tokenizer.n_values]  # the unknown-value class (UNK) is never a value to offer
+        true_rank = int((values_only > probs[true_token]).sum()) + 1 if true_token is not None else None
+        top = values_only.topk(min(topk, tokenizer.n_values))
         for rank, (p, tok) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
             lo, hi = tokenizer.decode(tok)
             row = {"head": h + 1, "position": where, "rank": rank, "token": tok, "value": tokenizer.label(tok),

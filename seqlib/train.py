@@ -20,6 +20,7 @@ from .errors import ConfigError, SeqlibError
 from .formats import FORMATS
 from .linear import LinearScan, scan
 from .model import ModelConfig, SeqModel
+from .runs import write_summary
 from .settings import check, setting
 from .tokenize import KINDS, Tokenizer, fit_tokenizer
 
@@ -380,6 +381,7 @@ class Trainer:
                 save_checkpoint(self.paths.ckpt, self._state(full=False))
             save_checkpoint(self.paths.latest, self._state(full=True))
             self.history_frame().to_csv(self.paths.history, index=False)
+            write_summary(self.paths)
             for cb in self.callbacks:
                 cb.on_eval(self, self.history_frame())
         return self.cfg.patience is not None and self.bad_evals >= self.cfg.patience
