@@ -3,6 +3,7 @@ import numpy as np
 import torch
 
 from seqlib.model import ModelConfig
+from seqlib.prediction import DensePrediction
 from seqlib.predict import predict_at
 from seqlib.tokenize import Tokenizer
 
@@ -18,8 +19,10 @@ class UnkLover(torch.nn.Module):
             self.logits[: tokenizer.n_values] = -torch.arange(tokenizer.n_values, dtype=torch.float32)
             self.logits[tokenizer.unk_token] = 5.0
 
-    def forward(self, x):
-        return self.logits.expand(x.shape[0], x.shape[1], 1, -1)
+    linear = None  # no linear inputs
+
+    def predict(self, x, start=0):
+        return DensePrediction(self.logits.expand(x.shape[0] * (x.shape[1] - start), 1, -1))
 
 
 def test_unk_is_never_a_candidate_and_ranks_count_values_only():
