@@ -12,8 +12,8 @@ from jupyter_client.channels import AsyncZMQSocketChannel
 from traitlets import Type
 
 from .checkpoint import RunPaths, load_checkpoint
-from .errors import SeqlibError
-from .tokenize import Tokenizer
+from .errors import DataError, SeqlibError
+from .tokenize import Tokenizer, read_tokenizer
 from .workbook import NOTEBOOK_DIR
 
 NOTEBOOKS = ["01_explore_and_bin", "02_train", "03_evaluate", "04_prediction_analysis"]
@@ -60,7 +60,7 @@ def save_tokenizer(tokenizer: Tokenizer, run_dir: str | Path) -> Path:
 def load_tokenizer(run_dir: str | Path) -> Tokenizer | None:
     """The run folder's tokenizer.json, or None when there is none (training then fits one)."""
     path = RunPaths.resolve(run_dir).tokenizer
-    return Tokenizer.from_dict(json.loads(path.read_text())) if path.is_file() else None
+    return read_tokenizer(path) if path.is_file() else None
 
 
 def load_eval(run_dir: str | Path) -> dict:
@@ -68,7 +68,34 @@ def load_eval(run_dir: str | Path) -> dict:
     path = RunPaths.resolve(run_dir).eval
     if not path.is_file():
         raise SeqlibError(f"{path} not found; run 03_evaluate.ipynb (or `seqlib evaluate`) for this run folder first")
-    return json.loads(path.read_text())
+    try:
+        result = json.loads(path.read_text())
+    except ValueError as e:
+        raise DataError(f"{path} is not valid JSON ({e}); run 03_evaluate.ipynb (or `seqlib evaluate`) again") from None
+    if not isinstance(result, dict) or "verdict" not in result:
+        raise DataError(f"{path} is not an evaluation; run 03_evaluate.ipynb (or `seqlib evaluate`) again")
+    return result
+
+
+HISTORY_COLUMNS = ("step", "train_loss_bits", "val_loss_bits")
+
+
+def load_history(run_dir: str | Path) -> pd.DataFrame:
+    """The run folder's history.csv, one row per validation; DataError when it is missing or damaged."""
+    paths = RunPaths.resolve(run_dir)
+    fix = f"train into {paths.run_dir} again (02_train.ipynb or `seqlib train`, with --resume to go on)"
+    if not paths.history.is_file():
+        raise SeqlibError(f"{paths.history} not found; {fix}")
+    try:
+        history = pd.read_csv(paths.history)
+    except (ValueError, UnicodeDecodeError) as e:  # pandas' ParserError and EmptyDataError are ValueErrors
+        raise DataError(f"{paths.history} is damaged ({str(e).strip().splitlines()[0]}); {fix}") from None
+    bad = [c for c in HISTORY_COLUMNS if c not in history or not pd.api.types.is_numeric_dtype(history[c])]
+    if bad:
+        raise DataError(f"{paths.history} is damaged (column {', '.join(bad)} missing or not numbers); {fix}")
+    if history.empty:
+        raise DataError(f"{paths.history} has no rows; {fix}")
+    return history
 
 
 def mistakes_table(result: dict, head: int = 1, n: int = 10) -> pd.DataFrame:
@@ -83,13 +110,10 @@ def write_key_figures(run_dir: str | Path, path: str | Path = "docs/key_figures.
     from . import plots
 
     paths = RunPaths.resolve(run_dir)
-    if not paths.history.is_file():
-        raise SeqlibError(f"{paths.history} not found; train into {paths.run_dir} first "
-                          "(02_train.ipynb or `seqlib train`)")
-    result = load_eval(run_dir)
+    history, result = load_history(run_dir), load_eval(run_dir)
     data = load_checkpoint(paths.ckpt)["train_config"]["u16_path"]
     _, source = workbook_data(data, run_dir)
-    fig = plots.key_figures(pd.read_csv(paths.history), result, source["entropy_rate"] if source else None)
+    fig = plots.key_figures(history, result, source["entropy_rate"] if source else None)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
