@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import mmap
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -258,13 +259,18 @@ class WindowBatches(Dataset):
         self.__dict__.update(state)
 
 
+def _ignore_sigint(worker_id: int) -> None:
+    """Ctrl-C reaches the workers too (the terminal signals the whole process group); the trainer handles it alone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def batch_iterator(dataset: Dataset, start: int = 0, workers: int = 0,
                    pin_memory: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Batches start, start+1, ... forever; workers > 0 prefetch them in background processes."""
     pin = pin_memory and torch.cuda.is_available()
     if workers > 0:
         yield from DataLoader(dataset, batch_size=None, sampler=range(start, sys.maxsize), num_workers=workers,
-                              pin_memory=pin, persistent_workers=True)
+                              pin_memory=pin, persistent_workers=True, worker_init_fn=_ignore_sigint)
     else:
         for i in range(start, sys.maxsize):
             x, y = dataset[i]

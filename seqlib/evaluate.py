@@ -15,10 +15,10 @@ from tqdm.auto import tqdm
 
 from . import stats
 from .baselines import LINEAR, baseline_predictors
-from .checkpoint import RunPaths, load_model
+from .checkpoint import RunPaths, atomic_write, load_model
 from .data import U16Stream, eval_windows, gather, model_inputs, score_from
 from .distributed import pick_device
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .linear import LinearScan, scan
 from .metrics import Metrics
 from .prediction import Prediction
@@ -172,6 +172,9 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     ("first_byte", "second_byte" keys) are the token's first and second byte (byte_names says which byte of the value
     each is). Values the tokenizer never saw are left out of every score and test (counted in "unseen_values").
     """
+    for name, value in (("max_samples", max_samples), ("batch", batch)):
+        if value < 1:
+            raise ConfigError(f"--{name} {value} is out of range: it must be at least 1")
     dev = pick_device(device)
     model, tokenizer, state = load_model(ckpt, dev)
     cfg = model.cfg
@@ -235,7 +238,8 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
         paths = RunPaths.resolve(run_dir, ckpt)
         paths.run_dir.mkdir(parents=True, exist_ok=True)
         target = paths.eval if block.startswith("held-out") else paths.eval_for(u16_path)
-        target.write_text(json.dumps(result, indent=1))
+        with atomic_write(target) as f:  # never a half-written eval.json for the notebooks to read
+            f.write(json.dumps(result, indent=1).encode())
         write_summary(paths)
         result["written_to"] = str(target)
     return result

@@ -15,14 +15,21 @@ import torch
 from .checkpoint import load_model
 from .data import U16Stream, model_inputs
 from .distributed import pick_device
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .linear import LinearScan
 from .values import BYTE, N_VALUES
+
+
+def _check_topk(topk: int) -> None:
+    if not 1 <= topk <= N_VALUES:
+        raise ConfigError(f"--topk {topk} is out of range: it must be from 1 to {N_VALUES:,} (a model with fewer "
+                          "values than that lists all of them)")
 
 
 def predict_at(model, tokenizer, values: np.ndarray, idx: int, topk: int = 10) -> pd.DataFrame:
     """Top-k predictions of each head from the seq_len values before `idx` (head h predicts the value at idx+h-1)."""
     seq_len, n = model.cfg.seq_len, len(values)
+    _check_topk(topk)
     if not seq_len <= idx <= n:
         raise DataError(f"--idx {idx} is out of range: it needs {seq_len} values of context, "
                         f"so choose an index from {seq_len} to {n} for this file of {n} values")
@@ -74,6 +81,7 @@ def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, de
             format: str = "u16le") -> pd.DataFrame:
     """Load a checkpoint and a file, then `predict_at` one index; table.attrs["linear"] says what the training
     block's linear recurrences predict there (None when no bit plane is linear)."""
+    _check_topk(topk)
     model, tokenizer, state = load_model(ckpt, pick_device(device))
     values = U16Stream(u16_path, format=format).values
     table = predict_at(model, tokenizer, values, idx, topk)

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 from queue import Empty
 
-import pandas as pd
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.channels import AsyncZMQSocketChannel
 from traitlets import Type
@@ -15,7 +14,7 @@ from . import offline
 from .checkpoint import RunPaths, load_checkpoint
 from .errors import SeqlibError
 from .index import write_index
-from .runs import load_eval, sample_data, workbook_data
+from .runs import load_eval, load_history, sample_data, workbook_data
 from .workbook import NOTEBOOK_DIR
 
 NOTEBOOKS = ["01_explore_and_bin", "02_train", "03_evaluate", "04_prediction_analysis"]
@@ -29,13 +28,10 @@ def write_key_figures(run_dir: str | Path, path: str | Path = "docs/key_figures.
     from . import plots
 
     paths = RunPaths.resolve(run_dir)
-    if not paths.history.is_file():
-        raise SeqlibError(f"{paths.history} not found; train into {paths.run_dir} first "
-                          "(02_train.ipynb or `seqlib train`)")
-    result = load_eval(run_dir)
+    history, result = load_history(run_dir), load_eval(run_dir)
     data = load_checkpoint(paths.ckpt)["train_config"]["u16_path"]
     _, source = workbook_data(data, run_dir)
-    fig = plots.key_figures(pd.read_csv(paths.history), result, source["entropy_rate"] if source else None)
+    fig = plots.key_figures(history, result, source["entropy_rate"] if source else None)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from .checkpoint import RunPaths
-from .errors import SeqlibError
-from .tokenize import Tokenizer
+from .errors import DataError, SeqlibError
+from .tokenize import Tokenizer, read_tokenizer
 
 SAMPLE_NAME = "sample.u16"
 SOURCE_SUFFIX = ".source.json"  # beside a generated stream: its SourceInfo (kind, parameters, entropy rate)
@@ -70,7 +70,7 @@ def save_tokenizer(tokenizer: Tokenizer, run_dir: str | Path) -> Path:
 def load_tokenizer(run_dir: str | Path) -> Tokenizer | None:
     """The run folder's tokenizer.json, or None when there is none (training then fits one)."""
     path = RunPaths.resolve(run_dir).tokenizer
-    return Tokenizer.from_dict(json.loads(path.read_text())) if path.is_file() else None
+    return read_tokenizer(path) if path.is_file() else None
 
 
 def load_eval(run_dir: str | Path) -> dict:
@@ -78,7 +78,34 @@ def load_eval(run_dir: str | Path) -> dict:
     path = RunPaths.resolve(run_dir).eval
     if not path.is_file():
         raise SeqlibError(f"{path} not found; run 03_evaluate.ipynb (or `seqlib evaluate`) for this run folder first")
-    return json.loads(path.read_text())
+    try:
+        result = json.loads(path.read_text())
+    except ValueError as e:
+        raise DataError(f"{path} is not valid JSON ({e}); run 03_evaluate.ipynb (or `seqlib evaluate`) again") from None
+    if not isinstance(result, dict) or "verdict" not in result:
+        raise DataError(f"{path} is not an evaluation; run 03_evaluate.ipynb (or `seqlib evaluate`) again")
+    return result
+
+
+HISTORY_COLUMNS = ("step", "train_loss_bits", "val_loss_bits")
+
+
+def load_history(run_dir: str | Path) -> pd.DataFrame:
+    """The run folder's history.csv, one row per validation; DataError when it is missing or damaged."""
+    paths = RunPaths.resolve(run_dir)
+    fix = f"train into {paths.run_dir} again (02_train.ipynb or `seqlib train`, with --resume to go on)"
+    if not paths.history.is_file():
+        raise SeqlibError(f"{paths.history} not found; {fix}")
+    try:
+        history = pd.read_csv(paths.history)
+    except (ValueError, UnicodeDecodeError) as e:  # pandas' ParserError and EmptyDataError are ValueErrors
+        raise DataError(f"{paths.history} is damaged ({str(e).strip().splitlines()[0]}); {fix}") from None
+    bad = [c for c in HISTORY_COLUMNS if c not in history or not pd.api.types.is_numeric_dtype(history[c])]
+    if bad:
+        raise DataError(f"{paths.history} is damaged (column {', '.join(bad)} missing or not numbers); {fix}")
+    if history.empty:
+        raise DataError(f"{paths.history} has no rows; {fix}")
+    return history
 
 
 def mistakes_table(result: dict, head: int = 1, n: int = 10) -> pd.DataFrame:

@@ -7,6 +7,9 @@ bytes16: token == value, the high byte first. bits16: the token is the value wit
 byte comes first, and the model predicts the bits one by one from the lowest up (the order of carries in arithmetic
 modulo 2^16, where generators keep their structure).
 """
+import json
+from pathlib import Path
+
 import numpy as np
 
 from .data import gather
@@ -99,6 +102,23 @@ class Tokenizer:
     def from_dict(cls, d: dict) -> "Tokenizer":
         """Inverse of to_dict."""
         return cls(d["kind"], d.get("lo"), d.get("hi"))
+
+
+def read_tokenizer(path: str | Path) -> Tokenizer:
+    """A tokenizer.json (Tokenizer.to_dict); DataError naming the file and the fix when it is malformed."""
+    try:
+        d = json.loads(Path(path).read_text())
+        if not isinstance(d, dict) or "kind" not in d:
+            raise ValueError("no tokenizer kind in it")
+        if d["kind"] not in WIDE:
+            lo, hi = np.asarray(d.get("lo"), dtype=np.int64), np.asarray(d.get("hi"), dtype=np.int64)
+            if not (lo.ndim == 1 and lo.shape == hi.shape and len(lo) and 0 <= lo[0] and hi[-1] < N_U16
+                    and (lo <= hi).all() and (lo[1:] > hi[:-1]).all()):
+                raise ValueError("its lo and hi are not increasing, non-overlapping value ranges in 0..65535")
+        return Tokenizer.from_dict(d)
+    except (OSError, ValueError, TypeError) as e:  # ConfigError (an unknown kind) is a ValueError too
+        raise DataError(f"{path} is not a valid tokenizer.json ({e}); delete it, or choose the tokenizer again in "
+                        "01_explore_and_bin.ipynb") from None
 
 
 def _sample(values: np.ndarray, sample_size: int, seed: int) -> np.ndarray:
