@@ -104,8 +104,6 @@ class SeqModel(nn.Module):
         self.register_buffer("rope_sin", sin, persistent=False)
         self.apply(self._init_weights)
         self.out.reset_parameters()
-        if self.linear_in is not None:  # start as the model without linear inputs; the path grows where it helps
-            nn.init.zeros_(self.linear_in.weight)
         for block in self.blocks:  # GPT-2: residual output projections scaled by 1/sqrt(2 * nlayers)
             for proj in (block.attn.proj, block.ffn.proj):
                 nn.init.normal_(proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * cfg.nlayers))
