@@ -26,7 +26,8 @@ from seqlib.cli import main
 from seqlib.errors import CheckpointError, DataError, LockError
 from seqlib.evaluate import evaluate
 from seqlib.model import ModelConfig
-from seqlib.report import load_eval, load_tokenizer, write_key_figures
+from seqlib.report import write_key_figures
+from seqlib.runs import load_eval, load_tokenizer
 from seqlib.train import Callback, TrainConfig, Trainer, TrainingError
 
 from conftest import write_source
@@ -201,7 +202,7 @@ def test_a_full_disk_during_training_ends_in_one_line_and_keeps_the_last_checkpo
     assert main(train_argv(data, run)) == 2
     assert "No space left on device" in one_line(capsys.readouterr().err)
     assert load_checkpoint(run / "latest.pt")["step"] == TRAIN["eval_every"]
-    assert sorted(p.name for p in run.iterdir()) == ["history.csv", "latest.pt", "model.pt"]
+    assert sorted(p.name for p in run.iterdir()) == ["history.csv", "latest.pt", "model.pt", "summary.json"]
 
 
 def test_a_nan_before_the_first_checkpoint_says_that_nothing_was_saved(data, tmp_path):
