@@ -84,10 +84,16 @@ def load_eval(run_dir: str | Path) -> dict:
         raise DataError(f"{path} is not valid JSON ({e}); run 03_evaluate.ipynb (or `seqlib evaluate`) again") from None
     if not isinstance(result, dict) or "verdict" not in result:
         raise DataError(f"{path} is not an evaluation; run 03_evaluate.ipynb (or `seqlib evaluate`) again")
+    for predictor in [result.get("model", {}), *result.get("baselines", {}).values()]:
+        for head in [*predictor.get("heads", []), predictor.get("overall", {})]:
+            for old, new in OLD_BYTE_KEYS.items():  # older eval.json files name the bytes high and low
+                if old in head:
+                    head[new] = head.pop(old)
     return result
 
 
 HISTORY_COLUMNS = ("step", "train_loss_bits", "val_loss_bits")
+OLD_BYTE_KEYS = {"high_byte": "first_byte", "low_byte": "second_byte"}
 
 
 def load_history(run_dir: str | Path) -> pd.DataFrame:

@@ -182,3 +182,12 @@ def test_form_trains_into_a_new_run_folder_when_ticked(trained, tmp_path):
     assert form.configs()[0].run_dir == str(tmp_path / "workbook-3")
     labels = [c.description for c in form.children[2].children if hasattr(c, "description")]
     assert labels[:2] == ["Run training", "new run folder"]
+
+
+def test_an_old_eval_json_with_high_and_low_byte_keys_reads_with_the_new_names(tmp_path):
+    head = {"head": 1, "ce_bits": 3.0, "high_byte": {"ce_bits": 1.0}, "low_byte": {"ce_bits": 2.0}}
+    old = {"verdict": {"text": "x"}, "model": {"heads": [head], "overall": dict(head, head="all")}, "baselines": {}}
+    (tmp_path / "eval.json").write_text(json.dumps(old))
+    result = runs.load_eval(tmp_path)
+    for h in (result["model"]["heads"][0], result["model"]["overall"]):
+        assert h["first_byte"] == {"ce_bits": 1.0} and h["second_byte"] == {"ce_bits": 2.0} and "high_byte" not in h
