@@ -204,6 +204,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
     for key in ("model_config", "tokenizer", "model", "split"):
         if key not in state:
             raise CheckpointError(f"{path} has no {key!r}; it was not written by `seqlib train`")
+    if "linear_in.weight" in state["model"]:
+        raise CheckpointError(f"{path} feeds its linear inputs into the embedding, which this seqlib no longer "
+                              "does (they are a factor on the output now); retrain it with `seqlib train`")
     model = SeqModel(ModelConfig.from_dict(state["model_config"]))
     try:
         model.load_state_dict(state["model"])

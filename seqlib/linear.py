@@ -10,6 +10,7 @@ random plane has L close to half its length, so a recurrence counts only when L 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pandas as pd
@@ -348,6 +349,14 @@ class LinearScan:
     def max_complexity_found(self) -> int:
         """The largest L among the linear planes (0 when none)."""
         return max((p.L for p in self.planes if p.linear), default=0)
+
+    def log_odds(self) -> np.ndarray:
+        """(16,) log((1 - eps) / eps) of each linear plane's recurrence (0 for the other planes)."""
+        out = np.zeros(16)
+        for p in self.planes:
+            if p.linear:
+                out[p.plane] = math.log((1 - p.eps) / p.eps)
+        return out
 
     def _specs(self) -> list[tuple[int, int, np.ndarray]]:
         return [(p.plane, p.L, np.asarray(p.taps, np.int64)) for p in self.planes if p.linear]

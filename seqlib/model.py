@@ -84,18 +84,17 @@ class ModelConfig:
 
 
 class SeqModel(nn.Module):
-    """Input (tokens, plus the linear recurrences' predicted bits when cfg.linear_inputs) -> blocks -> RMSNorm ->
-    the output kind's heads.
+    """Tokens -> blocks -> RMSNorm -> the output kind's heads, times the linear inputs' factor when cfg.linear_inputs.
 
     x is (B, T) int64 tokens, or (B, T, 2) with the linear side channel in x[..., 1]: the predicted bits of the value
     at t + 1 (bit j) and which of them are known (bit 16 + j), computed from the values up to t only (linear.py).
+    The side channel reaches only the heads (see outputs.py), never the trunk.
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
         self.out = OUTPUTS[cfg.output](cfg)
-        self.linear_in = nn.Linear(BITS, cfg.d_model, bias=False) if cfg.linear_inputs else None
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.nlayers))
         self.norm = nn.RMSNorm(cfg.d_model)
@@ -133,18 +132,20 @@ class SeqModel(nn.Module):
             self.rope_cos, self.rope_sin = rope_cache(T, head_dim, self.cfg.rope_base, device)
         return self.rope_cos[:T], self.rope_sin[:T]
 
-    def _linear_signs(self, side: torch.Tensor) -> torch.Tensor:
-        """±1 for each predicted bit that is known, 0 for the others: (B, T) packed side channel -> (B, T, 16)."""
-        shifts = torch.arange(BITS, device=side.device)
+    def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Tokens (B, T) and the linear signs (B, T, 16): ±1 for each predicted bit that is known, 0 for the others
+        (None without linear inputs)."""
+        if x.dim() == 2:
+            return x, None
+        side = x[..., 1]
+        shifts = torch.arange(BITS, device=x.device)
         bits, known = (side[..., None] >> shifts) & 1, (side[..., None] >> (shifts + BITS)) & 1
-        return (known * (2 * bits - 1)).to(self.linear_in.weight.dtype)
+        return x[..., 0], (known * (2 * bits - 1)).float() if self.cfg.linear_inputs else None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The hidden states (B, T, d_model) the heads read, for inputs x (see the class docstring)."""
-        tokens = x[..., 0] if x.dim() == 3 else x
+        tokens = self._split(x)[0]
         h0 = self.out.embed(tokens)
-        if self.linear_in is not None:
-            h0 = h0 + self.linear_in(self._linear_signs(x[..., 1]))
         cos, sin = self._rope(tokens.shape[1])
         h = h0 = self.drop(h0)
         for block in self.blocks:
@@ -154,7 +155,7 @@ class SeqModel(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """(logits, loss) like nanoGPT: the output kind's raw logits (teacher-forced on the targets y (B, T, H) where
         it needs them) and, when y is given, the cross-entropy in nats (float32) over all positions and heads."""
-        logits = self.out.logits(self.features(x), y)
+        logits = self.out.logits(self.features(x), y, self._split(x)[1])
         return logits, (None if y is None else self.out.loss(logits, y))
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -165,7 +166,10 @@ class SeqModel(nn.Module):
     def predict(self, x: torch.Tensor, start: int = 0) -> Prediction:
         """Predictions at positions >= start of every window, rows (window, position) flattened."""
         h = self.features(x)[:, start:]
-        return self.out.predict(h.reshape(-1, h.size(-1)).float())
+        signs = self._split(x)[1]
+        if signs is not None:
+            signs = signs[:, start:].reshape(-1, BITS)
+        return self.out.predict(h.reshape(-1, h.size(-1)).float(), signs)
 
     def num_params(self, exclude_embedding: bool = False) -> int:
         """Parameter count; exclude_embedding drops the embedding tables (and with them tied heads)."""

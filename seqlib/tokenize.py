@@ -92,6 +92,17 @@ class Tokenizer:
         """Which values lie inside a range seen at fit time (the others are UNK for exact, the nearest bin otherwise)."""
         return self._seen[np.asarray(values)]
 
+    def bit_signs(self) -> np.ndarray:
+        """(vocab_size, 16): for each class the mean over the values it stands for of ±1 for bit j (0 for UNK)."""
+        def ones_below(n: np.ndarray, j: int) -> np.ndarray:  # values in [0, n) with bit j set
+            return (n >> (j + 1) << j) + np.maximum(0, (n & ((2 << j) - 1)) - (1 << j))
+        signs = np.zeros((self.vocab_size, 16))
+        count = self.hi - self.lo + 1
+        for j in range(16):
+            ones = ones_below(self.hi + 1, j) - ones_below(self.lo, j)
+            signs[:self.n_values, j] = (2 * ones - count) / count
+        return signs
+
     def to_dict(self) -> dict:
         """Plain types only, for checkpoints and tokenizer.json (bytes16 and bits16 are fully described by their kind)."""
         if self.kind in WIDE:

@@ -247,6 +247,9 @@ class Trainer:
         torch.manual_seed(self.cfg.seed)
         self.raw_model = SeqModel(self.model_cfg).to(self.device)
         self.raw_model.linear = self.linear if self.model_cfg.linear_inputs else None
+        if self.raw_model.linear is not None:
+            self.raw_model.out.init_prior(torch.as_tensor(self.tokenizer.bit_signs(), dtype=torch.float32),
+                                          torch.as_tensor(self.linear.log_odds(), dtype=torch.float32))
         self.ddp = DistributedDataParallel(self.raw_model) if self.dist.enabled else None
         model = self.ddp or self.raw_model
         self.model = torch.compile(model) if self.cfg.compile else model

@@ -8,7 +8,8 @@ import torch.nn as nn
 from seqlib.errors import ConfigError
 from seqlib.layers import LagMix, apply_rope, rope_cache
 from seqlib.model import ModelConfig, SeqModel
-from seqlib.outputs import token_bits
+from seqlib.outputs import Prior, token_bits
+from seqlib.tokenize import Tokenizer
 
 TINY = dict(vocab_size=16, seq_len=16, d_model=32, nlayers=2, nhead=2)
 
@@ -442,3 +443,46 @@ def test_bitwise_head_learns_addition_modulo_2_16_from_the_two_summands():
     bits = -factors.log_prob(y[:, 1]).mean() / math.log(2)
     assert bits < 8.0  # chance: 16 bits
     assert factors.top(1)[0][:, 0, 0].eq(y[:, 1, 0]).float().mean() > 0.02  # chance: 1 / 65,536
+
+
+@pytest.mark.parametrize("output", ["tokens", "bytes16", "bits16"])
+def test_linear_inputs_are_a_factor_on_head_one_that_the_trunk_never_sees(output):
+    kinds = {"tokens": TINY, "bytes16": WIDE, "bits16": BITWISE}
+    torch.manual_seed(0)
+    model = SeqModel(ModelConfig(**{**kinds[output], "heads_ahead": 2, "linear_inputs": True})).eval()
+    classes = model.cfg.vocab_size if output == "tokens" else 65536
+    tokens = torch.randint(0, classes, (3, 16))
+    y = torch.stack([torch.randint(0, classes, (3, 16)) for _ in range(2)], -1)
+    side = torch.randint(0, 1 << 32, (3, 16))
+    x, x_other = torch.stack((tokens, side), -1), torch.stack((tokens, side ^ 0x10001), -1)
+    with torch.no_grad():
+        fresh = model.predict(x).log_prob(y.reshape(-1, 2))
+        torch.testing.assert_close(fresh, model.predict(tokens).log_prob(y.reshape(-1, 2)))  # zero factor at init
+        for prior in (m for m in model.modules() if isinstance(m, Prior)):
+            nn.init.normal_(prior.weight, std=1.0)
+        torch.testing.assert_close(model.features(x), model.features(x_other))
+        logp, logp_other = (model.predict(inputs).log_prob(y.reshape(-1, 2)) for inputs in (x, x_other))
+        _, loss = model(x, y)
+    assert not torch.allclose(logp[:, 0], logp_other[:, 0])  # head 1 reads the predicted bits
+    torch.testing.assert_close(logp[:, 1], logp_other[:, 1])  # head 2 predicts a value they say nothing of
+    torch.testing.assert_close(loss, -logp.mean(), atol=1e-5, rtol=1e-5)  # training and prediction agree
+
+
+@pytest.mark.parametrize("output", ["tokens", "bytes16", "bits16"])
+def test_a_prior_set_from_the_scan_makes_a_fresh_model_the_linear_predictor(output):
+    kinds = {"tokens": (TINY, Tokenizer("exact", lo=list(range(16)), hi=list(range(16)))),
+             "bytes16": (WIDE, Tokenizer("bytes16")), "bits16": (BITWISE, Tokenizer("bits16"))}
+    config, tokenizer = kinds[output]
+    torch.manual_seed(0)
+    model = SeqModel(ModelConfig(**{**config, "vocab_size": tokenizer.vocab_size, "linear_inputs": True})).eval()
+    log_odds = torch.zeros(16)
+    log_odds[0] = math.log(99)  # plane 0 right 99% of the time; the other planes are not linear
+    model.out.init_prior(torch.as_tensor(tokenizer.bit_signs(), dtype=torch.float32), log_odds)
+    tokens = torch.randint(0, 16, (2, 16))
+    side = torch.randint(0, 2, (2, 16)) | (1 << 16)  # bit 0 predicted and known
+    with torch.no_grad():
+        dense = model.predict(torch.stack((tokens, side), -1)).dense()[:, 0].exp()
+    values = torch.as_tensor(tokenizer.lo)  # the value of each class
+    agrees = (values[None, :] & 1) == (side.reshape(-1, 1) & 1)
+    p_agree = (dense[:, :len(values)] * agrees).sum(-1) / dense[:, :len(values)].sum(-1)  # UNK left out
+    torch.testing.assert_close(p_agree, torch.full_like(p_agree, 0.99), atol=3e-3, rtol=0)

@@ -169,3 +169,13 @@ def test_binning_loss_of_an_lcg_is_its_whole_low_byte():
     assert loss["top1_value_ceiling"] < 2 / 256  # a perfect bin predictor still guesses the value within its bin
     assert loss["low_byte_bits"] == pytest.approx(8, abs=0.01) and loss["low_byte_bits_given_previous"] < 0.01
     assert binning_loss(np.arange(200, dtype=np.uint16), num_bins=256)["bits_lost"] == pytest.approx(0, abs=1e-9)
+
+
+def test_bit_signs_average_each_bit_over_the_values_of_a_class():
+    signs = Tokenizer("quantile", lo=[0, 4, 5], hi=[3, 4, 7]).bit_signs()
+    np.testing.assert_allclose(signs[:, :4], [[0, 0, -1, -1], [-1, -1, 1, -1], [1 / 3, 1 / 3, 1, -1]])
+    assert (signs[:, 4:] == -1).all()
+    exact = Tokenizer("exact", lo=[6, 9], hi=[6, 9]).bit_signs()
+    assert exact[:, :4].tolist() == [[-1, 1, 1, -1], [1, -1, -1, 1], [0, 0, 0, 0]]  # 0110, 1001, UNK
+    wide = Tokenizer("bits16").bit_signs()  # token 0x0100 is the value 0x0001
+    assert wide[0x0100, 0] == 1 and (wide[0x0100, 1:] == -1).all()

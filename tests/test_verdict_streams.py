@@ -2,13 +2,14 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from seqlib.baselines import LINEAR, LinearRecurrence
 from seqlib.checkpoint import load_checkpoint, load_model
 from seqlib.data import model_inputs
-from seqlib.errors import DataError
+from seqlib.errors import CheckpointError, DataError
 from seqlib.evaluate import evaluate
 from seqlib.linear import scan
 from seqlib.model import ModelConfig
@@ -159,3 +160,22 @@ def test_auto_picks_bits16_for_addition_with_carries_and_bytes16_for_an_lcg():
     assert fit_tokenizer(lagged, linear=scan(lagged)).kind == "bits16"
     assert fit_tokenizer(lagged).kind == "bytes16"  # without the scan the values look alike
     assert fit_tokenizer(lcg, linear=scan(lcg)).kind == "bytes16"
+
+
+def test_a_checkpoint_with_linear_inputs_in_the_embedding_is_refused_in_one_line(mt_run, tmp_path):
+    state = load_checkpoint(mt_run[1])
+    state["model"]["linear_in.weight"] = torch.zeros(32, 16)
+    torch.save(state, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match=r"feeds its linear inputs into the embedding.*retrain it"):
+        load_model(tmp_path / "old.pt")
+
+
+def test_linear_inputs_hand_the_model_a_linear_bit_it_does_not_learn_from_its_window(tmp_path):
+    # Values 0..7: bit 0 from an LFSR of degree 17 (an XOR of 17 past bits: a sparse parity that a transformer does
+    # not learn in 120 steps), bits 1-2 a noisy lagged sum. The linear inputs give bit 0: a whole bit less.
+    path, _ = write_source(tmp_path, "mixed", 30_000, seed=2, k=4, degree=17)
+    bits = {}
+    for linear in (True, False):
+        fit(path, tmp_path / f"run{linear}", steps=120, linear=linear, lr=3e-3)
+        bits[linear] = float(pd.read_csv(tmp_path / f"run{linear}" / "history.csv")["val_loss_bits"].iloc[-1])
+    assert bits[True] < bits[False] - 0.6, bits
