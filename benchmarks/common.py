@@ -67,8 +67,8 @@ def fmt(x: object) -> str:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    """A GitHub markdown table with the first row's keys as columns."""
-    cols = list(rows[0])
+    """A GitHub markdown table with every row's keys as columns, in the order they first appear."""
+    cols = list(dict.fromkeys(key for row in rows for key in row))
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(row.get(c, "")) for c in cols) + " |" for row in rows]
     return "\n".join(lines)
