@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Any, Callable
 
@@ -167,6 +168,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # the system's fault (a full disk, a file that went away), not the user's input
         print(f"error: {f'{e.filename}: ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or a run stopped by SIGTERM: the shell's 128 + signal number
+        return 128 + getattr(e, "signum", signal.SIGINT)
     return 0

@@ -131,28 +131,39 @@ class Callback:
         """After each validation, once its history row and checkpoints are written (main process only)."""
 
 
+class Stopped(KeyboardInterrupt):
+    """A run ended by a signal; signum says which (the CLI exits with 128 + signum, as a shell would)."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 class Interrupts:
-    """Within the block, SIGINT (Ctrl-C) sets `requested`, which the loop reads between steps; a second one raises
-    KeyboardInterrupt at once. Outside the main thread, where no handler can be set, SIGINT acts as it always does."""
+    """Within the block, SIGINT (Ctrl-C) or SIGTERM (kill, a scheduler's pre-emption, torchrun stopping its workers)
+    sets `requested`, which the loop reads between steps; a second one raises Stopped at once. Outside the main
+    thread, where no handler can be set, the signals act as they always do."""
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
-        self.requested, self._previous = False, None
+        self.requested, self.signum, self._previous = False, signal.SIGINT, {}
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\ninterrupt: saving at the end of this step (Ctrl-C again to stop at once, without saving)",
-              file=sys.stderr, flush=True)
+            raise Stopped(signum)
+        self.requested, self.signum = True, signum
+        again = "Ctrl-C" if signum == signal.SIGINT else "the signal"
+        print(f"\n{signal.Signals(signum).name}: saving at the end of this step ({again} again to stop at once, "
+              "without saving)", file=sys.stderr, flush=True)
 
     def __enter__(self) -> "Interrupts":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, signal.SIG_DFL if self._previous is None else self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if previous is None else previous)
 
 
 class Trainer:
@@ -347,8 +358,9 @@ class Trainer:
     def fit(self) -> pd.DataFrame:
         """Train until the epochs, --max_steps, --time_limit or early stopping end it; return the history.
 
-        The run folder is locked throughout. Ctrl-C (SIGINT) ends the run after the current step with its whole state
-        saved, then raises KeyboardInterrupt; --resume goes on from there as if nothing had happened.
+        The run folder is locked throughout. Ctrl-C (SIGINT) or SIGTERM ends the run after the current step with its
+        whole state saved, then raises Stopped (a KeyboardInterrupt); --resume goes on from there as if nothing had
+        happened.
         """
         if self.is_main and self._lock is None:  # fit() again, after an earlier one ended
             self._lock = RunLock(self.paths.lock).acquire()
@@ -358,7 +370,7 @@ class Trainer:
                 if interrupted and self.is_main:
                     save_checkpoint(self.paths.latest, self._state(full=True))
                     self.saved_step = self.step
-        except KeyboardInterrupt:  # a second Ctrl-C, or one outside the main thread: in the middle of a step
+        except KeyboardInterrupt:  # a second signal, or Ctrl-C outside the main thread: in the middle of a step
             if self.is_main:
                 print(f"\nstopped at once, without saving, after step {self.step}; {self._last_saved()}")
             raise
@@ -368,7 +380,7 @@ class Trainer:
             if self.is_main:
                 print(f"\ninterrupted after step {self.step}; state saved to {self.paths.latest}. "
                       "Resume with the same command plus --resume")
-            raise KeyboardInterrupt
+            raise Stopped(interrupts.signum)
         return self.history_frame()
 
     def _last_saved(self) -> str:
@@ -378,7 +390,7 @@ class Trainer:
         return f"the last good state ({self.paths.latest}, step {self.saved_step}) is untouched"
 
     def _loop(self, interrupts: Interrupts) -> bool:
-        """The training loop; True when a SIGINT stopped it before its end."""
+        """The training loop; True when a signal stopped it before its end."""
         cfg, accum = self.cfg, self.cfg.gradient_accumulation
         # The data order is a function of the batch index, so a resumed run continues with the batch it would have seen.
         batches = batch_iterator(self.train_data, start=self.step * accum, workers=cfg.workers,

@@ -140,13 +140,14 @@ def test_a_second_ctrl_c_stops_at_once_without_saving_and_releases_the_run_folde
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_ctrl_c_to_a_training_process_saves_and_resume_equals_the_straight_run(data, straight, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; kill or a scheduler's pre-emption
+def test_a_signal_to_a_training_process_saves_and_resume_equals_the_straight_run(data, straight, tmp_path, signum):
     run = tmp_path / "run"
     proc = start_training(data, run)
     wait_for(lambda: (run / "history.csv").exists())  # some steps in, at no particular moment of a step
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 128 + signum, err
     assert "Resume with the same command plus --resume" in out and "Traceback" not in err
     assert main(train_argv(data, run, "--resume")) == 0
     assert_equals_straight(run, straight)
