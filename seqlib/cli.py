@@ -53,10 +53,12 @@ def _train(args: argparse.Namespace) -> None:
     from .train import train
 
     model_args = {f.name: getattr(args, f.name) for f in flags(ModelConfig) if getattr(args, f.name) is not None}
-    # A resumed run checks just the flags given against its checkpoint; a new one fills in the defaults.
+    train_args = {f.name: getattr(args, f.name) for f in flags(TrainConfig) if getattr(args, f.name) is not None}
+    # A resumed run checks just the flags given against its checkpoint and takes the others from it; a new one fills
+    # in the defaults.
     model_cfg = model_args if args.resume else ModelConfig(**model_args)
-    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in flags(TrainConfig)})
-    history = train(cfg, model_cfg, tokenizer=None if cfg.resume else _chosen_tokenizer(cfg))
+    cfg = train_args if args.resume else TrainConfig(**train_args)
+    history = train(cfg, model_cfg, tokenizer=None if args.resume else _chosen_tokenizer(cfg))
     if len(history) and dist_info().is_main:
         best = history.loc[history["val_loss_bits"].idxmin()]
         print(f"best validation loss {best['val_loss_bits']:.4f} bits/value (top-1 {best['val_top1']:.2%}) "
@@ -112,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model on a .u16 file")
     _add_fields(p, ModelConfig, keep_defaults=False)
-    _add_fields(p, TrainConfig, keep_defaults=True)
+    _add_fields(p, TrainConfig, keep_defaults=False)
     p.set_defaults(func=_train)
 
     p = sub.add_parser("evaluate", help="score a checkpoint against baselines on held-out data, with a verdict")

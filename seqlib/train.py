@@ -25,7 +25,7 @@ from .linear import LinearScan, scan
 from .lock import RunLock
 from .model import ModelConfig, SeqModel
 from .runs import write_summary
-from .settings import check, setting
+from .settings import check, flags, setting
 from .tokenize import KINDS, Tokenizer, fit_tokenizer
 
 LOG2E = 1.0 / math.log(2.0)
@@ -131,6 +131,11 @@ class Callback:
         """After each validation, once its history row and checkpoints are written (main process only)."""
 
 
+# Settings of one invocation rather than of the run: a resumed run takes them from this session, never the checkpoint.
+SESSION = ("u16_path", "run_dir", "ckpt", "time_limit", "device", "workers", "in_memory", "compile", "progress",
+           "resume")
+
+
 class Stopped(KeyboardInterrupt):
     """A run ended by a signal; signum says which (the CLI exits with 128 + signum, as a shell would)."""
 
@@ -170,12 +175,15 @@ class Trainer:
     """Trains a SeqModel on one .u16 file; single process or one rank of a torchrun job (see train()).
 
     The run folder is locked (RunLock) from the start until fit() ends; close() releases a Trainer that is never fit.
-    model_cfg may be a dict of only the settings given (the CLI's flags): then a resumed run compares just those.
+    cfg and model_cfg may be dicts of only the settings given (the CLI's flags): then a resumed run compares the
+    model's with its checkpoint and takes every other setting from it, but for those of this session (SESSION).
     """
 
-    def __init__(self, cfg: TrainConfig, model_cfg: ModelConfig | dict[str, Any] | None = None,
+    def __init__(self, cfg: TrainConfig | dict[str, Any], model_cfg: ModelConfig | dict[str, Any] | None = None,
                  callbacks: Iterable[Callback] = (), tokenizer: Tokenizer | None = None) -> None:
-        self.cfg, self.callbacks = cfg, list(callbacks)
+        given = cfg if isinstance(cfg, dict) else None
+        cfg = TrainConfig(**given) if given is not None else cfg
+        self.cfg, self.callbacks, self._given = cfg, list(callbacks), given
         self.dist = dist_info()
         self.device = pick_device(cfg.device, self.dist)
         self.paths = RunPaths.resolve(cfg.run_dir, cfg.ckpt)
@@ -191,6 +199,7 @@ class Trainer:
         """The resumed state, data, tokenizer, model, optimizer and batches."""
         resumed = load_checkpoint(self.paths.latest) if cfg.resume else None
         if resumed is not None:
+            self.cfg = cfg = self._resumed_train_config(resumed)
             model_cfg = self._resumed_model_config(resumed, model_cfg)
             tokenizer = Tokenizer.from_dict(resumed["tokenizer"])
         elif isinstance(model_cfg, dict):
@@ -293,6 +302,20 @@ class Trainer:
     def tokens_per_step(self) -> int:
         """Input positions in one optimizer step over all ranks (the global batch times seq_len)."""
         return self.cfg.batch * self.cfg.gradient_accumulation * self.dist.world_size * self.model_cfg.seq_len
+
+    def _resumed_train_config(self, state: dict) -> TrainConfig:
+        """The settings of a resumed run: the checkpoint's, except this session's and those given (with a note where
+        they change the run, which then no longer equals a straight one)."""
+        saved = TrainConfig.from_dict(state.get("train_config", {}))
+        session = {name: getattr(self.cfg, name) for name in SESSION}
+        cfg = replace(saved, **session, **{k: v for k, v in (self._given or {}).items() if k not in SESSION}) \
+            if self._given is not None else self.cfg
+        changed = [f"--{f.name} {getattr(cfg, f.name)} (was {getattr(saved, f.name)})" for f in flags(TrainConfig)
+                   if f.name not in SESSION and getattr(cfg, f.name) != getattr(saved, f.name)]
+        if changed and self.is_main:
+            print(f"note: resuming with {', '.join(changed)}: from here the run differs from one never interrupted",
+                  file=sys.stderr)
+        return cfg
 
     def _resumed_model_config(self, state: dict, given: ModelConfig | dict[str, Any] | None) -> ModelConfig:
         """The checkpoint's model config; ConfigError when a given setting differs from it."""
@@ -533,8 +556,11 @@ class Trainer:
             print(f"resumed {self.paths.latest} at step {self.step} of {self.total_steps}")
 
 
-def train(cfg: TrainConfig, model_cfg: ModelConfig | None = None, **kwargs: Any) -> pd.DataFrame:
-    """Train one run and return its history (under torchrun: inside the job's process group)."""
+def train(cfg: TrainConfig | dict[str, Any], model_cfg: ModelConfig | dict[str, Any] | None = None,
+          **kwargs: Any) -> pd.DataFrame:
+    """Train one run and return its history (under torchrun: inside the job's process group); see Trainer for the
+    dict forms of the configs."""
     info = dist_info()
-    with process_group(info, pick_device(cfg.device, info)):
+    device = cfg.get("device", "auto") if isinstance(cfg, dict) else cfg.device
+    with process_group(info, pick_device(device, info)):
         return Trainer(cfg, model_cfg, **kwargs).fit()

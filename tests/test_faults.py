@@ -149,8 +149,20 @@ def test_a_signal_to_a_training_process_saves_and_resume_equals_the_straight_run
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signum, err
     assert "Resume with the same command plus --resume" in out and "Traceback" not in err
-    assert main(train_argv(data, run, "--resume")) == 0
+    # the bare command: every setting not given comes from the checkpoint (lr, batch, seed, noise, the model's shape)
+    assert main(["train", "--u16_path", str(data), "--run_dir", str(run), "--no-progress", "--resume"]) == 0
     assert_equals_straight(run, straight)
+
+
+def test_a_setting_changed_on_resume_is_used_and_named(data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(train_argv(data, run, "--max_steps=6")) == 0
+    assert main(["train", "--u16_path", str(data), "--run_dir", str(run), "--resume", "--no-progress",
+                 "--max_steps=12", "--lr=0.001"]) == 0
+    assert ("note: resuming with --max_steps 12 (was 6), --lr 0.001 (was 0.003): from here the run differs from one "
+            "never interrupted") in capsys.readouterr().err
+    state = load_checkpoint(run / "latest.pt")
+    assert state["step"] == 12 and state["train_config"]["lr"] == 0.001 and state["train_config"]["batch"] == 8
 
 
 def test_kill_9_of_a_training_then_resume_takes_over_the_lock_and_equals_the_straight_run(data, straight, tmp_path,
