@@ -29,6 +29,8 @@ SOURCES = {  # name: (kind, params, train a model with and without linear inputs
     "LFSR degree 89": ("lfsr", dict(degree=89), False),
     "xorshift32 (low 16 bits)": ("xorshift", dict(state_bits=32, output="low"), False),
     "LCG mod 2^16": ("lcg", {}, False),
+    "rand() of Microsoft C: LCG mod 2^32, bits 16-30": ("lcg", dict(a=214013, c=2531011, m=2**32, shift=16, bits=15),
+                                                         False),
     "additive lagged x(t-5) + x(t-17) mod 2^16": ("lagged_add", {}, False),
     "mixed: LFSR-89 bit + 2 x lagged sum mod 8": ("mixed", dict(k=8, degree=89), True),
     "fair d6 (no structure)": ("die", dict(k=6), False),

@@ -478,7 +478,12 @@ def confirmable(n_bits: int, max_complexity: int, margin: int) -> int:
     return lo
 
 
-def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = 65_536, margin: int = 64,
+# 2^16 + 1: bit 16 of an LCG modulo 2^32 (period 2^17), the lowest output bit of the classic rand() that returns
+# state >> 16; a default of 2^16 would miss it by one.
+MAX_COMPLEXITY = 65_537
+
+
+def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = MAX_COMPLEXITY, margin: int = 64,
          max_check: int = 1_000_000) -> LinearScan:
     """Find the bit planes of a block that obey a linear recurrence over GF(2) of degree <= max_complexity.
 
@@ -495,7 +500,7 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = 65_53
         raise ConfigError(f"alpha must lie in (0, 1), got {alpha}; use e.g. 1e-3")
     if max_complexity < 1 or margin < 1 or max_check < 0:
         raise ConfigError(f"need max_complexity >= 1, margin >= 1 and max_check >= 0, got {max_complexity}, {margin} "
-                          f"and {max_check}; use the defaults (65536, 64, 1000000)")
+                          f"and {max_check}; use the defaults ({MAX_COMPLEXITY}, 64, 1000000)")
     n_bm = min(len(values), 2 * max_complexity + int(confirm_margin(max_complexity, margin)))
     head = np.asarray(values[: min(len(values), n_bm + max_check)])
     if head.min() < 0 or head.max() > 0xFFFF:

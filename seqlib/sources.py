@@ -122,18 +122,25 @@ def _lagged_sum(n: int, rng: np.random.Generator, k: int = 16, a: int = 3, b: in
     return np.array(x[lag:]), info
 
 
-def _lcg(n: int, rng: np.random.Generator, a: int = 25173, c: int = 13849,
-         m: int = 65536) -> tuple[np.ndarray, SourceInfo]:
-    """Linear congruential generator x_{t+1} = (a x_t + c) mod m: deterministic given the previous value."""
-    _check(2 <= m <= 65536, f"lcg needs 2 <= m <= 65536 so values fit 16 bits, got m={m}")
-    x = np.empty(n, dtype=np.int64)
+def _lcg(n: int, rng: np.random.Generator, a: int = 25173, c: int = 13849, m: int = 65536, shift: int = 0,
+         bits: int = 16) -> tuple[np.ndarray, SourceInfo]:
+    """Linear congruential generator x_{t+1} = (a x_t + c) mod m, each value the `bits` bits of x_t from bit `shift`
+    up. The defaults output the whole state; a=214013, c=2531011, m=2**32, shift=16, bits=15 is the classic rand()
+    of Microsoft's C library. Deterministic given the state; the whole state is seen only when shift == 0."""
+    _check(2 <= m <= 65536 or m in (1 << k for k in range(17, 33)),
+           f"lcg needs 2 <= m <= 65536, or m a power of two up to 2**32, got m={m}")
+    _check(1 <= bits <= 16 and shift >= 0 and m > 1 << shift,
+           f"lcg outputs 1..16 bits from bit shift < log2(m); got bits={bits}, shift={shift}, m={m}")
+    x = np.empty(n, dtype=np.uint64)  # products stay below 2^64, or wrap modulo it when m is a power of two
     x[0] = rng.integers(0, m)
     length, mul, add = 1, a % m, c % m  # x[t + length] = (mul * x[t] + add) mod m
     while length < n:  # fill by doubling: one vectorised step per power of two
         step = min(length, n - length)
-        x[length:length + step] = (mul * x[:step] + add) % m
+        x[length:length + step] = (np.uint64(mul) * x[:step] + np.uint64(add)) % np.uint64(m)
         length, mul, add = length + step, mul * mul % m, (mul * add + add) % m
-    return x, SourceInfo("lcg", dict(a=a, c=c, m=m), m, 0.0, 1.0)
+    values = (x >> np.uint64(shift)) & np.uint64((1 << bits) - 1)
+    return values.astype(np.int64), SourceInfo("lcg", dict(a=a, c=c, m=m, shift=shift, bits=bits),
+                                                min(m >> shift, 1 << bits), 0.0, 1.0)
 
 
 def _lagged_add(n: int, rng: np.random.Generator, a: int = 5, b: int = 17,

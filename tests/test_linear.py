@@ -11,6 +11,7 @@ import seqlib.linear as linear
 from seqlib.data import open_u16
 from seqlib.errors import CheckpointError, ConfigError, DataError
 from seqlib.linear import LinearScan, LockstepBM, berlekamp_massey, scan
+from seqlib.sources import generate
 
 
 def lfsr_bits(n: int, degree: int, tap: int, seed: int = 1) -> np.ndarray:
@@ -250,9 +251,9 @@ def test_no_plane_of_random_streams_is_linear():
 def test_full_default_scan_of_a_random_stream_finds_nothing():
     values = urandom16(200_000)
     result = scan(values)
-    assert result.confirmable == 65_536 and result.linear_planes == []
+    assert result.confirmable == 65_537 and result.linear_planes == []
     assert all(not p.confirmed and abs(p.L - p.bits_used / 2) < 40 for p in result.planes)
-    assert result.describe().startswith("no bit plane obeys a linear recurrence over GF(2) of degree up to 65,536")
+    assert result.describe().startswith("no bit plane obeys a linear recurrence over GF(2) of degree up to 65,537")
     pred, known = result.predict_bits(values, np.arange(1000))
     assert not known.any() and not pred.any()
 
@@ -373,3 +374,11 @@ def test_bad_inputs_raise_one_line_errors():
         scan(np.zeros(100, np.uint16), alpha=2)
     with pytest.raises(ConfigError, match="max_complexity"):
         scan(np.zeros(100, np.uint16), max_complexity=0)
+
+
+def test_the_default_scan_finds_the_lowest_bit_of_the_classic_rand():
+    # rand() returns bits 16-30 of an LCG modulo 2^32: its bit 0 has period 2^17, so L = 2^16 + 1, one past 2^16.
+    values, _ = generate("lcg", 150_000, seed=3, a=214013, c=2531011, m=2**32, shift=16, bits=15)
+    found = scan(values, max_check=10_000)
+    assert found.linear_planes == [0] and found.planes[0].L == 65_537
+    assert found.planes[0].agreements == found.planes[0].checked and found.family_hint() == "LCG modulo a power of two"

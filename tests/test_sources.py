@@ -7,7 +7,7 @@ import pytest
 from seqlib.data import open_u16
 from seqlib.errors import ConfigError, DataError
 from seqlib.cli import main
-from seqlib.sources import LFSR_TAPS, SAMPLE, generate, make_sample, make_stream, mt19937_outputs, write_u16
+from seqlib.sources import LFSR_TAPS, SAMPLE, _lcg, generate, make_sample, make_stream, mt19937_outputs, write_u16
 
 
 def plugin(values, lags):
@@ -277,3 +277,15 @@ def test_make_stream_cli_writes_each_new_kind(tmp_path, kind):
     path = tmp_path / f"{kind}.u16"
     assert main(["make-stream", str(path), "--kind", kind, "--n", "1000", "--seed", "6"]) == 0
     assert np.array_equal(open_u16(path), generate(kind, 1000, seed=6)[0])
+
+
+def test_lcg_modulo_2_32_shifted_by_16_is_the_classic_rand():
+    class StartAt:  # the state after srand(1) and one step: 1 * 214013 + 2531011
+        def integers(self, low, high):
+            return 2_745_024
+
+    values, info = _lcg(5, StartAt(), a=214013, c=2531011, m=2**32, shift=16, bits=15)
+    assert values.tolist() == [41, 18467, 6334, 26500, 19169]  # Microsoft C's rand() after srand(1)
+    assert info.alphabet == 32768
+    with pytest.raises(ConfigError, match="a power of two up to 2"):
+        generate("lcg", 10, m=100_000)
