@@ -380,8 +380,11 @@ def _text(t: _Tested, found: dict[str, str], detect_top1: float | None, detect_b
     if t.model_beats:
         rivals = f"{numbers(t.best)} for the best other predictor ({t.best})"
         rivals += "" if t.best == CHANCE else f" and {chance}"
-        return (f"predictable: the model reaches {numbers(t.model)} against {rivals}; it gains {gain}; vs chance "
-                f"{format_p(t.adjusted[t.model])}, {holm_text}")
+        # What a predictor found (a linear recurrence) stays in the verdict when the model, reading it, does better.
+        behind = [name for name in t.family if name in found and name != t.model and t.passes(name)]
+        reason = f", and {found[min(behind, key=lambda name: s[name]['bits'])].rstrip('.')};" if behind else ":"
+        return (f"predictable{reason} the model reaches {numbers(t.model)} against {rivals}; it gains {gain}; vs "
+                f"chance {format_p(t.adjusted[t.model])}, {holm_text}")
     if t.explained_by:
         reason = found.get(t.explained_by, "simple statistics explain it").rstrip(".")
         text = (f"predictable, and {reason}: {t.explained_by} reaches {numbers(t.explained_by)} against {chance} "

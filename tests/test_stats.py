@@ -305,6 +305,16 @@ def test_verdict_says_what_was_found():
     check_serialisable(v)
 
 
+def test_what_was_found_stays_in_the_verdict_when_the_model_reading_it_does_better():
+    linear, sentence = "linear recurrence (GF(2))", "bit plane 0 obeys a linear recurrence of degree 89 over GF(2)."
+    out = {**baselines(200), linear: skilled(200, 0.2, 3.5, seed=3), "model": skilled(200, 0.3, 3.0, seed=9)}
+    v = verdict(out, windows_of(200), n_values=K, bits_per_value=4, found={linear: sentence})
+    assert v["model_beats_baselines"] and v["best_baseline"] == linear
+    assert v["text"].startswith(f"predictable, and {sentence[:-1]}; the model reaches 3.0")
+    without = verdict(out, windows_of(200), n_values=K, bits_per_value=4)
+    assert without["text"].startswith("predictable: the model reaches 3.0")
+
+
 def exactly(hits: int, n: int, seed: int) -> np.ndarray:
     """n outcomes with exactly `hits` right guesses at random positions."""
     out = np.zeros(n, bool)
