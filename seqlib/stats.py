@@ -263,6 +263,13 @@ def _decimals(*x: float) -> int:
     return 2 if top == 0 else max(2, 1 - math.floor(math.log10(top)))
 
 
+def _bit_decimals(*x: float) -> int:
+    """Decimals for bits per value: four, or enough for two significant digits of tiny ones (two near-exact
+    predictors differ by 1e-5 bits, which "0.0000" would hide)."""
+    top = max(map(abs, x))
+    return 4 if top == 0 else max(4, 1 - math.floor(math.log10(top)))
+
+
 def _percent(rate: float) -> str:
     """A rate as a percentage."""
     return f"{100 * rate:.{_decimals(100 * rate)}f}%"
@@ -366,7 +373,7 @@ def _text(t: _Tested, found: dict[str, str], detect_top1: float | None, detect_b
 
     def numbers(name: str) -> str:
         """A predictor's bits and top-1, as the text quotes them."""
-        return f"{s[name]['bits']:.4f} bits/value (top-1 {_percent(s[name]['top1'])})"
+        return f"{s[name]['bits']:.{_bit_decimals(s[name]['bits'])}f} bits/value (top-1 {_percent(s[name]['top1'])})"
 
     chance = f"{math.log2(t.n_values):.4f} (top-1 {_percent(p0)}) for chance"
     holm_text = f"Holm over {len(t.family)}"
@@ -374,7 +381,9 @@ def _text(t: _Tested, found: dict[str, str], detect_top1: float | None, detect_b
         g = t.vs_model[t.best]
         points = [100 * x for x in (g.top1.effect, *g.top1.ci95)]
         digits = _decimals(*points)
-        gain = (f"{g.bits.effect:+.4f} bits/value [95% CI {_interval(g.bits.ci95)}] and {points[0]:+.{digits}f} "
+        bit_digits = _bit_decimals(g.bits.effect, *g.bits.ci95)
+        gain = (f"{g.bits.effect:+.{bit_digits}f} bits/value [95% CI {_interval(g.bits.ci95, bit_digits)}] and "
+                f"{points[0]:+.{digits}f} "
                 f"points of top-1 [95% CI {_interval(points[1:], digits)}] over {t.best} "
                 f"({format_p(g.p)})")
     if t.model_beats:

@@ -315,6 +315,15 @@ def test_what_was_found_stays_in_the_verdict_when_the_model_reading_it_does_bett
     assert without["text"].startswith("predictable: the model reaches 3.0")
 
 
+def test_tiny_bits_are_written_with_two_significant_digits():
+    linear, n = "linear recurrence (GF(2))", 100 * WINDOW
+    out = {**baselines(100), linear: Outcomes(np.full(n, 2e-5), np.ones(n, bool)),
+           "model": Outcomes(np.full(n, 1e-5), np.ones(n, bool))}
+    text = verdict(out, windows_of(100), n_values=K, bits_per_value=4)["text"]
+    assert "the model reaches 0.000010 bits/value (top-1 100.00%) against 0.000020 bits/value" in text
+    assert "it gains +0.000010 bits/value [95% CI 0.000010 to 0.000010]" in text
+
+
 def exactly(hits: int, n: int, seed: int) -> np.ndarray:
     """n outcomes with exactly `hits` right guesses at random positions."""
     out = np.zeros(n, bool)
