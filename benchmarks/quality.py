@@ -11,7 +11,7 @@ from common import cpu_seconds, met, report
 from seqlib.evaluate import evaluate
 from seqlib.model import ModelConfig
 from seqlib.sources import SourceInfo, make_stream
-from seqlib.train import TrainConfig, Trainer
+from seqlib.train import Callback, TrainConfig, Trainer
 
 SOURCES = {  # name: (kind, params)
     "fair d6": ("die", dict(k=6)),
@@ -26,7 +26,7 @@ TRAIN = dict(batch=32, lr=3e-3, eval_every=100, use_amp=True, progress=False)
 MAX_GAP = 0.02  # bits per value
 
 
-class TimeSchedule:
+class TimeSchedule(Callback):
     """Trainer callback that stretches the cosine schedule over the time limit, from the step rate so far."""
 
     def __init__(self, time_limit: float):
