@@ -36,8 +36,10 @@ class ModelConfig:
     heads_ahead: int = setting(1, "output heads: head h predicts the value h steps ahead", low=1)
     tie_embeddings: bool = setting(True, "tie head 1 to the input embedding")
     rope_base: float = setting(10000.0, "base of the rotary position angles", low=1.0, low_open=True)
-    lag_kernel: int = setting(16, "each block first mixes the last N positions (causal depthwise convolution; 0: off)",
-                              low=0)
+    lag_kernel: int = setting(16, "the first lag_layers blocks first mix the last N positions (causal depthwise "
+                                  "convolution; 0: off)", low=0)
+    lag_layers: int | None = setting(1, "blocks, from the first, that start with lag mixing (None: every block, as in "
+                                        "checkpoints from before this setting)", low=0)
     output: str = setting("tokens", "output kind (set by the tokenizer): tokens, or 16-bit values as bytes16 / bits16",
                           choices=tuple(OUTPUTS), flag=False)
     linear_inputs: bool = setting(False, "add the GF(2) recurrences' prediction of each linear bit as an input "
@@ -77,6 +79,7 @@ class ModelConfig:
         factorized, bitwise = d.pop("factorized", False), d.pop("bitwise", False)
         if factorized or bitwise:
             d.setdefault("output", "bits16" if bitwise else "bytes16")
+        d.setdefault("lag_layers", None)  # older checkpoints mix lags in every block
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
             raise ConfigError(f"unknown model config keys {unknown}; remove them or use a seqlib checkpoint")
@@ -97,7 +100,8 @@ class SeqModel(nn.Module):
         self.out = OUTPUTS[cfg.output](cfg)
         self.linear_in = nn.Linear(BITS, cfg.d_model, bias=False) if cfg.linear_inputs else None
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.nlayers))
+        self.blocks = nn.ModuleList(Block(cfg, lag=cfg.lag_layers is None or i < cfg.lag_layers)
+                                    for i in range(cfg.nlayers))
         self.norm = nn.RMSNorm(cfg.d_model)
         cos, sin = rope_cache(cfg.seq_len, cfg.d_model // cfg.nhead, cfg.rope_base)
         self.register_buffer("rope_cos", cos, persistent=False)
@@ -128,7 +132,7 @@ class SeqModel(nn.Module):
     def _rope(self, T: int) -> tuple[torch.Tensor, torch.Tensor]:
         """cos/sin for positions 0..T-1, extending the cache when T exceeds it."""
         if T > self.rope_cos.size(0):
-            head_dim, device = self.rope_cos.size(1), self.rope_cos.device
+            head_dim, device = self.cfg.d_model // self.cfg.nhead, self.rope_cos.device
             self.rope_cos, self.rope_sin = rope_cache(T, head_dim, self.cfg.rope_base, device)
         return self.rope_cos[:T], self.rope_sin[:T]
 
@@ -188,5 +192,6 @@ class SeqModel(nn.Module):
         """
         cfg = self.cfg
         n_matmul = sum(m.weight.numel() for m in self.modules() if isinstance(m, nn.Linear))
-        n_matmul += self.out.matmul_params() + cfg.nlayers * cfg.d_model * cfg.lag_kernel
+        n_lag = sum(block.lag is not None for block in self.blocks)
+        n_matmul += self.out.matmul_params() + n_lag * cfg.d_model * cfg.lag_kernel
         return 6 * n_matmul + 12 * cfg.nlayers * cfg.d_model * cfg.seq_len
