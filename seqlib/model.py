@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from .errors import ConfigError
-from .layers import Block, rope_cache
+from .layers import Block, RMSNorm, rope_cache
 from .outputs import OUTPUTS
 from .prediction import Prediction
 from .settings import check, setting
@@ -102,7 +102,7 @@ class SeqModel(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg, lag=cfg.lag_layers is None or i < cfg.lag_layers)
                                     for i in range(cfg.nlayers))
-        self.norm = nn.RMSNorm(cfg.d_model)
+        self.norm = RMSNorm(cfg.d_model)
         cos, sin = rope_cache(cfg.seq_len, cfg.d_model // cfg.nhead, cfg.rope_base)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
