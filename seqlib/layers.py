@@ -112,13 +112,16 @@ def lag_mix(x: torch.Tensor, w: torch.Tensor, causal: bool = True) -> torch.Tens
     """y[:, t, c] = sum_j w[c, j] x[:, t - K + 1 + j, c] for x (B, T, C) and w (C, K), zero outside 0..T-1 (with
     causal=False, x[:, t + K - 1 - j, c]: the transpose).
 
-    Eager, a depthwise 2-D convolution in the channels-last layout that x already has: no transposes and no padded
-    copy (PyTorch's Conv1d wants channels first). Compiled, the K shifted products, which inductor fuses into one pass.
+    On a CPU, a depthwise 2-D convolution in the channels-last layout that x already has: no transposes and no padded
+    copy. Compiled, the K shifted products, which inductor fuses into one pass. Elsewhere (CUDA), Conv1d's layout.
     """
     (B, T, C), K = x.shape, w.size(-1)
     kernel = (w if causal else w.flip(-1)).to(x.dtype)
+    pad = (K - 1, 0) if causal else (0, K - 1)
     if torch.compiler.is_compiling():
-        return (F.pad(x, (0, 0, K - 1, 0) if causal else (0, 0, 0, K - 1)).unfold(1, K, 1) * kernel).sum(-1)
+        return (F.pad(x, (0, 0, *pad)).unfold(1, K, 1) * kernel).sum(-1)
+    if x.device.type != "cpu":
+        return F.conv1d(F.pad(x.transpose(1, 2), pad), kernel[:, None], groups=C).transpose(1, 2)
     y = F.conv2d(x.unsqueeze(1).permute(0, 3, 1, 2), kernel[:, None, None, :], padding=(0, K - 1), groups=C)
     return (y[..., :T] if causal else y[..., K - 1:]).permute(0, 2, 3, 1)[:, 0]  # (B, C, 1, T) -> (B, T, C)
 
@@ -172,7 +175,9 @@ class LagMix(nn.Module):
         """x (B, T, C) -> y with y[:, t, c] = sum over j < kernel of w[c, j] * x[:, t - j, c] (zero before t = 0), where
         w includes a norm's gain when given."""
         w = self.conv.weight[:, 0] if gain is None else self.conv.weight[:, 0] * gain[:, None]
-        return _LagMix.apply(x, w)
+        if x.device.type == "cpu" or torch.compiler.is_compiling():  # (cuDNN's depthwise gradients are fast)
+            return _LagMix.apply(x, w)
+        return lag_mix(x, w)
 
 
 class _Normalize(torch.autograd.Function):
