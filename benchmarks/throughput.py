@@ -117,7 +117,8 @@ def matmul(dtype: torch.dtype | None, n: int, device: torch.device) -> Callable[
 def measure(config: str, modes: list[tuple[torch.dtype | None, bool]], device: torch.device, batch: int,
             warmup: int, steps: int, n: int) -> tuple[dict[tuple, list[tuple[float, float]]], float]:
     """(wall, CPU) seconds of each (model, mode) step and of n x n matmuls per precision, interleaved so that all of
-    them share the machine's load alike; and the cores used meanwhile."""
+    them share the machine's load alike (in an order that rotates, so that none always follows the same neighbour);
+    and the cores used meanwhile."""
     runs = {(kind, mode): train_step(build(kind, CONFIGS[config], device), *mode, batch, device)
             for mode in modes for kind in ("seqlib", "plain")}
     runs |= {("matmul", dtype): matmul(dtype, n, device) for dtype in dict.fromkeys(mode[0] for mode in modes)}
@@ -125,9 +126,11 @@ def measure(config: str, modes: list[tuple[torch.dtype | None, bool]], device: t
         for _ in range(warmup):
             run()
     times = {key: [] for key in runs}
+    keys = list(runs)
     cpu, start = cpu_seconds(), time.perf_counter()
-    for _ in range(steps):
-        for key, run in runs.items():
+    for i in range(steps):
+        for key in keys[i % len(keys):] + keys[:i % len(keys)]:  # each run follows a different one each round
+            run = runs[key]
             before = cpu_seconds()
             wall = timed(run, device)
             times[key].append((wall, cpu_seconds() - before))
