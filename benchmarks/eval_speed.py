@@ -48,8 +48,8 @@ def breakdown(run) -> dict[str, float]:
     profile.runcall(run)
     total = time.perf_counter() - start
     stats = pstats.Stats(profile).stats  # {(file, line, function): (calls, primitive, own, cumulative, callers)}
-    parts = {part: sum(cumulative for (f, _, fn), (*_, cumulative, _) in stats.items() if f.endswith(file) and fn == name)
-             for part, (file, name) in PARTS.items()}
+    parts = {part: sum(cumulative for (f, _, fn), (*_, cumulative, _) in stats.items()
+                       if f.endswith(file) and fn == name) for part, (file, name) in PARTS.items()}
     return {**parts, "everything else": total - sum(parts.values()), "total": total}
 
 

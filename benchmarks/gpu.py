@@ -165,7 +165,8 @@ def main(quick: bool = False, dry_run: bool = False, budget: float = 420.0) -> N
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="half the timed steps")
-    parser.add_argument("--dry-run", action="store_true", help="a tiny model on the CPU: checks the script, appends nothing")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="a tiny model on the CPU: checks the script, appends nothing")
     parser.add_argument("--budget", type=float, default=420.0, help="seconds after which training runs are skipped")
     args = parser.parse_args()
     main(args.quick, args.dry_run, args.budget)

@@ -163,7 +163,8 @@ def throughput_rows(configs: list[str], modes: list, device: torch.device, batch
              for dtype in dict.fromkeys(mode[0] for mode in modes)}
     rows = []
     for config, (times, cores) in measured.items():
-        flops = {kind: build(kind, CONFIGS[config], torch.device("cpu")).flops_per_token() for kind in ("seqlib", "plain")}
+        flops = {kind: build(kind, CONFIGS[config], torch.device("cpu")).flops_per_token()
+                 for kind in ("seqlib", "plain")}
         for mode in modes:
             tok = {kind: batch * SEQ_LEN / median(times[(kind, mode)]) for kind in ("seqlib", "plain")}
             rows.append({"config": config, "mode": mode_name(mode), "seqlib tok/s": tok["seqlib"],
@@ -222,7 +223,8 @@ def cpu_section(quick: bool) -> None:
          bf16["seqlib / plain"] >= 1.0),
         (">= 45% of the bf16 matmul peak, bf16 AMP (eager), quick config", f"{frac:.1%}", frac >= 0.45),
         ("seqlib + compile >= 1.15x plain GPT + compile, bf16 AMP, quick config",
-         f"{compiled['seqlib / plain']:.2f}x ({vs_eager:.2f}x the eager plain GPT)", compiled["seqlib / plain"] >= 1.15),
+         f"{compiled['seqlib / plain']:.2f}x ({vs_eager:.2f}x the eager plain GPT)",
+         compiled["seqlib / plain"] >= 1.15),
     ]
     report("Training throughput targets (CPU)",
            [{"target": target, "measured": value, "verdict": met(ok)} for target, value, ok in targets])

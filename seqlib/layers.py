@@ -16,7 +16,8 @@ EXPLICIT_MAX_T = 512  # longest context whose whole score matrix CPU bf16 attent
 
 
 # Rotary position embedding, "rotate halves" convention (GPT-NeoX, litgpt, HF Llama): pair i of a head is
-# (x[i], x[i + hd/2]), rotated at position t by the angle t * base**(-2i/hd), i.e. (x[i] + j*x[i+hd/2]) * exp(j*t*theta_i).
+# (x[i], x[i + hd/2]), rotated at position t by the angle t * theta_i with theta_i = base**(-2i/hd), i.e.
+# (x[i] + j*x[i+hd/2]) * exp(j*t*theta_i).
 # The attention reads its q and k weight rows with each pair side by side (pair_order): the scores do not depend on
 # the order of the head dimensions as long as q and k share it, and adjacent pairs make the rotation one complex
 # multiply (one pass over q and k instead of five).
