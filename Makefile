@@ -11,7 +11,7 @@ RUN ?= runs/report
 SMOKE ?= False
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast report lab bench bench-quick thumbnail clean
+.PHONY: install test test-fast report runs lab bench bench-quick thumbnail clean
 
 install: $(STAMP)
 
@@ -35,8 +35,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not browser"
 
+# prints each notebook's progress and time, then the path of reports/index.html
 report: $(STAMP)
 	$(BIN)/python -m seqlib report --run $(RUN) --out reports $(if $(DATA),--data $(DATA)) $(if $(filter True,$(SMOKE)),--smoke)
+
+# one line per run folder under runs/ (the workbook's, the report's, and any trained from the shell there)
+runs: $(STAMP)
+	$(BIN)/python -m seqlib runs runs
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

@@ -23,16 +23,20 @@ except PackageNotFoundError:  # a checkout on sys.path that was never installed
 _EXPORTS = {
     "checkpoint": ["RunPaths", "load_checkpoint", "load_model"],
     "data": ["U16Stream"],
+    "linear": ["LinearScan", "scan"],
     "model": ["ModelConfig", "SeqModel"],
     "predict": ["predict_at"],
-    "report": ["load_eval", "load_tokenizer", "mistakes_table", "save_tokenizer", "workbook_data",
-               "write_key_figures"],
+    "report": ["build_reports", "write_key_figures"],
+    "runform": ["RunForm"],
+    "runs": ["comparable_histories", "load_eval", "load_tokenizer", "mistakes_table", "next_run_dir", "runs_table",
+             "save_tokenizer", "workbook_data"],
     "sources": ["generate", "make_stream"],
+    "stats": ["evidence_table"],
     "summaries": ["format_report", "summary_table"],
     "tokenize": ["auto_rule", "binning_loss", "fit_tokenizer"],
     "train": ["Callback", "TrainConfig", "Trainer"],
 }
-_MODULES = ["explore", "plots", "widgets"]
+_MODULES = ["explore", "plots", "runs", "widgets"]
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted([*_WHERE, *_MODULES, "evaluate", "predict", "train"])
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, DataError
-from .prediction import BytePrediction, DensePrediction
+from .prediction import BytePrediction, DensePrediction, Prediction
 from .values import BYTE, N_VALUES
 
 UNUSED_LOGP = math.log(1e-30)  # classes chance never predicts (UNK): finite, so an UNK target costs ~100 bits, not inf
@@ -231,15 +231,6 @@ def fit_byte_baselines(train_values: np.ndarray, heads_ahead: int = 1, orders: t
     return out
 
 
-def baseline_predictors(train_tokens: np.ndarray, tokenizer, heads_ahead: int = 1,
-                        orders: tuple[int, ...] = (1, 2, 3)) -> list:
-    """Every baseline as a predictor, fitted on the training block's tokens (value level for 16-bit tokens)."""
-    if tokenizer.output != "tokens":
-        return list(fit_byte_baselines(train_tokens, heads_ahead, orders, tokenizer.byte_names[0]).values())
-    fitted = fit_baselines(train_tokens, tokenizer.vocab_size, tokenizer.n_values, heads_ahead, orders)
-    return [TokenBaseline(name, per_head) for name, per_head in fitted.items()]
-
-
 def mean_nll_bits(baseline: Baseline, tokens: np.ndarray, positions: np.ndarray, ahead: int | None = None) -> float:
     """Mean cross-entropy in bits of a baseline at the given positions of tokens (scored in chunks)."""
     total = 0.0
@@ -259,3 +250,86 @@ def select_markov_order(train_tokens: np.ndarray, val_tokens: np.ndarray, vocab_
                         f"use a longer block or lower orders")
     ce = {order: mean_nll_bits(Markov(train_tokens, vocab_size, order, ahead), val, positions) for order in orders}
     return min(ce, key=ce.get)
+
+
+LINEAR = "linear recurrence (GF(2))"
+LOSSLESS = ("exact", "bytes16", "bits16")  # the tokenizers whose tokens are values, so their bits can be predicted
+LINEAR_ALPHA = 0.5  # add-alpha pseudo-counts of the values' distribution given their linear bits
+
+
+class LinearRecurrence:
+    """The GF(2) recurrences of the linear bit planes (linear.scan) as a predictor beside the baselines.
+
+    At a position p it reads the true values before p (up to L of them, far beyond the model's window, never p or
+    later): a linear plane's bit is the recurrence's with probability 1 - eps (eps from the scan's check, never 0).
+    The other bits come from the training block: for a small alphabet (one token per value) the value distribution
+    given the linear bits, so a die whose parity is linear puts its mass on the faces of the predicted parity; for
+    16-bit values, each other bit's training frequency (bit by bit, which is exact for values that fill their range
+    evenly, as a generator's do). Head h > 1 would need values after the context, so it gets no linear bits.
+    """
+
+    name = LINEAR
+
+    def __init__(self, scan, train_values: np.ndarray, tokenizer):
+        self.scan, self.tokenizer = scan, tokenizer
+        self.eps = {p.plane: p.eps for p in scan.planes if p.linear}
+        values = np.asarray(train_values, dtype=np.int64)
+        n_bits = 16 if tokenizer.output != "tokens" else max(1, len(scan.planes))
+        self.ones = np.array([((values >> j) & 1).mean() for j in range(n_bits)]).clip(1e-6, 1 - 1e-6)
+        if tokenizer.output == "tokens":
+            self._fit_tokens(values)
+
+    def _fit_tokens(self, values: np.ndarray) -> None:
+        """log Q(token | its value's linear bits) from the training block, add-alpha within each bit pattern."""
+        tok = self.tokenizer
+        lin_mask = sum(1 << j for j in self.eps)
+        self.token_values = np.asarray(tok.lo[:tok.n_values], dtype=np.int64)
+        counts = np.bincount(tok.encode(values), minlength=tok.vocab_size)[:tok.n_values] + LINEAR_ALPHA
+        _, group = np.unique(self.token_values & lin_mask, return_inverse=True)
+        self.log_q = np.log(counts / np.bincount(group, weights=counts)[group])
+
+    def _bit_log_probs(self, windows) -> tuple[np.ndarray, np.ndarray]:
+        """log P(bit j = 0) and log P(bit j = 1), (rows, H, bits), at every scored row and head."""
+        rows, H, n_bits = len(windows.positions), windows.heads, len(self.ones)
+        p1 = np.broadcast_to(self.ones, (rows, H, n_bits)).copy()
+        bits, known = self.scan.predict_bits(windows.values, windows.positions)
+        for j, eps in self.eps.items():  # head 1 only: its context ends just before the predicted value
+            k = ((known >> j) & 1).astype(bool)
+            p1[k, 0, j] = np.where((bits[k] >> j) & 1, 1 - eps, eps)
+        return np.log1p(-p1), np.log(p1)
+
+    def predict(self, windows) -> Prediction:
+        log0, log1 = self._bit_log_probs(windows)
+        if self.tokenizer.output == "tokens":
+            tv = self.token_values
+            tb = ((tv[:, None] >> np.arange(log0.shape[-1])) & 1).astype(np.float64)  # (V, bits)
+            logp = log0 @ (1 - tb).T + log1 @ tb.T + self.log_q  # (rows, H, V): P(linear bits) Q(value | them)
+            logp = np.concatenate([logp, np.full((*logp.shape[:2], self.tokenizer.vocab_size - len(tv)),
+                                                 UNUSED_LOGP)], -1)
+            return DensePrediction(torch.as_tensor(logp, dtype=torch.float32))
+        # 16-bit values: the token's first byte is the value's high byte (bytes16) or its low byte (bits16)
+        first_planes = np.arange(8, 16) if self.tokenizer.kind == "bytes16" else np.arange(8)
+        second_planes = np.arange(8) if self.tokenizer.kind == "bytes16" else np.arange(8, 16)
+        table = ((np.arange(BYTE)[:, None] >> np.arange(8)) & 1).astype(np.float64)  # (256, 8)
+
+        def byte_logp(planes: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(log0[..., planes] @ (1 - table).T + log1[..., planes] @ table.T, dtype=torch.float32)
+
+        first, second = byte_logp(first_planes), byte_logp(second_planes)
+        return BytePrediction(first, lambda first_bytes, rows: second[rows][..., None, :].expand(
+            *first_bytes.shape, BYTE))
+
+
+def baseline_predictors(train_values: np.ndarray, tokenizer, heads_ahead: int = 1, orders: tuple[int, ...] = (1, 2, 3),
+                        linear=None) -> list:
+    """Every baseline as a predictor, fitted on the training block's values (value level for 16-bit tokens), and the
+    linear recurrences of a scan (linear.LinearScan) when one is given."""
+    tokens = tokenizer.encode(train_values)
+    if tokenizer.output != "tokens":
+        out = list(fit_byte_baselines(tokens, heads_ahead, orders, tokenizer.byte_names[0]).values())
+    else:
+        fitted = fit_baselines(tokens, tokenizer.vocab_size, tokenizer.n_values, heads_ahead, orders)
+        out = [TokenBaseline(name, per_head) for name, per_head in fitted.items()]
+    if linear is not None and tokenizer.kind in LOSSLESS:  # a bin's bits are not a value's
+        out.append(LinearRecurrence(linear, train_values, tokenizer))
+    return out

@@ -11,6 +11,7 @@ from .distributed import dist_info
 from .errors import SeqlibError
 from .model import ModelConfig
 from .settings import base_type, bounds_text, flags
+from .runs import add_parser as add_runs_parser
 from .train import TrainConfig
 
 def _help(cls: type, name: str) -> str:
@@ -31,13 +32,30 @@ def _add_fields(parser: argparse.ArgumentParser, cls: type, keep_defaults: bool)
                             help=f"{text} (default: {f.default}{'; ' + bounds if bounds else ''})")
 
 
+def _chosen_tokenizer(cfg: TrainConfig):
+    """The tokenizer chosen in notebook 01 (RUN_DIR/tokenizer.json), unless --tokenizer names a kind; None if none."""
+    from .checkpoint import RunPaths
+    from .tokenize import read_tokenizer
+
+    path = RunPaths.resolve(cfg.run_dir, cfg.ckpt).tokenizer
+    if not path.is_file():
+        return None
+    tokenizer = read_tokenizer(path)
+    forced = cfg.tokenizer != "auto"
+    if dist_info().is_main:
+        print(f"note: --tokenizer {cfg.tokenizer} is given, so {path} ({tokenizer.kind}) is not used" if forced else
+              f"using the tokenizer of {path} ({tokenizer.kind}, {tokenizer.vocab_size} classes)")
+    return None if forced else tokenizer
+
+
 def _train(args: argparse.Namespace) -> None:
     from .train import train
 
     model_args = {f.name: getattr(args, f.name) for f in flags(ModelConfig) if getattr(args, f.name) is not None}
-    model_cfg = ModelConfig(**model_args) if model_args or not args.resume else None
+    # A resumed run checks just the flags given against its checkpoint; a new one fills in the defaults.
+    model_cfg = model_args if args.resume else ModelConfig(**model_args)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in flags(TrainConfig)})
-    history = train(cfg, model_cfg)
+    history = train(cfg, model_cfg, tokenizer=None if cfg.resume else _chosen_tokenizer(cfg))
     if len(history) and dist_info().is_main:
         best = history.loc[history["val_loss_bits"].idxmin()]
         print(f"best validation loss {best['val_loss_bits']:.4f} bits/value (top-1 {best['val_top1']:.2%}) "
@@ -134,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true", help="tiny settings that finish in a minute")
     p.set_defaults(func=_report)
     workbook.register(sub)
+    add_runs_parser(sub)
     return parser
 
 
@@ -145,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     except SeqlibError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the system's fault (a full disk, a file that went away), not the user's input
+        print(f"error: {f'{e.filename}: ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 0

@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import mmap
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -178,7 +179,7 @@ class WindowBatches(Dataset):
 
     def __init__(self, values: np.ndarray, start: int, end: int, *, seq_len: int, heads_ahead: int, batch_size: int,
                  tokenizer, seed: int = 0, mode: str = "epoch", max_samples: int | None = None, rank: int = 0,
-                 world_size: int = 1, noise_p: float = 0.0, mask_p: float = 0.0):
+                 world_size: int = 1, noise_p: float = 0.0, mask_p: float = 0.0, linear=None):
         _require(mode in SAMPLING, f"mode must be one of {', '.join(SAMPLING)}, got {mode!r}")
         _require(min(seq_len, heads_ahead, batch_size) >= 1,
                  f"seq_len, heads_ahead and batch_size must be >= 1, got {seq_len}, {heads_ahead}, {batch_size}")
@@ -193,7 +194,7 @@ class WindowBatches(Dataset):
         self.values, self.start, self.end = values, start, end
         self.seq_len, self.heads_ahead, self.batch_size, self.tokenizer = seq_len, heads_ahead, batch_size, tokenizer
         self.seed, self.mode, self.rank, self.world_size = seed, mode, rank, world_size
-        self.noise_p, self.mask_p = noise_p, mask_p
+        self.noise_p, self.mask_p, self.linear = noise_p, mask_p, linear
         # epoch windows: stride seq_len from an offset <= max_offset, so every epoch has the same count
         slack = end - start - self.window
         self.max_offset = min(seq_len - 1, slack)
@@ -241,7 +242,8 @@ class WindowBatches(Dataset):
             noise = u < self.noise_p
             x[noise] = rng.integers(0, self.tokenizer.n_values, int(noise.sum()))
             x[(u >= self.noise_p) & (u < self.noise_p + self.mask_p)] = self.tokenizer.mask_token
-        return torch.from_numpy(x), torch.from_numpy(np.ascontiguousarray(y))
+        x = model_inputs(torch.from_numpy(x), self.values, starts, self.linear)
+        return x, torch.from_numpy(np.ascontiguousarray(y))
 
     def __getstate__(self) -> dict:
         """Pickle a whole-file memmap by reference, so spawned workers do not copy the file."""
@@ -257,13 +259,18 @@ class WindowBatches(Dataset):
         self.__dict__.update(state)
 
 
+def _ignore_sigint(worker_id: int) -> None:
+    """Ctrl-C reaches the workers too (the terminal signals the whole process group); the trainer handles it alone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def batch_iterator(dataset: Dataset, start: int = 0, workers: int = 0,
                    pin_memory: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Batches start, start+1, ... forever; workers > 0 prefetch them in background processes."""
     pin = pin_memory and torch.cuda.is_available()
     if workers > 0:
         yield from DataLoader(dataset, batch_size=None, sampler=range(start, sys.maxsize), num_workers=workers,
-                              pin_memory=pin, persistent_workers=True)
+                              pin_memory=pin, persistent_workers=True, worker_init_fn=_ignore_sigint)
     else:
         for i in range(start, sys.maxsize):
             x, y = dataset[i]
@@ -291,3 +298,12 @@ def eval_windows(start: int, end: int, seq_len: int, heads_ahead: int, max_windo
 def load_windows(values: np.ndarray, starts: np.ndarray, window: int, tokenizer) -> torch.Tensor:
     """Tokens of the windows at starts, as a LongTensor (N, window)."""
     return torch.from_numpy(tokenizer.encode(gather(values, starts, window)))
+
+
+def model_inputs(tokens: torch.Tensor, values: np.ndarray, starts: np.ndarray, linear=None) -> torch.Tensor:
+    """What the model reads for windows of tokens (B, T) at `starts` of the stream `values`: the tokens, plus with a
+    linear scan (linear.LinearScan) the recurrences' predicted bits of each position's next value, (B, T, 2)."""
+    if linear is None:
+        return tokens
+    side = linear.side_channel(values, starts, tokens.shape[1])
+    return torch.stack([tokens, torch.from_numpy(side)], dim=-1)

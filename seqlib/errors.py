@@ -10,8 +10,12 @@ class DataError(SeqlibError):
 
 
 class CheckpointError(SeqlibError):
-    """A checkpoint that is missing, unreadable or from another configuration."""
+    """A checkpoint that is missing, unreadable, refused, from another configuration or that cannot be written."""
 
 
 class ConfigError(SeqlibError):
     """A hyperparameter value that cannot work."""
+
+
+class LockError(SeqlibError):
+    """Another live process holds the run folder (it is training into it)."""

@@ -11,112 +11,23 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 from tqdm.auto import tqdm
 
-from .baselines import baseline_predictors
-from .checkpoint import RunPaths, load_model
-from .data import U16Stream, eval_windows, gather, score_from
+from . import stats
+from .baselines import LINEAR, baseline_predictors
+from .checkpoint import RunPaths, atomic_write, load_model
+from .data import U16Stream, eval_windows, gather, model_inputs, score_from
 from .distributed import pick_device
-from .errors import DataError
+from .errors import ConfigError, DataError
+from .linear import LinearScan, scan
 from .metrics import Metrics
 from .prediction import Prediction
+from .runs import write_summary
 from .train import amp_dtype
 
 FIT_MAX = 20_000_000  # values of the training block the baselines are fitted on (its end)
 MAX_UNSEEN = 0.01  # share of scored values the tokenizer never saw above which evaluation refuses
-ALPHA = 1e-3  # significance level of every test behind a "predictable" verdict
-Z_NIST = 2.576  # the 99% upper bound of NIST SP 800-90B's predictor estimates
-
-
-def binomial_p(hits: int, n: int, p0: float) -> float:
-    """One-sided exact binomial test: P(X >= hits) for X ~ Bin(n, p0)."""
-    return float(stats.binom.sf(hits - 1, n, min(max(p0, 0.0), 1.0)))
-
-
-def min_entropy_bits(p_hat: float, n: int, n_values: int) -> float:
-    """NIST SP 800-90B style: H_min = -log2(max(p', 1/V)) with p' the 99% upper bound of the top-1 rate."""
-    p_upper = min(1.0, p_hat + Z_NIST * math.sqrt(p_hat * (1 - p_hat) / max(1, n - 1)))
-    return -math.log2(max(p_upper, 1.0 / n_values))
-
-
-def detectable_gain(p0: float, n: int, power: float = 0.8) -> float:
-    """Smallest top-1 gain over p0 that the binomial test at ALPHA finds with the given power."""
-    z = stats.norm.ppf(1 - ALPHA) + stats.norm.ppf(power)
-    return float(z * math.sqrt(max(p0 * (1 - p0), 1e-12) / max(1, n)))
-
-
-def format_p(p: float) -> str:
-    """A p-value as text; underflow reads as a bound, never as zero."""
-    return "p < 1e-300" if p < 1e-300 else f"p = {p:.2g}"
-
-
-def bootstrap_ci(diff: np.ndarray, counts: np.ndarray, n_boot: int = 2000, seed: int = 0,
-                 level: float = 0.95) -> tuple[float, float]:
-    """Confidence interval of sum(diff)/sum(counts), resampling whole windows (positions within one are dependent)."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(diff), size=(n_boot, len(diff)))
-    means = diff[idx].sum(1) / counts[idx].sum(1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
-
-
-def verdict(result: dict, outcomes: dict[str, dict[str, np.ndarray]], blocks: np.ndarray,
-            n_values: int) -> dict[str, Any]:
-    """Is the stream predictable, by how much, and does the model add anything beyond the best baseline?"""
-    counts = np.bincount(blocks).astype(np.float64)
-    ce = {k: np.bincount(blocks, o["bits"]) for k, o in outcomes.items()}
-    hits = {k: np.bincount(blocks, o["hits"]) for k, o in outcomes.items()}
-    n = int(counts.sum())
-    heads = {name: r["heads"][0] for name, r in result["baselines"].items()}
-    best = min(heads, key=lambda k: heads[k]["ce_bits"])
-    chance_bits = math.log2(n_values)
-    model = result["model"]["heads"][0]
-    model_hits, best_hits = int(hits["model"].sum()), int(hits[best].sum())
-    p_model_chance = binomial_p(model_hits, n, 1.0 / n_values)
-    p_best_chance = binomial_p(best_hits, n, 1.0 / n_values)
-    p_model_best = binomial_p(model_hits, n, max(best_hits / n, 1.0 / n_values))
-    gain_chance = bootstrap_ci(chance_bits * counts - ce["model"], counts)
-    gain_best_chance = bootstrap_ci(chance_bits * counts - ce[best], counts)
-    gain_best = bootstrap_ci(ce[best] - ce["model"], counts)
-
-    def significant(p_top1: float, bits_saved: np.ndarray) -> bool:
-        """Either test at ALPHA / 2 (so both together at ALPHA): exact binomial on top-1, or the one-sided
-        window-bootstrap bound on bits per value (the stronger evidence on wide streams, where top-1 stays tiny)."""
-        return p_top1 < ALPHA / 2 or bootstrap_ci(bits_saved, counts, level=1 - ALPHA)[0] > 0
-
-    model_structure = significant(p_model_chance, chance_bits * counts - ce["model"])
-    base_structure = significant(p_best_chance, chance_bits * counts - ce[best])
-    model_beats_best = significant(p_model_best, ce[best] - ce["model"])
-    top1, best_top1, chance_top1 = model["top1"], best_hits / n, 1.0 / n_values
-    gain_bits = (ce[best].sum() - ce["model"].sum()) / n
-    if model_beats_best:
-        text = (f"predictable: top-1 {top1:.2%} vs {best_top1:.2%} for the best baseline ({best}) and {chance_top1:.2%} "
-                f"for chance ({format_p(p_model_best)}), {gain_bits:.4f} bits/value below it "
-                f"[95% CI {gain_best[0]:.4f} to {gain_best[1]:.4f}]")
-    elif model_structure or base_structure:
-        text = (f"predictable, and simple statistics explain it: {best} reaches {heads[best]['ce_bits']:.4f} bits/value "
-                f"(top-1 {best_top1:.2%}) against {chance_bits:.4f} for chance ({format_p(min(p_best_chance, p_model_chance))}); "
-                f"the model ({model['ce_bits']:.4f} bits, top-1 {top1:.2%}) adds no significant gain over it "
-                f"({gain_bits:+.4f} bits/value)")
-    else:
-        text = (f"no structure found at this sample size: top-1 {top1:.2%} vs {chance_top1:.2%} for chance "
-                f"({format_p(p_model_chance)}, n = {n:,}), {model['ce_bits']:.4f} bits/value vs {chance_bits:.4f}; "
-                f"smallest effect this test could detect ≈ {detectable_gain(chance_top1, n):.2%} points of top-1 accuracy")
-    return {
-        "predictable": bool(model_structure or base_structure or model_beats_best),
-        "model_beats_baselines": bool(model_beats_best),
-        "text": text, "n": n, "alpha": ALPHA, "best_baseline": best, "chance_bits": chance_bits,
-        "p_model_vs_chance": p_model_chance, "p_best_baseline_vs_chance": p_best_chance,
-        "p_model_vs_best_baseline": p_model_best,
-        "gain_bits_vs_best_baseline": gain_bits, "gain_bits_vs_best_baseline_ci95": list(gain_best),
-        "gain_bits_vs_chance_ci95": list(gain_chance), "best_baseline_gain_bits_vs_chance_ci95": list(gain_best_chance),
-        "min_entropy_bits": {"model": min_entropy_bits(top1, n, n_values),
-                             best: min_entropy_bits(best_top1, n, n_values), "chance": chance_bits},
-        "detectable_top1_gain": detectable_gain(max(chance_top1, best_top1), n),
-    }
-
-
+ALPHA = 1e-3  # significance level of the family of tests behind a "predictable" verdict (see stats.py)
 
 
 @dataclass
@@ -192,13 +103,14 @@ class ModelPredictor:
         self.model, self.device, self.dtype = model, device, amp_dtype(device, use_amp)
 
     def predict(self, windows: Windows) -> Prediction:
-        x = windows.tokens[:, :windows.seq_len].to(self.device)
+        x = model_inputs(windows.tokens[:, :windows.seq_len], windows.values, windows.starts, self.model.linear)
+        x = x.to(self.device)
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype or torch.float32,
                                                     enabled=self.dtype is not None):
             return self.model.predict(x, windows.start)
 
 
-class Scores:
+class Scoreboard:
     """Metrics per predictor, and each prediction's head-1 outcome in file order for the verdict's tests."""
 
     def __init__(self, classes: int, heads: int):
@@ -222,9 +134,9 @@ class Scores:
     def add_blocks(self, window_ids: np.ndarray) -> None:
         self.blocks.append(window_ids)
 
-    def outcomes(self) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
+    def outcomes(self) -> tuple[dict[str, stats.Outcomes], np.ndarray]:
         """Per predictor: bits and top-1 hits (n,) of head 1 at every scored position; and each position's window."""
-        return ({name: {"bits": np.concatenate(self.bits[name]), "hits": np.concatenate(self.hits[name])}
+        return ({name: stats.Outcomes(np.concatenate(self.bits[name]), np.concatenate(self.hits[name]))
                  for name in self.metrics}, np.concatenate(self.blocks))
 
 
@@ -243,15 +155,26 @@ def _segments(stream: U16Stream, state: dict, seq_len: int, heads: int, max_wind
     ]
 
 
+def _linear_scan(state: dict, fit_values: np.ndarray, training_file: bool, alpha: float) -> LinearScan:
+    """The GF(2) scan of the block the baselines are fitted on: the checkpoint's own when that is the training block
+    (it was scanned at training), else a new one."""
+    if training_file and state.get("linear") is not None and state["linear"]["alpha"] == alpha:
+        return LinearScan.from_dict(state["linear"])
+    return scan(fit_values, alpha=alpha)
+
+
 def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_000, use_amp: bool = False,
              device: str = "auto", batch: int = 64, run_dir: str | Path | None = None, orders: tuple[int, ...] = (1, 2, 3),
-             progress: bool = True, write: bool = True, format: str = "u16le") -> dict[str, Any]:
+             progress: bool = True, write: bool = True, format: str = "u16le", alpha: float = ALPHA) -> dict[str, Any]:
     """Score the model and the baselines on the same held-out positions; return (and write) the evaluation's JSON.
 
     A 16-bit (bytes16 or bits16) model is scored at value level against value-level baselines; its per-byte parts
     ("first_byte", "second_byte" keys) are the token's first and second byte (byte_names says which byte of the value
     each is). Values the tokenizer never saw are left out of every score and test (counted in "unseen_values").
     """
+    for name, value in (("max_samples", max_samples), ("batch", batch)):
+        if value < 1:
+            raise ConfigError(f"--{name} {value} is out of range: it must be at least 1")
     dev = pick_device(device)
     model, tokenizer, state = load_model(ckpt, dev)
     cfg = model.cfg
@@ -260,13 +183,19 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     stream.check_window(seq_len + heads)
     per_window = seq_len - start
     block, segments = _segments(stream, state, seq_len, heads, max(1, math.ceil(max_samples / per_window)))
-    scores = Scores(cfg.vocab_size, heads)
+    scores = Scoreboard(cfg.vocab_size, heads)
     model_predictor = ModelPredictor(model, dev, use_amp)
-    scored = unseen = 0
+    scored = unseen = n_windows = 0
+    distinct = np.zeros(1 << 16, dtype=bool)
+    scans = [_linear_scan(state, stream.values[seg.fit_start:seg.fit_end], len(segments) == 1, alpha)
+             for seg in segments]
+    any_linear = any(found.linear_planes for found in scans)  # then every segment has the predictor (maybe empty)
     bar = tqdm(total=sum(len(s.starts) for s in segments), desc="evaluate", unit="window", disable=not progress)
-    for seg in segments:
-        fit_tokens = tokenizer.encode(np.asarray(stream.values[seg.fit_start:seg.fit_end]))
-        predictors = [model_predictor, *baseline_predictors(fit_tokens, tokenizer, heads, orders)]
+    for seg, found in zip(segments, scans):
+        fit_values = np.asarray(stream.values[seg.fit_start:seg.fit_end])
+        distinct[fit_values] = True
+        predictors = [model_predictor, *baseline_predictors(fit_values, tokenizer, heads, orders,
+                                                            found if any_linear else None)]
         for i in range(0, len(seg.starts), batch):
             starts = seg.starts[i:i + batch]
             raw = gather(stream.values, starts, seq_len + heads)
@@ -276,7 +205,8 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
             scored, unseen = scored + len(keep), unseen + int((~keep).sum())
             for predictor in predictors:
                 scores.add(predictor.name, predictor.predict(windows), windows, keep)
-            scores.add_blocks(np.repeat(np.arange(bar.n, bar.n + len(starts)), per_window)[keep])
+            scores.add_blocks(np.repeat(np.arange(n_windows, n_windows + len(starts)), per_window)[keep])
+            n_windows += len(starts)
             bar.update(len(starts))
     bar.close()
     if unseen > MAX_UNSEEN * scored:
@@ -297,11 +227,19 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
         for w in head["worst"]:
             w["predicted_value"], w["target_value"] = tokenizer.label(w["predicted"]), tokenizer.label(w["target"])
     outcomes, blocks = scores.outcomes()
-    result["verdict"] = verdict(result, outcomes, blocks, tokenizer.n_values)
+    linear = scans[0]  # the training block's scan (or the first half's, for another file)
+    result["linear"] = {"scan": linear.to_dict(), "text": linear.describe(), "planes": linear.linear_planes}
+    n_distinct = int(distinct.sum())
+    result["verdict"] = stats.verdict(
+        outcomes, blocks, n_values=tokenizer.n_values, bits_per_value=math.log2(max(2, tokenizer.n_values)),
+        alpha=alpha, distinct_values=n_distinct, single_value=int(distinct.argmax()) if n_distinct == 1 else None,
+        found={LINEAR: linear.describe()} if linear.linear_planes else None)
     if write:
         paths = RunPaths.resolve(run_dir, ckpt)
         paths.run_dir.mkdir(parents=True, exist_ok=True)
         target = paths.eval if block.startswith("held-out") else paths.eval_for(u16_path)
-        target.write_text(json.dumps(result, indent=1))
+        with atomic_write(target) as f:  # never a half-written eval.json for the notebooks to read
+            f.write(json.dumps(result, indent=1).encode())
+        write_summary(paths)
         result["written_to"] = str(target)
     return result

@@ -361,12 +361,20 @@ class LinearScan:
             raise DataError(f"positions must be a 1-D integer array, got dtype {positions.dtype} with shape "
                             f"{positions.shape}; pass e.g. np.arange(start, stop)")
         positions = positions.astype(np.int64)
-        if positions.size and (positions.min() < 0 or positions.max() >= len(values)):
-            raise DataError(f"positions must lie in [0, {len(values)}) for a stream of {len(values):,} values, got "
+        if positions.size and (positions.min() < 0 or positions.max() > len(values)):  # len(values): the next value
+            raise DataError(f"positions must lie in [0, {len(values)}] for a stream of {len(values):,} values, got "
                             f"{positions.min()}..{positions.max()}; drop the positions outside the stream")
         specs = self._specs()
         known = _known(positions, specs)
         return _predict(values, positions, specs) & known, known
+
+    def side_channel(self, values: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+        """The model's linear inputs (B, length) int64 for windows of `length` values at `starts`: at position i the
+        predicted bits of the value after it, values[start + i + 1] (bit j), and which are known (bit 16 + j),
+        computed from the values up to start + i only."""
+        positions = (np.asarray(starts, np.int64)[:, None] + np.arange(1, length + 1)).reshape(-1)
+        bits, known = self.predict_bits(values, positions)
+        return (bits.astype(np.int64) | (known.astype(np.int64) << 16)).reshape(len(starts), length)
 
     def family_hint(self) -> str | None:
         """A guess at the generator family from the complexities and recurrences; None when nothing fits."""

@@ -112,6 +112,7 @@ class SeqModel(nn.Module):
             for proj in (block.attn.proj, block.ffn.proj):
                 nn.init.normal_(proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * cfg.nlayers))
         self._register_load_state_dict_pre_hook(self._legacy_keys)
+        self.linear = None  # with linear inputs: the LinearScan whose predictions they are (set by training/loading)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:

@@ -95,6 +95,22 @@ def entropy_estimates(table: pd.DataFrame, max_bits: float | None = None, entrop
     return fig
 
 
+def linear_complexity(scan) -> Figure:
+    """Linear complexity L of each bit plane (a linear.LinearScan) against n/2, what a random plane of n bits has."""
+    fig, (ax,) = _figure(height=3.6)
+    planes = [p.plane for p in scan.planes]
+    L = np.array([max(p.L, 1) for p in scan.planes])
+    half = np.array([p.bits_used / 2 for p in scan.planes])
+    colors = [CORRECT if p.linear else "grey" for p in scan.planes]
+    ax.bar(planes, L, color=colors, label="L found (green: linear, confirmed and tested)")
+    ax.plot(planes, half, "k_", ms=14, mew=2, label="n / 2: a random plane of the n bits read")
+    ax.set_yscale("log")
+    ax.set(xlabel="bit plane (0 = lowest bit)", ylabel="linear complexity L", xticks=planes,
+           title="Linear complexity of each bit plane over GF(2)")
+    fig.legend(loc="outside lower center", ncols=2, fontsize=8)
+    return fig
+
+
 def bin_occupancy(tokenizer, sample: np.ndarray) -> Figure:
     """Share of the sample in each token of a tokenizer: empty or crowded tokens waste or lose resolution."""
     counts = np.bincount(tokenizer.encode(np.asarray(sample).ravel()), minlength=tokenizer.vocab_size)
@@ -310,4 +326,27 @@ def key_figures(history: pd.DataFrame, result: dict, entropy_rate: float | None 
     _draw_reliability(axes[3], _head(result, 1))
     fig.suptitle(result["verdict"]["text"].split(":")[0].capitalize() + f" — {result['verdict']['n']:,} held-out "
                  "predictions", fontsize=12, fontweight="bold")
+    return fig
+
+
+def run_comparison(histories: dict[str, pd.DataFrame], current: str | None = None,
+                   entropy_rate: float | None = None, chance_bits: float | None = None) -> Figure:
+    """Validation bits per value of several runs against step and against training time; `current` drawn bold."""
+    fig, (by_step, by_time) = _figure(ncols=2, width=5.2)
+    for i, (name, history) in enumerate(histories.items()):
+        bold = name == current
+        style = dict(color=MODEL if bold else f"C{i % 9 + 1}", lw=2.2 if bold else 1.1, alpha=1.0 if bold else 0.8,
+                     zorder=3 if bold else 2, label=f"{name}{' (this run)' if bold else ''}: best "
+                                                    f"{history['val_loss_bits'].min():.4f}")
+        by_step.plot(history["step"], history["val_loss_bits"], **style)
+        by_time.plot(history["elapsed_s"], history["val_loss_bits"], **style)
+    for ax in (by_step, by_time):
+        if chance_bits is not None:
+            ax.axhline(chance_bits, color="black", ls="--", lw=1, label=f"chance: {chance_bits:.2f}")
+        if entropy_rate is not None:
+            ax.axhline(entropy_rate, color=TRUTH, ls=":", lw=1.5, label=f"entropy rate: {entropy_rate:.2f}")
+        ax.set(ylabel="validation bits per value")
+    by_step.set(xlabel="step", title="Validation loss by step")
+    by_time.set(xlabel="training time (s)", title="Validation loss by time")
+    by_step.legend(loc="best", fontsize=8)
     return fig

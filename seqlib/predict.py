@@ -13,22 +13,31 @@ import pandas as pd
 import torch
 
 from .checkpoint import load_model
-from .data import U16Stream
+from .data import U16Stream, model_inputs
 from .distributed import pick_device
-from .errors import DataError
+from .errors import ConfigError, DataError
+from .linear import LinearScan
 from .values import BYTE, N_VALUES
+
+
+def _check_topk(topk: int) -> None:
+    if not 1 <= topk <= N_VALUES:
+        raise ConfigError(f"--topk {topk} is out of range: it must be from 1 to {N_VALUES:,} (a model with fewer "
+                          "values than that lists all of them)")
 
 
 def predict_at(model, tokenizer, values: np.ndarray, idx: int, topk: int = 10) -> pd.DataFrame:
     """Top-k predictions of each head from the seq_len values before `idx` (head h predicts the value at idx+h-1)."""
     seq_len, n = model.cfg.seq_len, len(values)
+    _check_topk(topk)
     if not seq_len <= idx <= n:
         raise DataError(f"--idx {idx} is out of range: it needs {seq_len} values of context, "
                         f"so choose an index from {seq_len} to {n} for this file of {n} values")
     context = torch.as_tensor(tokenizer.encode(np.asarray(values[idx - seq_len:idx])))[None]
+    x = model_inputs(context, values, np.array([idx - seq_len]), model.linear)
     device = next(model.parameters()).device
     with torch.inference_mode():
-        logp_all = model.predict(context.to(device), start=seq_len - 1).dense()[0].float().cpu()  # (H, classes)
+        logp_all = model.predict(x.to(device), start=seq_len - 1).dense()[0].float().cpu()  # (H, classes)
     wide = logp_all.shape[-1] == N_VALUES
     rows = []
     for h in range(model.cfg.heads_ahead):
@@ -37,11 +46,9 @@ def predict_at(model, tokenizer, values: np.ndarray, idx: int, topk: int = 10) -
         where = idx + h
         truth = int(values[where]) if where < n else None
         true_token = int(tokenizer.encode(np.array([truth], dtype=np.uint16))[0]) if truth is not None else None
-        true_rank = int((probs > probs[true_token]).sum()) + 1 if true_token is not None else None
-        candidates = probs.clone()
-        if tokenizer.unk_token is not None:
-            candidates[tokenizer.unk_token] = -1.0
-        top = candidates.topk(min(topk, tokenizer.n_values))
+        values_only = probs[:tokenizer.n_values]  # the unknown-value class (UNK) is never a value to offer
+        true_rank = int((values_only > probs[true_token]).sum()) + 1 if true_token is not None else None
+        top = values_only.topk(min(topk, tokenizer.n_values))
         for rank, (p, tok) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
             lo, hi = tokenizer.decode(tok)
             row = {"head": h + 1, "position": where, "rank": rank, "token": tok, "value": tokenizer.label(tok),
@@ -56,11 +63,31 @@ def predict_at(model, tokenizer, values: np.ndarray, idx: int, topk: int = 10) -
     return table
 
 
+def linear_next(scan: LinearScan, values: np.ndarray, idx: int) -> str | None:
+    """What the training block's linear recurrences say about the value at idx (from the values before it only)."""
+    if not scan.linear_planes:
+        return None
+    bits, known = (int(a[0]) for a in scan.predict_bits(values, np.array([idx])))
+    planes = [j for j in scan.linear_planes if known >> j & 1]
+    if not planes:
+        return f"linear recurrence (GF(2)): fewer than L values before index {idx}, no bit is predicted"
+    if len(planes) == len(scan.planes):
+        return f"linear recurrence (GF(2)): the value at index {idx} is {bits} (0x{bits:04x}), every bit predicted"
+    shown = ", ".join(f"bit {j} = {bits >> j & 1}" for j in planes)
+    return f"linear recurrence (GF(2)): at index {idx}, {shown}; the other bits are not linear"
+
+
 def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, device: str = "cpu",
             format: str = "u16le") -> pd.DataFrame:
-    """Load a checkpoint and a file, then `predict_at` one index."""
-    model, tokenizer, _ = load_model(ckpt, pick_device(device))
-    return predict_at(model, tokenizer, U16Stream(u16_path, format=format).values, idx, topk)
+    """Load a checkpoint and a file, then `predict_at` one index; table.attrs["linear"] says what the training
+    block's linear recurrences predict there (None when no bit plane is linear)."""
+    _check_topk(topk)
+    model, tokenizer, state = load_model(ckpt, pick_device(device))
+    values = U16Stream(u16_path, format=format).values
+    table = predict_at(model, tokenizer, values, idx, topk)
+    scan = LinearScan.from_dict(state["linear"]) if state.get("linear") else None
+    table.attrs["linear"] = None if scan is None else linear_next(scan, values, idx)
+    return table
 
 
 def format_prediction(table: pd.DataFrame) -> str:
@@ -81,4 +108,6 @@ def format_prediction(table: pd.DataFrame) -> str:
                            f"({name} 0x{byte:02x}: p = {r.p_first_byte:.4f}){mark}")
             else:
                 out.append(f"  {r.rank:>3}. {r.value:>13}  p = {r.probability:.4f}{mark}")
+    if table.attrs.get("linear"):
+        out.append(table.attrs["linear"])
     return "\n".join(out)

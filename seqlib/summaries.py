@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .linear import LinearScan
+from .stats import evidence_table
+
 
 def summary_table(result: dict) -> pd.DataFrame:
     """One row per predictor and head: top-1/3/5, bits per value, perplexity."""
@@ -25,6 +28,17 @@ def value_parts_text(head: dict, byte_names: tuple[str, str] = ("high byte", "lo
             f"probable {first}s, the top-{enum['top_k']} list provably exact for {enum['exact_share']:.1%} of predictions")
 
 
+def linear_lines(result: dict) -> list[str]:
+    """The GF(2) scan behind the linear predictor: one line, and its table when some plane is linear."""
+    if "linear" not in result:
+        return []
+    scan = LinearScan.from_dict(result["linear"]["scan"])
+    lines = [f"linear scan (Berlekamp-Massey per bit plane of the training block): {scan.describe()}"]
+    if scan.linear_planes:
+        lines.append(scan.table().to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    return [*lines, ""]
+
+
 def format_report(result: dict, analyze: bool = False) -> str:
     """The text `seqlib evaluate` prints."""
     v = result["verdict"]
@@ -34,8 +48,9 @@ def format_report(result: dict, analyze: bool = False) -> str:
     lines = [f"evaluated on the {result['block']} ({result['file']}): {v['n']:,} predictions per head{left_out}",
              result["context_rule"], "",
              summary_table(result).to_string(index=False, float_format=lambda x: f"{x:.4f}"), "",
-             "min-entropy (NIST SP 800-90B style, bits per token): " +
-             ", ".join(f"{k} {x:.4f}" for k, x in v["min_entropy_bits"].items()), "", "verdict: " + v["text"]]
+             *linear_lines(result), f"evidence (alpha = {v['alpha']:g}; tests in docs/statistics.md; 90B H_min: the "
+             "SP 800-90B predictor estimate, the lower of its global and local bounds, in bits per value):",
+             evidence_table(v).to_string(index=False), "", "verdict: " + v["text"]]
     if result["tokenizer"]["output"] != "tokens":
         names = tuple(result["tokenizer"].get("byte_names", ("high byte", "low byte")))
         lines[5:5] = [value_parts_text(result["model"]["heads"][0], names), ""]

@@ -7,6 +7,9 @@ bytes16: token == value, the high byte first. bits16: the token is the value wit
 byte comes first, and the model predicts the bits one by one from the lowest up (the order of carries in arithmetic
 modulo 2^16, where generators keep their structure).
 """
+import json
+from pathlib import Path
+
 import numpy as np
 
 from .data import gather
@@ -89,10 +92,6 @@ class Tokenizer:
         """Which values lie inside a range seen at fit time (the others are UNK for exact, the nearest bin otherwise)."""
         return self._seen[np.asarray(values)]
 
-    def unseen(self, values: np.ndarray) -> int:
-        """How many values lie outside every range seen at fit time."""
-        return int(np.count_nonzero(~self.seen(values)))
-
     def to_dict(self) -> dict:
         """Plain types only, for checkpoints and tokenizer.json (bytes16 and bits16 are fully described by their kind)."""
         if self.kind in WIDE:
@@ -103,6 +102,23 @@ class Tokenizer:
     def from_dict(cls, d: dict) -> "Tokenizer":
         """Inverse of to_dict."""
         return cls(d["kind"], d.get("lo"), d.get("hi"))
+
+
+def read_tokenizer(path: str | Path) -> Tokenizer:
+    """A tokenizer.json (Tokenizer.to_dict); DataError naming the file and the fix when it is malformed."""
+    try:
+        d = json.loads(Path(path).read_text())
+        if not isinstance(d, dict) or "kind" not in d:
+            raise ValueError("no tokenizer kind in it")
+        if d["kind"] not in WIDE:
+            lo, hi = np.asarray(d.get("lo"), dtype=np.int64), np.asarray(d.get("hi"), dtype=np.int64)
+            if not (lo.ndim == 1 and lo.shape == hi.shape and len(lo) and 0 <= lo[0] and hi[-1] < N_U16
+                    and (lo <= hi).all() and (lo[1:] > hi[:-1]).all()):
+                raise ValueError("its lo and hi are not increasing, non-overlapping value ranges in 0..65535")
+        return Tokenizer.from_dict(d)
+    except (OSError, ValueError, TypeError) as e:  # ConfigError (an unknown kind) is a ValueError too
+        raise DataError(f"{path} is not a valid tokenizer.json ({e}); delete it, or choose the tokenizer again in "
+                        "01_explore_and_bin.ipynb") from None
 
 
 def _sample(values: np.ndarray, sample_size: int, seed: int) -> np.ndarray:
@@ -141,7 +157,7 @@ def _entropy_bits(counts: np.ndarray, max_bits: float) -> float:
     return min(float(-(p * np.log2(p)).sum() + (len(counts) - 1) / (2 * n * np.log(2))), max_bits)
 
 
-def _auto_rule(sample: np.ndarray, distinct: np.ndarray, counts: np.ndarray, max_vocab: int) -> dict:
+def _auto_rule(sample: np.ndarray, distinct: np.ndarray, counts: np.ndarray, max_vocab: int, linear=None) -> dict:
     """The statistics behind kind="auto" and its choice, with the reason in words."""
     span = int(distinct[-1] - distinct[0]) + 1
     cdf = np.cumsum(counts) / counts.sum()
@@ -160,15 +176,21 @@ def _auto_rule(sample: np.ndarray, distinct: np.ndarray, counts: np.ndarray, max
     if failed:
         return {**out, "kind": "quantile", "reason": f"{out['distinct']} distinct values and {failed[0]}: "
                                                      "a measurement-like stream, binned by quantiles"}
+    if linear is not None and (linear.family_hint() or "").startswith("addition with carries"):
+        # x = a + b mod 2^16: bit 0 is a XOR of past bits 0, every higher bit adds a carry from the bits below it
+        return {**out, "kind": "bits16", "reason": f"{out['distinct']} distinct values like a generator's output, "
+                f"whose lowest bit plane(s) {linear.linear_planes} obey a linear recurrence under nonlinear higher "
+                f"bits: the mark of addition with carries, modelled exactly bit by bit from the lowest"}
     return {**out, "kind": "bytes16", "reason": f"{out['distinct']} distinct values that fill their range evenly "
             f"and jump across it like a generator's output: modelled exactly as high byte + low byte"}
 
 
-def auto_rule(values: np.ndarray, max_vocab: int = 1024, sample_size: int = 1_000_000, seed: int = 0) -> dict:
+def auto_rule(values: np.ndarray, max_vocab: int = 1024, sample_size: int = 1_000_000, seed: int = 0,
+              linear=None) -> dict:
     """What kind="auto" picks for a stream and why, with the statistics of the rule (see fit_tokenizer)."""
     sample = _sample(values, sample_size, seed)
     distinct, counts = np.unique(sample, return_counts=True)
-    return _auto_rule(sample, distinct.astype(np.int64), counts, max_vocab)
+    return _auto_rule(sample, distinct.astype(np.int64), counts, max_vocab, linear)
 
 
 def binning_loss(values: np.ndarray, num_bins: int = 256, sample_size: int = 1_000_000, seed: int = 0) -> dict:
@@ -203,15 +225,18 @@ def binning_loss(values: np.ndarray, num_bins: int = 256, sample_size: int = 1_0
 
 
 def fit_tokenizer(values: np.ndarray, kind: str = "auto", num_bins: int = 256, max_vocab: int = 1024,
-                  sample_size: int = 1_000_000, seed: int = 0) -> Tokenizer:
+                  sample_size: int = 1_000_000, seed: int = 0, linear=None) -> Tokenizer:
     """Fit a tokenizer on a bounded random sample; kind="auto" chooses exact, bytes16 or quantile.
 
     The auto rule: exact when the sample has at most max_vocab distinct values. Otherwise bytes16 (lossless 16-bit)
     when the values look like a generator's output, whose structure lives in the low bits that binning throws away:
     the low byte is not constant, the values fill [min, max] evenly (Kolmogorov-Smirnov distance to the uniform
     distribution <= FLAT_KS) and the stream jumps across its range (median |x_t - x_{t-1}| >= JUMP of max - min + 1;
-    independent uniform values give 0.29). Anything else (skewed, peaked, or smooth like a physical measurement,
-    whose low bits are mostly noise) gets quantile bins. auto_rule() shows the statistics; any kind can be forced.
+    independent uniform values give 0.29); bits16 instead when a linear scan (linear.scan) shows the mark of
+    addition with carries, the lowest bit plane(s) linear under nonlinear higher bits (additive lagged generators:
+    bits16 learns their carries, bytes16 does not). Anything else (skewed, peaked, or smooth like a physical
+    measurement, whose low bits are mostly noise) gets quantile bins. auto_rule() shows the statistics; any kind can
+    be forced.
     """
     if kind not in KINDS + ("auto",):
         raise ConfigError(f"unknown tokenizer kind {kind!r}; use one of auto, {', '.join(KINDS)}")
@@ -225,7 +250,7 @@ def fit_tokenizer(values: np.ndarray, kind: str = "auto", num_bins: int = 256, m
     distinct, counts = np.unique(sample, return_counts=True)
     distinct = distinct.astype(np.int64)
     if kind == "auto":
-        kind = _auto_rule(sample, distinct, counts, max_vocab)["kind"]
+        kind = _auto_rule(sample, distinct, counts, max_vocab, linear)["kind"]
     if kind in WIDE:
         return Tokenizer(kind)
     if kind == "exact":

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import math
+import signal
+import sys
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields, replace
@@ -12,12 +15,16 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from .checkpoint import RunPaths, load_checkpoint, save_checkpoint
-from .data import SAMPLING, U16Stream, WindowBatches, batch_iterator, eval_windows, load_windows, make_split, score_from
+from .checkpoint import RunPaths, atomic_write, check_writable, load_checkpoint, remove_leftovers, save_checkpoint
+from .data import (SAMPLING, U16Stream, WindowBatches, batch_iterator, eval_windows, load_windows, make_split,
+                   model_inputs, score_from)
 from .distributed import all_reduce_sum, dist_info, pick_device, process_group
 from .errors import ConfigError, SeqlibError
 from .formats import FORMATS
+from .linear import LinearScan, scan
+from .lock import RunLock
 from .model import ModelConfig, SeqModel
+from .runs import write_summary
 from .settings import check, setting
 from .tokenize import KINDS, Tokenizer, fit_tokenizer
 
@@ -76,6 +83,8 @@ class TrainConfig:
     seed: int = setting(0, "random seed")
     workers: int = setting(0, "background processes prefetching batches (0: main process)", low=0)
     in_memory: bool = setting(False, "load the whole file into RAM instead of memory-mapping it")
+    linear: bool = setting(True, "scan the training block for linear recurrences over GF(2) (Berlekamp-Massey per bit "
+                                 "plane); when planes are linear, the model also reads their predictions")
     resume: bool = setting(False, "continue the run from RUN_DIR/latest.pt")
     progress: bool = setting(True, "show a progress bar")
 
@@ -122,34 +131,95 @@ class Callback:
         """After each validation, once its history row and checkpoints are written (main process only)."""
 
 
-class Trainer:
-    """Trains a SeqModel on one .u16 file; single process or one rank of a torchrun job (see train())."""
+class Interrupts:
+    """Within the block, SIGINT (Ctrl-C) sets `requested`, which the loop reads between steps; a second one raises
+    KeyboardInterrupt at once. Outside the main thread, where no handler can be set, SIGINT acts as it always does."""
 
-    def __init__(self, cfg: TrainConfig, model_cfg: ModelConfig | None = None, callbacks: Iterable[Callback] = (),
-                 tokenizer: Tokenizer | None = None) -> None:
+    def __init__(self) -> None:
+        self.requested, self._previous = False, None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\ninterrupt: saving at the end of this step (Ctrl-C again to stop at once, without saving)",
+              file=sys.stderr, flush=True)
+
+    def __enter__(self) -> "Interrupts":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_DFL if self._previous is None else self._previous)
+
+
+class Trainer:
+    """Trains a SeqModel on one .u16 file; single process or one rank of a torchrun job (see train()).
+
+    The run folder is locked (RunLock) from the start until fit() ends; close() releases a Trainer that is never fit.
+    model_cfg may be a dict of only the settings given (the CLI's flags): then a resumed run compares just those.
+    """
+
+    def __init__(self, cfg: TrainConfig, model_cfg: ModelConfig | dict[str, Any] | None = None,
+                 callbacks: Iterable[Callback] = (), tokenizer: Tokenizer | None = None) -> None:
         self.cfg, self.callbacks = cfg, list(callbacks)
         self.dist = dist_info()
         self.device = pick_device(cfg.device, self.dist)
         self.paths = RunPaths.resolve(cfg.run_dir, cfg.ckpt)
+        self._lock = self._claim_run_folder() if self.is_main else None
+        try:
+            self._build(cfg, model_cfg, tokenizer)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, cfg: TrainConfig, model_cfg: ModelConfig | dict[str, Any] | None,
+               tokenizer: Tokenizer | None) -> None:
+        """The resumed state, data, tokenizer, model, optimizer and batches."""
         resumed = load_checkpoint(self.paths.latest) if cfg.resume else None
         if resumed is not None:
             model_cfg = self._resumed_model_config(resumed, model_cfg)
             tokenizer = Tokenizer.from_dict(resumed["tokenizer"])
+        elif isinstance(model_cfg, dict):
+            model_cfg = ModelConfig(**model_cfg)
         self._build_data_split(model_cfg or ModelConfig(), resumed)
         train_values = self.stream.values[self.split.train_start:self.split.train_end]
+        self.linear = self._scan(train_values, resumed)
         self.tokenizer = tokenizer or fit_tokenizer(train_values, cfg.tokenizer, cfg.num_bins, cfg.max_vocab,
-                                                    seed=cfg.seed)
+                                                    seed=cfg.seed, linear=self.linear)
         self.model_cfg = replace(model_cfg or ModelConfig(), vocab_size=self.tokenizer.vocab_size,
-                                 output=self.tokenizer.output)
+                                 output=self.tokenizer.output,
+                                 linear_inputs=self.linear is not None and bool(self.linear.linear_planes))
         self._build_model()
         self._build_optimizer()
         self._build_batches()
         self.val_x, self.val_y = self._validation_windows()
         self.step, self.best_val_bits, self.bad_evals, self.history = 0, math.inf, 0, []
+        self.train_losses: list[float] = []  # losses (nats) of the steps since the last validation
+        self.saved_step: int | None = None  # step of this run's latest.pt
         if resumed is not None:
             self._restore(resumed)
 
     # --- construction ---
+
+    def _claim_run_folder(self) -> RunLock:
+        """Before any work: check that the checkpoints can be written, lock the run folder, and remove temporary files
+        of saves that were killed."""
+        for path in (self.paths.latest, self.paths.ckpt):
+            check_writable(path)
+        lock = RunLock(self.paths.lock).acquire()
+        for path in (self.paths.latest, self.paths.ckpt, self.paths.history):
+            for leftover in remove_leftovers(path):
+                print(f"removed {leftover}, left by a save that was interrupted", file=sys.stderr)
+        return lock
+
+    def close(self) -> None:
+        """Release the run folder (fit() does so when it ends)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _build_data_split(self, model_cfg: ModelConfig, resumed: dict | None) -> None:
         """Open the file and split it into train | gap | validation."""
@@ -161,10 +231,22 @@ class Trainer:
             raise ConfigError(f"{self.cfg.u16_path} is not the file this run was trained on; "
                               "resume with the original file")
 
+    def _scan(self, train_values, resumed: dict | None) -> LinearScan | None:
+        """The GF(2) scan of the training block (the checkpoint's when resuming; None with --no-linear)."""
+        if resumed is not None:
+            return LinearScan.from_dict(resumed["linear"]) if resumed.get("linear") else None
+        if not self.cfg.linear:
+            return None
+        found = scan(train_values)
+        if self.is_main:
+            print(f"linear scan of the training block: {found.describe()}")
+        return found
+
     def _build_model(self) -> None:
         """The model on its device, wrapped for DDP under torchrun and compiled on request."""
         torch.manual_seed(self.cfg.seed)
         self.raw_model = SeqModel(self.model_cfg).to(self.device)
+        self.raw_model.linear = self.linear if self.model_cfg.linear_inputs else None
         self.ddp = DistributedDataParallel(self.raw_model) if self.dist.enabled else None
         model = self.ddp or self.raw_model
         self.model = torch.compile(model) if self.cfg.compile else model
@@ -184,6 +266,7 @@ class Trainer:
             seq_len=self.model_cfg.seq_len, heads_ahead=self.model_cfg.heads_ahead, batch_size=cfg.batch,
             tokenizer=self.tokenizer, seed=cfg.seed, mode=cfg.sampling, max_samples=cfg.max_samples,
             rank=self.dist.rank, world_size=self.dist.world_size, noise_p=cfg.noise_p, mask_p=cfg.mask_p,
+            linear=self.raw_model.linear,
         )
         self.steps_per_epoch = max(1, self.train_data.batches_per_epoch // cfg.gradient_accumulation)
         self.total_steps = min(cfg.epochs * self.steps_per_epoch, cfg.max_steps or math.inf)
@@ -197,15 +280,15 @@ class Trainer:
         """Input positions in one optimizer step over all ranks (the global batch times seq_len)."""
         return self.cfg.batch * self.cfg.gradient_accumulation * self.dist.world_size * self.model_cfg.seq_len
 
-    def _resumed_model_config(self, state: dict, given: ModelConfig | None) -> ModelConfig:
+    def _resumed_model_config(self, state: dict, given: ModelConfig | dict[str, Any] | None) -> ModelConfig:
+        """The checkpoint's model config; ConfigError when a given setting differs from it."""
         saved = ModelConfig.from_dict(state["model_config"])
-        if given is not None:
-            for f in fields(ModelConfig):
-                if f.metadata.get("flag", True) and getattr(given, f.name) != getattr(saved, f.name):
-                    raise ConfigError(
-                        f"--{f.name} {getattr(given, f.name)} differs from the checkpoint's {getattr(saved, f.name)}; "
-                        "drop the flag to resume, or start a new run folder"
-                    )
+        if isinstance(given, ModelConfig):
+            given = {f.name: getattr(given, f.name) for f in fields(ModelConfig) if f.metadata.get("flag", True)}
+        for name, value in (given or {}).items():
+            if value != getattr(saved, name):
+                raise ConfigError(f"--{name} {value} differs from the checkpoint's {getattr(saved, name)}; "
+                                  "drop the flag to resume, or start a new run folder")
         return saved
 
     def _validation_windows(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -216,7 +299,8 @@ class Trainer:
         starts = starts[self.dist.rank::self.dist.world_size]
         tokens = load_windows(self.stream.values, starts, window, self.tokenizer)
         t, h = self.model_cfg.seq_len, self.model_cfg.heads_ahead
-        return tokens[:, :t], torch.stack([tokens[:, k:k + t] for k in range(1, h + 1)], dim=-1)
+        x = model_inputs(tokens[:, :t], self.stream.values, starts, self.raw_model.linear)
+        return x, torch.stack([tokens[:, k:k + t] for k in range(1, h + 1)], dim=-1)
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -258,18 +342,40 @@ class Trainer:
     # --- the loop ---
 
     def fit(self) -> pd.DataFrame:
-        """Train until the epochs, --max_steps, --time_limit or early stopping end it; return the history."""
+        """Train until the epochs, --max_steps, --time_limit or early stopping end it; return the history.
+
+        The run folder is locked throughout. Ctrl-C (SIGINT) ends the run after the current step with its whole state
+        saved, then raises KeyboardInterrupt; --resume goes on from there as if nothing had happened.
+        """
+        if self.is_main and self._lock is None:  # fit() again, after an earlier one ended
+            self._lock = RunLock(self.paths.lock).acquire()
         try:
-            self._loop()
-        except KeyboardInterrupt:
+            with Interrupts() as interrupts:
+                interrupted = self._loop(interrupts)
+                if interrupted and self.is_main:
+                    save_checkpoint(self.paths.latest, self._state(full=True))
+                    self.saved_step = self.step
+        except KeyboardInterrupt:  # a second Ctrl-C, or one outside the main thread: in the middle of a step
             if self.is_main:
-                save_checkpoint(self.paths.latest, self._state(full=True))
-                print(f"\ninterrupted at step {self.step}; state saved to {self.paths.latest}. "
-                      "Resume with the same command plus --resume")
+                print(f"\nstopped at once, without saving, after step {self.step}; {self._last_saved()}")
             raise
+        finally:
+            self.close()
+        if interrupted:
+            if self.is_main:
+                print(f"\ninterrupted after step {self.step}; state saved to {self.paths.latest}. "
+                      "Resume with the same command plus --resume")
+            raise KeyboardInterrupt
         return self.history_frame()
 
-    def _loop(self) -> None:
+    def _last_saved(self) -> str:
+        """Where the run can go on from, in words."""
+        if self.saved_step is None:
+            return "nothing of this run was saved yet"
+        return f"the last good state ({self.paths.latest}, step {self.saved_step}) is untouched"
+
+    def _loop(self, interrupts: Interrupts) -> bool:
+        """The training loop; True when a SIGINT stopped it before its end."""
         cfg, accum = self.cfg, self.cfg.gradient_accumulation
         # The data order is a function of the batch index, so a resumed run continues with the batch it would have seen.
         batches = batch_iterator(self.train_data, start=self.step * accum, workers=cfg.workers,
@@ -277,7 +383,7 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step",
                    disable=not (self.is_main and cfg.progress), dynamic_ncols=True)
         started = window_start = time.perf_counter()
-        steps_in_window, losses = 0, []
+        steps_in_window = 0
         if self.is_main:
             print(f"global batch {cfg.batch} x {accum} accumulation x {self.dist.world_size} ranks "
                   f"= {cfg.batch * accum * self.dist.world_size} windows of {self.model_cfg.seq_len}; "
@@ -292,21 +398,29 @@ class Trainer:
             loss = self._train_step(batches, accum)
             self.step += 1
             steps_in_window += 1
-            losses.append(loss)
+            self.train_losses.append(loss)
             bar.update(1)
             bar.set_postfix(loss_bits=f"{loss * LOG2E:.4f}", lr=f"{lr:.2e}")
             for cb in self.callbacks:
                 cb.on_step(self, {"step": self.step, "lr": lr, "train_loss_bits": loss * LOG2E})
             # 3. every eval_every steps, at the end and when time is up: validate, log, checkpoint, maybe stop early
-            out_of_time = self._agree(cfg.time_limit is not None and time.perf_counter() - started > cfg.time_limit)
+            out_of_time, interrupted = self._agree(
+                cfg.time_limit is not None and time.perf_counter() - started > cfg.time_limit, interrupts.requested)
             if self.step % cfg.eval_every == 0 or self.step == self.total_steps or out_of_time:
                 elapsed = time.perf_counter() - window_start
-                stop = self._evaluate(lr, sum(losses) / len(losses), steps_in_window * self.tokens_per_step / elapsed,
+                # the next window of losses starts empty, and so latest.pt saves it
+                train_loss, self.train_losses = sum(self.train_losses) / len(self.train_losses), []
+                stop = self._evaluate(lr, train_loss, steps_in_window * self.tokens_per_step / elapsed,
                                       time.perf_counter() - started)
-                window_start, steps_in_window, losses = time.perf_counter(), 0, []
+                window_start, steps_in_window = time.perf_counter(), 0
                 if stop or out_of_time:
                     break
+            # 4. Ctrl-C: stop here, between two steps, where the whole state can be saved (fit saves it)
+            if interrupted and self.step < self.total_steps:
+                bar.close()
+                return True
         bar.close()
+        return False
 
     def _train_step(self, batches: Iterator, accum: int) -> float:
         """One optimizer step over `accum` micro-batches; returns their mean loss in nats."""
@@ -324,10 +438,7 @@ class Trainer:
         mean = all_reduce_sum(total / accum).item() / self.dist.world_size
         if not math.isfinite(mean):
             self.optimizer.zero_grad(set_to_none=True)
-            raise TrainingError(
-                f"loss became {mean} at step {self.step + 1}; the last good checkpoint ({self.paths.latest}) is "
-                "untouched: lower --lr, add --warmup_ratio or drop --use_amp, then --resume"
-            )
+            raise TrainingError(f"loss became {mean} at step {self.step + 1}; {self._after_nan()}")
         self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), self.cfg.grad_clip)
         self.scaler.step(self.optimizer)
@@ -335,9 +446,16 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         return mean
 
-    def _agree(self, flag: bool) -> bool:
-        """True on every rank when any rank says so (so that no rank waits for another)."""
-        return bool(all_reduce_sum(torch.tensor([float(flag)], device=self.device)).item() > 0)
+    def _after_nan(self) -> str:
+        """What is left after a NaN, and how to go on."""
+        fix = "lower --lr, add --warmup_ratio or drop --use_amp"
+        if self.saved_step is None:
+            return f"nothing of this run was saved yet: {fix}, and start again"
+        return f"{self._last_saved()}: {fix}, then --resume"
+
+    def _agree(self, *flags: bool) -> list[bool]:
+        """Each flag, true on every rank when any rank says so (so that no rank waits for another)."""
+        return [bool(v > 0) for v in all_reduce_sum(torch.tensor([float(f) for f in flags], device=self.device))]
 
     def _evaluate(self, lr: float, train_loss: float, tokens_per_s: float, elapsed: float) -> bool:
         """Validate, log a history row, write checkpoints; True when early stopping says to stop."""
@@ -345,10 +463,8 @@ class Trainer:
                "train_loss_bits": train_loss * LOG2E, **self.validate(),
                "tokens_per_s": tokens_per_s, "elapsed_s": elapsed}
         if not math.isfinite(row["val_loss_bits"]):
-            raise TrainingError(
-                f"validation loss became {row['val_loss_bits']} at step {self.step}; the last good checkpoint "
-                f"({self.paths.latest}) is untouched: lower --lr or drop --use_amp, then --resume"
-            )
+            raise TrainingError(f"validation loss became {row['val_loss_bits']} at step {self.step}; "
+                                f"{self._after_nan()}")
         self.history.append(row)
         improved = row["val_loss_bits"] < self.best_val_bits
         if improved:
@@ -359,7 +475,10 @@ class Trainer:
             if improved:
                 save_checkpoint(self.paths.ckpt, self._state(full=False))
             save_checkpoint(self.paths.latest, self._state(full=True))
-            self.history_frame().to_csv(self.paths.history, index=False)
+            self.saved_step = self.step
+            with atomic_write(self.paths.history) as f:
+                f.write(self.history_frame().to_csv(index=False).encode())
+            write_summary(self.paths)
             for cb in self.callbacks:
                 cb.on_eval(self, self.history_frame())
         return self.cfg.patience is not None and self.bad_evals >= self.cfg.patience
@@ -374,12 +493,13 @@ class Trainer:
         state = {
             "model_config": self.model_cfg.to_dict(), "train_config": self.cfg.to_dict(),
             "tokenizer": self.tokenizer.to_dict(), "split": self.split.to_dict(),
+            "linear": None if self.linear is None else self.linear.to_dict(),
             "model": self.raw_model.state_dict(), "step": self.step, "best_val_bits": self.best_val_bits,
             "bad_evals": self.bad_evals, "history": list(self.history),
         }
-        if full:
+        if full:  # the data order and augmentation are functions of the step (WindowBatches), so need no state
             state |= {"optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
-                      "rng_cpu": torch.get_rng_state()}
+                      "rng_cpu": torch.get_rng_state(), "train_losses": list(self.train_losses)}
             if self.device.type == "cuda":
                 state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
         return state
@@ -390,6 +510,7 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.step, self.best_val_bits = state["step"], state["best_val_bits"]
         self.bad_evals, self.history = state["bad_evals"], list(state["history"])
+        self.train_losses, self.saved_step = list(state.get("train_losses", [])), self.step
         torch.set_rng_state(state["rng_cpu"])
         if "rng_cuda" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng_cuda"], self.device)

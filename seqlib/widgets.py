@@ -54,8 +54,8 @@ class TokenizerChooser(w.VBox):
     """Tokenizer kind and bin count, refitted on every change with the bin occupancy drawn below."""
 
     def __init__(self, values: np.ndarray, kind: str = "auto", num_bins: int = 256, max_vocab: int = 1024,
-                 sample_size: int = 1_000_000) -> None:
-        self.values, self.max_vocab, self.sample_size = values, max_vocab, sample_size
+                 sample_size: int = 1_000_000, linear=None) -> None:
+        self.values, self.max_vocab, self.sample_size, self.linear = values, max_vocab, sample_size, linear
         self.sample = sample_blocks(values, size=sample_size)
         self.kind = w.Dropdown(options=["auto", *KINDS], value=kind, description="tokenizer")
         self.num_bins = w.BoundedIntText(value=num_bins, min=1, max=65536, description="bins")
@@ -68,9 +68,10 @@ class TokenizerChooser(w.VBox):
 
     def _refit(self, _change: dict | None = None) -> None:
         self.tokenizer = fit_tokenizer(self.values, self.kind.value, self.num_bins.value, self.max_vocab,
-                                       sample_size=self.sample_size)
+                                       sample_size=self.sample_size, linear=self.linear)
         self.num_bins.disabled = self.tokenizer.kind not in BINNED
-        why = auto_rule(self.values, self.max_vocab, self.sample_size)["reason"] if self.kind.value == "auto" else ""
+        why = (auto_rule(self.values, self.max_vocab, self.sample_size, linear=self.linear)["reason"]
+               if self.kind.value == "auto" else "")
         self.status.value = f"&nbsp;→ <b>{self.tokenizer.kind}</b>, {self.tokenizer.vocab_size:,} classes. {why}"
         _redraw(self.plot, plots.bin_occupancy(self.tokenizer, self.sample))
 

@@ -1,11 +1,8 @@
-"""Helpers for tests/test_browser.py: a throw-away JupyterLab server, headless Chromium (Debian's `chromium`, driven by
-Playwright) with every request that leaves 127.0.0.1 blocked, and a local copy of the widget manager
-for HTML reports."""
+"""Helpers for tests/test_browser.py: a throw-away JupyterLab server and headless Chromium (Debian's `chromium`, driven
+by Playwright) with every request blocked that leaves 127.0.0.1 (JupyterLab) or the local files (HTML reports)."""
 from __future__ import annotations
 
 import contextlib
-import functools
-import http.server
 import json
 import os
 import re
@@ -14,7 +11,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -22,16 +18,11 @@ from urllib.parse import urlparse
 
 import nbformat
 
-from seqlib import report
+from seqlib import report, runs
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-# The widget manager that nbconvert's HTML loads from unpkg (ipywidgets 8 pairs with html-manager 1.x), and require.js,
-# which nbconvert's lab template loads from cdnjs. Both are served to the browser from a local copy.
-HTML_MANAGER = "@jupyter-widgets/html-manager@^1.0"
-REQUIREJS = "requirejs@^2.3"
-CACHE = Path(os.environ.get("SEQLIB_BROWSER_CACHE", Path.home() / ".cache" / "seqlib-browser"))
 
 
 def free_port() -> int:
@@ -55,21 +46,13 @@ def with_parameters(src: Path, dst: Path, **values) -> Path:
     return dst
 
 
-def prepare_workbook(root: Path, cell_timeout: int = 300) -> dict[str, Path]:
-    """root/run: 01-03 run headless (papermill, as report.build_reports runs them) on the built-in sample with smoke
-    settings, the executed notebooks and 02_train.html in root/out; root/lab: the folder JupyterLab serves, with
-    02 (training into root/lab/run02) and 04 (reading root/run), their parameters cells set to smoke settings."""
-    import papermill
-
+def prepare_workbook(root: Path) -> dict[str, Path]:
+    """root/run and root/out: report.build_reports on the built-in sample with smoke settings (the four notebooks,
+    their HTML reports and index.html); root/lab: the folder JupyterLab serves, with 02 (training into root/lab/run02)
+    and 04 (reading root/run), their parameters cells set to smoke settings."""
     run, out, lab = root / "run", root / "out", root / "lab"
-    out.mkdir(parents=True)
-    data = report.sample_data(run)
-    for name in report.NOTEBOOKS[:3]:
-        papermill.execute_notebook(report.NOTEBOOK_DIR / f"{name}.ipynb", out / f"{name}.ipynb", kernel_name="python3",
-                                   parameters={"data": str(data), "run_dir": str(run), "smoke": True},
-                                   cwd=report.NOTEBOOK_DIR, progress_bar=False, execution_timeout=cell_timeout,
-                                   extra_arguments=report.KERNEL_QUIET)
-    report.export_html(out / "02_train.ipynb", out / "02_train.html")
+    report.build_reports(run, out, smoke=True)
+    data = runs.sample_data(run)
     run02 = lab / "run02"
     run02.mkdir(parents=True)
     shutil.copy(run / "tokenizer.json", run02 / "tokenizer.json")
@@ -140,27 +123,18 @@ def jupyter_lab(root: Path, state: Path):
 # --- the browser -------------------------------------------------------------------------------------------------
 
 class Offline:
-    """A Playwright route handler: requests to 127.0.0.1 go through, the CDN files we hold locally are served from
-    disk, everything else is aborted (and recorded in .blocked)."""
+    """A Playwright route handler: data, blob and file URLs and requests to `hosts` go through, everything else is
+    aborted (and recorded in .blocked). Offline(hosts=()) lets a page read local files only."""
 
-    def __init__(self, local: dict[str, Path] | None = None) -> None:
-        self.local = local or {}  # URL regex -> local file, or a folder that the URL's file name is looked up in
+    def __init__(self, hosts: tuple[str, ...] = ("127.0.0.1",)) -> None:
+        self.hosts = hosts
         self.blocked: list[str] = []
-        self.served: list[str] = []
 
     def __call__(self, route) -> None:
         url = route.request.url
         parsed = urlparse(url)
-        if parsed.scheme in ("data", "blob") or parsed.hostname == "127.0.0.1":
+        if parsed.scheme in ("data", "blob", "file") or parsed.hostname in self.hosts:
             return route.continue_()
-        for pattern, path in self.local.items():
-            if re.search(pattern, url):
-                if path.is_dir():
-                    path = path / Path(parsed.path).name
-                if path.is_file():
-                    self.served.append(url)
-                    ctype = "application/javascript" if path.suffix == ".js" else None
-                    return route.fulfill(path=str(path), content_type=ctype)
         self.blocked.append(url)
         return route.abort()
 
@@ -240,56 +214,3 @@ def wait_for(page, done, timeout: float, what: str) -> dict:
 def code_cell(page, text: str):
     """The JupyterLab code cell whose source contains text."""
     return page.locator(".jp-CodeCell").filter(has=page.locator(".jp-InputArea-editor", has_text=text)).first
-
-
-# --- HTML reports ------------------------------------------------------------------------------------------------
-
-def _npm_pack(spec: str, dest: Path) -> Path:
-    """Unpack an npm package (npm pack: the registry's tarball, no install scripts) into dest/package."""
-    if not (dest / "package").is_dir():
-        npm = shutil.which("npm")
-        if npm is None:
-            raise FileNotFoundError(f"no local copy of {spec} in {dest} and no npm to fetch one")
-        tmp = dest.with_name(dest.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        out = subprocess.run([npm, "pack", spec, "--silent"], cwd=tmp, capture_output=True, text=True, timeout=180)
-        if out.returncode != 0:
-            raise FileNotFoundError(f"npm pack {spec} failed: {out.stderr.strip()[-500:]}")
-        tarball = tmp / out.stdout.strip().splitlines()[-1]
-        shutil.unpack_archive(tarball, tmp)
-        tarball.unlink()
-        shutil.rmtree(dest, ignore_errors=True)
-        tmp.rename(dest)
-    return dest / "package"
-
-
-def widget_manager_files() -> dict[str, Path]:
-    """URL pattern -> local file/folder for the scripts nbconvert's HTML loads from CDNs: the widget manager
-    (SEQLIB_HTML_MANAGER_DIST: its dist folder, else a cached `npm pack`) and require.js."""
-    dist = os.environ.get("SEQLIB_HTML_MANAGER_DIST")
-    dist = Path(dist) if dist else _npm_pack(HTML_MANAGER, CACHE / "html-manager") / "dist"
-    require = os.environ.get("SEQLIB_REQUIREJS")
-    require = Path(require) if require else _npm_pack(REQUIREJS, CACHE / "requirejs") / "require.js"
-    if not (dist / "embed-amd.js").is_file():
-        raise FileNotFoundError(f"{dist / 'embed-amd.js'} not found")
-    return {r"/@jupyter-widgets/html-manager@[^/]*/dist/[^/?]+$": dist, r"/require(\.min)?\.js(\?.*)?$": require}
-
-
-@contextlib.contextmanager
-def static_server(folder: Path):
-    """python's http.server on 127.0.0.1 and a free port, serving folder; yields its base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass

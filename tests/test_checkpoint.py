@@ -23,7 +23,7 @@ def test_run_dir_holds_the_best_model():
     assert RunPaths.resolve(run_dir="runs/a").ckpt == Path("runs/a/model.pt")
 
 
-def test_save_is_atomic_and_a_failed_save_leaves_the_old_file(tmp_path, monkeypatch):
+def test_save_is_atomic_and_a_failed_save_says_why_and_leaves_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "c.pt"
     save_checkpoint(path, {"step": 1, "w": torch.ones(3)})
 
@@ -32,7 +32,7 @@ def test_save_is_atomic_and_a_failed_save_leaves_the_old_file(tmp_path, monkeypa
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(CheckpointError, match="disk full.*previous file is unchanged"):
         save_checkpoint(path, {"step": 2})
     assert load_checkpoint(path)["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]

@@ -67,13 +67,14 @@ def test_bad_inputs_exit_non_zero_with_one_line(tmp_path, monkeypatch, capsys, a
     assert message in err and "\n" not in err
 
 
-def test_generator_stream_trains_in_bytes16_by_auto_and_predict_prints_full_values(tmp_path, monkeypatch, capsys):
+def test_additive_generator_trains_in_bits16_by_auto_and_predict_prints_full_values(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["make-stream", "--kind", "lagged_add", "--n", "20000", "gen.u16"]) == 0
     assert main(["train", "--u16_path", "gen.u16", "--d_model", "32", "--nlayers", "1", "--nhead", "2", "--seq_len",
                  "32", "--max_steps", "4", "--eval_every", "2", "--ckpt", "gen.pt", "--no-progress"]) == 0
-    assert torch.load(tmp_path / "gen.pt", weights_only=True)["tokenizer"] == {"kind": "bytes16"}
+    # its lowest bit planes are linear under nonlinear higher ones: the mark of addition with carries
+    assert torch.load(tmp_path / "gen.pt", weights_only=True)["tokenizer"] == {"kind": "bits16"}
     capsys.readouterr()
     assert main(["predict", "--u16_path", "gen.u16", "--ckpt", "gen.pt", "--idx", "19000", "--topk", "3"]) == 0
     out = capsys.readouterr().out
-    assert out.count("(0x") == 3 and "high byte 0x" in out
+    assert out.count("(0x") == 3 and "low byte 0x" in out and "linear recurrence (GF(2)): at index 19000, bit 0" in out

@@ -43,7 +43,8 @@ def test_two_ranks_learn_like_one_process_with_the_same_global_batch(tmp_path):
               tmp_path, torchrun=True)
     assert "x 2 ranks = 32 windows" in out and out.count("best validation loss") == 1
     run([*TRAIN, "--u16_path", path.name, "--run_dir", "single", "--batch", "32", "--max_steps", "120"], tmp_path)
-    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == ["history.csv", "latest.pt", "model.pt"]
+    written = sorted(p.name for p in (tmp_path / "ddp").iterdir())
+    assert written == ["history.csv", "latest.pt", "model.pt", "summary.json"]
     ddp, single = (load_checkpoint(tmp_path / d / "latest.pt")["history"] for d in ("ddp", "single"))
     assert ddp[-1]["val_loss_bits"] < 2.0 - 0.2  # chance is log2(4) = 2 bits
     assert abs(ddp[-1]["val_loss_bits"] - single[-1]["val_loss_bits"]) < 0.1

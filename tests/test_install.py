@@ -84,6 +84,7 @@ def test_installed_smoke_report_runs_the_four_notebooks_on_a_users_file(venv, tm
                cwd=tmp_path)
     assert done.stdout.count(" done in ") == len(report.NOTEBOOKS)
     written = sorted(p.name for p in (tmp_path / "out").glob("*.html"))
-    assert written == [f"{name}.html" for name in report.NOTEBOOKS]
+    assert written == sorted(["index.html", *(f"{name}{suffix}" for name in report.NOTEBOOKS
+                                               for suffix in (".html", report.NOCODE_SUFFIX))])
     assert all((tmp_path / "out" / name).stat().st_size > 10_000 for name in written)
     assert (tmp_path / "out" / "key_figures.png").is_file() and (tmp_path / "run" / "eval.json").is_file()

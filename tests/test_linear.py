@@ -306,9 +306,11 @@ def test_every_prediction_path_is_exact_and_causal(path, monkeypatch):
         assert (again[pos <= cut] == pred[pos <= cut]).all()
 
 
-def test_predict_bits_refuses_positions_outside_the_stream(mt_scan, mt_stream):
+def test_predict_bits_refuses_positions_outside_the_stream_and_predicts_the_next_value(mt_scan, mt_stream):
     with pytest.raises(DataError, match="positions must lie in"):
-        mt_scan.predict_bits(mt_stream, np.array([len(mt_stream)]))
+        mt_scan.predict_bits(mt_stream, np.array([len(mt_stream) + 1]))
+    bits, known = mt_scan.predict_bits(mt_stream[:-1], np.array([len(mt_stream) - 1]))  # one past the end
+    assert known[0] == 0xFFFF and bits[0] == mt_stream[-1]
     with pytest.raises(DataError, match="1-D integer array"):
         mt_scan.predict_bits(mt_stream, np.array([1.5]))
 

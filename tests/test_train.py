@@ -1,5 +1,6 @@
 """The trainer: schedule, accumulation, resume, interrupts, NaN handling, AMP, and learning on known sources."""
 import math
+import signal
 
 import numpy as np
 import pytest
@@ -60,14 +61,14 @@ def test_gradient_accumulation_matches_one_large_batch(markov_file, tmp_path):
 
 
 class StopAt(Callback):
-    """Raises KeyboardInterrupt after optimizer step `step`, as Ctrl-C would."""
+    """Sends SIGINT (Ctrl-C) to this process after optimizer step `step`."""
 
     def __init__(self, step):
         self.step = step
 
     def on_step(self, trainer, row):
         if row["step"] == self.step:
-            raise KeyboardInterrupt
+            signal.raise_signal(signal.SIGINT)
 
 
 def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(markov_file, tmp_path, capsys):

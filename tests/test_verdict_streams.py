@@ -1,0 +1,161 @@
+"""The verdict end to end on streams with known structure: linear generators, random, degenerate and foreign files."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from seqlib.baselines import LINEAR, LinearRecurrence
+from seqlib.checkpoint import load_checkpoint, load_model
+from seqlib.data import model_inputs
+from seqlib.errors import DataError
+from seqlib.evaluate import evaluate
+from seqlib.linear import scan
+from seqlib.model import ModelConfig
+from seqlib.predict import format_prediction, predict
+from seqlib.sources import generate, write_u16
+from seqlib.summaries import format_report
+from seqlib.tokenize import fit_tokenizer
+from seqlib.train import TrainConfig, train
+
+from conftest import write_source
+
+TINY = ModelConfig(d_model=32, nlayers=1, nhead=2, seq_len=32)
+
+
+def fit(path, run_dir, steps=5, **overrides):
+    cfg = dict(u16_path=str(path), run_dir=str(run_dir), batch=16, epochs=100, max_steps=steps, eval_every=steps,
+               eval_windows=16, progress=False)
+    train(TrainConfig(**{**cfg, **overrides}), TINY)
+    return run_dir / "model.pt"
+
+
+@pytest.fixture(scope="module")
+def mt_run(tmp_path_factory):
+    """A tiny model trained briefly on MT19937's high 16 bits (60k values: L = 19,937 is confirmable)."""
+    tmp = tmp_path_factory.mktemp("mt")
+    path, _ = write_source(tmp, "mt19937", 60_000, seed=1)
+    return path, fit(path, tmp / "run")
+
+
+def test_mersenne_twister_is_called_a_linear_generator_and_predicted_exactly(mt_run):
+    path, ckpt = mt_run
+    result = evaluate(ckpt, path, max_samples=2_000, progress=False, write=False)
+    linear, v = result["baselines"][LINEAR]["heads"][0], result["verdict"]
+    assert linear["top1"] == 1.0 and linear["ce_bits"] < 0.01 and linear["count"] == v["n"]
+    assert v["predictable"] and v["best_baseline"] == LINEAR
+    assert "degree 19,937" in v["text"] and "Mersenne Twister" in v["text"] and "bit planes 0-15" in v["text"]
+    assert v["min_entropy"][LINEAR]["h_min"] < 0.01 and result["linear"]["planes"] == list(range(16))
+    assert "linear scan" in format_report(result)
+
+
+def test_the_model_reads_the_recurrences_and_its_checkpoint_keeps_them(mt_run):
+    path, ckpt = mt_run
+    state = load_checkpoint(ckpt)
+    assert state["model_config"]["linear_inputs"] and state["linear"]["planes"][0]["L"] == 19_937
+    model, _, _ = load_model(ckpt)
+    assert model.linear is not None and model.linear.linear_planes == list(range(16))
+
+
+def test_predict_at_the_end_of_a_linear_generator_gives_the_next_value_exactly(mt_run):
+    path, ckpt = mt_run
+    values, _ = generate("mt19937", 60_001, seed=1)  # the file is the first 60,000 of these
+    table = predict(ckpt, path, idx=60_000, topk=3)
+    assert table.attrs["linear"] == (f"linear recurrence (GF(2)): the value at index 60000 is {values[-1]} "
+                                     f"(0x{values[-1]:04x}), every bit predicted")
+    assert table.attrs["linear"] in format_prediction(table)
+
+
+def test_linear_inputs_at_t_ignore_every_value_after_t(mt_run):
+    path, _ = mt_run
+    values = np.fromfile(path, dtype="<u2")
+    found = scan(values[:50_000])
+    starts, T = np.array([52_000, 55_000]), 32
+    tokens = torch.as_tensor(values[starts[:, None] + np.arange(T)].astype(np.int64))
+    x = model_inputs(tokens, values, starts, found)
+    assert x.shape == (2, T, 2) and (x[..., 1] >> 16 == 0xFFFF).all()  # every plane known
+    assert torch.equal(x[..., 1] & 0xFFFF, torch.as_tensor(values[starts[:, None] + np.arange(1, T + 1)]
+                                                           .astype(np.int64)))  # exactly the next values
+    for t in (0, 10, 31):
+        changed = values.copy()
+        changed[starts[0] + t + 1:] ^= 0x5A5A  # every value after input position t of the first window
+        assert torch.equal(model_inputs(tokens, changed, starts, found)[0, :t + 1], x[0, :t + 1])
+    lag = min(found.planes[0].taps)  # ... while a value one tap before the predicted one does change the input
+    changed = values.copy()
+    changed[starts[0] + 5 - lag] ^= 1
+    assert not torch.equal(model_inputs(tokens, changed, starts, found)[0, 4, 1], x[0, 4, 1])
+
+
+def test_random_16_bit_stream_has_no_linear_planes_and_no_structure(tmp_path):
+    path = tmp_path / "urandom.u16"
+    path.write_bytes(np.random.default_rng(7).integers(0, 65536, 40_000).astype("<u2").tobytes())
+    result = evaluate(fit(path, tmp_path / "run"), path, max_samples=2_000, progress=False, write=False)
+    assert LINEAR not in result["baselines"] and result["linear"]["planes"] == []
+    assert not result["verdict"]["predictable"] and result["verdict"]["text"].startswith("no structure found")
+
+
+def test_a_constant_stream_is_deterministic_with_a_single_value(tmp_path):
+    path = tmp_path / "constant.u16"
+    write_u16(path, np.full(20_000, 7))
+    v = evaluate(fit(path, tmp_path / "run"), path, max_samples=1_000, progress=False, write=False)["verdict"]
+    assert v["predictable"] and v["text"].startswith("deterministic: a single value (7)")
+
+
+def test_a_fixed_function_of_the_previous_value_is_predictable_with_top1_100(tmp_path):
+    x = [3]
+    for _ in range(29_999):
+        x.append((x[-1] * x[-1] + 5) % 17 % 16)
+    path = tmp_path / "function.u16"
+    write_u16(path, np.array(x))
+    result = evaluate(fit(path, tmp_path / "run"), path, max_samples=2_000, progress=False, write=False)
+    assert result["baselines"]["markov-1"]["heads"][0]["top1"] == 1.0
+    # such a stream is periodic (16 values at most), so its bit planes are linear too: either predictor explains it
+    assert result["verdict"]["predictable"] and result["verdict"]["best_baseline"] in ("markov-1", LINEAR)
+
+
+def test_a_file_with_values_the_tokenizer_never_saw_is_refused_with_the_cause(tmp_path):
+    six, _ = write_source(tmp_path, "die", 20_000, seed=1, k=6)
+    twelve, _ = write_source(tmp_path, "die", 20_000, seed=2, k=12)
+    with pytest.raises(DataError, match="never seen by the tokenizer: the checkpoint was probably trained on another "
+                                        "kind of file") as err:
+        evaluate(fit(six, tmp_path / "run"), twelve, max_samples=1_000, progress=False, write=False)
+    assert "\n" not in str(err.value)
+
+
+def test_another_file_is_evaluated_into_its_own_json_beside_the_training_files(tmp_path):
+    train_file, _ = write_source(tmp_path, "die", 20_000, seed=1, k=6)
+    other, _ = write_source(tmp_path, "die", 20_000, seed=2, k=6)
+    ckpt = fit(train_file, tmp_path / "run")
+    own = evaluate(ckpt, train_file, max_samples=1_000, progress=False)
+    foreign = evaluate(ckpt, other, max_samples=1_000, progress=False)
+    assert own["written_to"] == str(tmp_path / "run" / "eval.json")
+    assert foreign["written_to"] == str(tmp_path / "run" / "eval-die_2.json")
+    assert json.loads((tmp_path / "run" / "eval.json").read_text())["file"] == str(train_file)
+    assert "whole file (not the training file" in format_report(foreign) and str(other) in format_report(foreign)
+
+
+def test_a_die_with_a_linear_parity_puts_its_mass_on_the_faces_of_the_predicted_parity():
+    values, _ = generate("mixed", 60_000, seed=4, k=3)  # value = LFSR bit + 2 y: faces 0..5, parity linear
+    train_values = values[:50_000]
+    found = scan(train_values)
+    assert found.linear_planes == [0]
+    tokenizer = fit_tokenizer(train_values, "exact")
+    predictor = LinearRecurrence(found, train_values, tokenizer)
+
+    class Windows:  # the part of evaluate.Windows a predictor reads
+        positions, heads = np.arange(55_000, 56_000), 1
+
+    Windows.values = values
+    probs = predictor.predict(Windows()).dense()[:, 0].exp()  # (1000, V) over tokens (faces 0..5, then UNK)
+    parity = torch.as_tensor(values[55_000:56_000].astype(np.int64) % 2)
+    faces = torch.as_tensor(tokenizer.lo[:tokenizer.n_values].astype(np.int64) % 2)
+    mass = (probs[:, :tokenizer.n_values] * (faces[None] == parity[:, None])).sum(-1)
+    assert (mass > 0.99).all()
+
+
+def test_auto_picks_bits16_for_addition_with_carries_and_bytes16_for_an_lcg():
+    lagged, _ = generate("lagged_add", 60_000, seed=1)
+    lcg, _ = generate("lcg", 60_000, seed=1)
+    assert fit_tokenizer(lagged, linear=scan(lagged)).kind == "bits16"
+    assert fit_tokenizer(lagged).kind == "bytes16"  # without the scan the values look alike
+    assert fit_tokenizer(lcg, linear=scan(lcg)).kind == "bytes16"
