@@ -13,8 +13,6 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-from scipy.signal import fftconvolve
-from scipy.stats import binom
 
 from .data import gather, sparse_reads
 from .errors import CheckpointError, ConfigError, DataError
@@ -247,6 +245,8 @@ def _rows(values: np.ndarray, lo: np.ndarray, width: int) -> np.ndarray:
 
 def _convolve(rows: np.ndarray, plane: int, L: int, taps: np.ndarray, history: int, width: int) -> np.ndarray:
     """Predicted bits of one plane at the last `width` columns of rows, by FFT convolution with the taps."""
+    from scipy.signal import fftconvolve  # here, not at the top: scipy.signal alone costs training ~70 MB and 1 s
+
     kernel = np.zeros(L + 1)
     kernel[taps] = 1.0  # kernel[0] = 0: the bit at the position itself never enters
     out = np.empty((len(rows), width), np.uint16)
@@ -481,6 +481,8 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = 65_53
     seen by Berlekamp–Massey) and is called linear when it agrees more often than the plane's majority bit would
     (exact one-sided binomial test, p < alpha).
     """
+    from scipy.stats import binom  # here, not at the top: see _convolve
+
     values = _stream(values)
     if not 0 < alpha < 1:
         raise ConfigError(f"alpha must lie in (0, 1), got {alpha}; use e.g. 1e-3")
