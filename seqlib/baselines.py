@@ -16,6 +16,7 @@ from .prediction import BytePrediction, DensePrediction, Prediction
 from .values import BYTE, N_VALUES
 
 UNUSED_LOGP = math.log(1e-30)  # classes chance never predicts (UNK): finite, so an UNK target costs ~100 bits, not inf
+TABLE_MAX = 1 << 22  # dense Markov tables up to 32 MB: order 1 over up to 2,048 classes, order 2 over up to 161
 COUNT_CHUNK = 1 << 22  # training positions counted per step
 SCORE_CHUNK = 1 << 14  # positions scored per step by select_markov_order
 
@@ -142,6 +143,11 @@ class Markov:
         self.starts = np.append(starts, len(keys))
         self.next_tokens, self.counts = keys % vocab_size, counts
         self.totals = np.add.reduceat(counts, starts)
+        self.table = None  # log-probabilities (contexts, V) of every seen context, where they fit in TABLE_MAX
+        if len(self.contexts) * vocab_size <= TABLE_MAX:
+            probs = np.tile(self.prior, (len(self.contexts), 1))
+            probs[np.repeat(np.arange(len(self.contexts)), np.diff(self.starts)), self.next_tokens] += self.counts
+            self.table = np.log(probs / (alpha * vocab_size + self.totals)[:, None])
 
     def log_probs(self, tokens: np.ndarray, positions: np.ndarray, ahead: int | None = None) -> np.ndarray:
         """Dense (N, V) log-probabilities of tokens[p] for each p; ahead, if given, must be the fitted one."""
@@ -150,18 +156,27 @@ class Markov:
                               f"fit one Markov per head (fit_baselines does)")
         positions = np.asarray(positions, dtype=np.int64)
         V = self.vocab_size
-        probs = np.tile(self.prior, (len(positions), 1))
         denom = np.full(len(positions), self.alpha * V)
         has_context = np.flatnonzero(positions >= self.order + self.ahead - 1)
         ids = _context_ids(np.asarray(tokens), positions[has_context], V, self.order, self.ahead)
         row = np.minimum(np.searchsorted(self.contexts, ids), len(self.contexts) - 1)
         seen = self.contexts[row] == ids
         who, row = has_context[seen], row[seen]
+        if self.table is not None:  # rows of seen contexts from the table, the others the prior's
+            logp = np.empty((len(positions), V))
+            logp[:] = np.log(self.prior / (self.alpha * V))
+            logp[who] = self.table[row]
+            return logp
         lengths = self.starts[row + 1] - self.starts[row]
         entry = np.arange(lengths.sum()) + np.repeat(self.starts[row] - (np.cumsum(lengths) - lengths), lengths)
-        probs[np.repeat(who, lengths), self.next_tokens[entry]] += self.counts[entry]
         denom[who] += self.totals[row]
-        return np.log(probs / denom[:, None])
+        # log((prior + counts) / denom): a class never seen after the context keeps log(prior) - log(denom), so only
+        # the counted entries need a log of their own (one dense pass instead of a dense division and log)
+        log_denom = np.log(denom)
+        logp = np.log(self.prior) - log_denom[:, None]
+        rows, cols = np.repeat(who, lengths), self.next_tokens[entry]
+        logp[rows, cols] = np.log(self.prior[cols] + self.counts[entry]) - log_denom[rows]
+        return logp
 
 
 def fit_baselines(train_tokens: np.ndarray, vocab_size: int, n_values: int, heads_ahead: int = 1,
