@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, DataError
-from .prediction import BytePrediction, DensePrediction, Prediction
+from .prediction import BytePrediction, DensePrediction, FixedPrediction, Prediction
 from .values import BYTE, N_VALUES
 
 UNUSED_LOGP = math.log(1e-30)  # classes chance never predicts (UNK): finite, so an UNK target costs ~100 bits, not inf
@@ -133,12 +133,21 @@ class Markov:
         self.name, self.vocab_size, self.order, self.ahead = f"markov-{order}", vocab_size, order, ahead
         self.alpha = alpha
         self.prior = alpha * vocab_size * np.exp(Unigram(tokens, vocab_size).logp)
+        n_keys = vocab_size ** (order + 1)
+        dense = np.zeros(n_keys if n_keys <= TABLE_MAX else 0, dtype=np.int64)  # counting there beats sorting
         parts = []
         for s in range(first, len(tokens), COUNT_CHUNK):
             p = np.arange(s, min(s + COUNT_CHUNK, len(tokens)))
-            parts.append(np.unique(_context_ids(tokens, p, vocab_size, order, ahead) * vocab_size + tokens[p],
-                                   return_counts=True))
-        keys, counts = parts[0] if len(parts) == 1 else _sum_by_key(*map(np.concatenate, zip(*parts)))
+            keys = _context_ids(tokens, p, vocab_size, order, ahead) * vocab_size + tokens[p]
+            if len(dense):
+                dense += np.bincount(keys, minlength=n_keys)
+            else:
+                parts.append(np.unique(keys, return_counts=True))
+        if len(dense):
+            keys = np.flatnonzero(dense)
+            counts = dense[keys]
+        else:
+            keys, counts = parts[0] if len(parts) == 1 else _sum_by_key(*map(np.concatenate, zip(*parts)))
         self.contexts, starts = np.unique(keys // vocab_size, return_index=True)
         self.starts = np.append(starts, len(keys))
         self.next_tokens, self.counts = keys % vocab_size, counts
@@ -198,6 +207,9 @@ class TokenBaseline:
 
     def predict_at(self, tokens: np.ndarray, positions: list[np.ndarray]) -> DensePrediction:
         """Predictions of tokens[p] for head h at positions[h-1] (each using tokens up to p - h)."""
+        if all(isinstance(b, _Fixed) for b in self.per_head):
+            return FixedPrediction(torch.as_tensor(np.stack([b.logp for b in self.per_head]), dtype=torch.float32),
+                                   len(positions[0]))
         logp = np.stack([b.log_probs(tokens, p, ahead=h) for h, (b, p) in enumerate(zip(self.per_head, positions), 1)],
                         1)
         return DensePrediction(torch.as_tensor(logp, dtype=torch.float32))
