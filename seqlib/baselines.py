@@ -102,6 +102,15 @@ def _context_ids(tokens: np.ndarray, positions: np.ndarray, vocab_size: int, ord
     return ids
 
 
+def _range_keys(tokens: np.ndarray, start: int, stop: int, vocab_size: int, order: int, ahead: int) -> np.ndarray:
+    """_context_ids(...) * vocab_size + tokens[p] for the positions p in start..stop-1, from slices (no gathers)."""
+    keys = np.zeros(stop - start, dtype=np.int64)
+    for lag in [*range(ahead + order - 1, ahead - 1, -1), 0]:
+        keys *= vocab_size
+        keys += tokens[start - lag:stop - lag]
+    return keys
+
+
 def _sum_by_key(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sorted unique keys with their summed counts."""
     order = np.argsort(keys, kind="stable")
@@ -137,8 +146,7 @@ class Markov:
         dense = np.zeros(n_keys if n_keys <= TABLE_MAX else 0, dtype=np.int64)  # counting there beats sorting
         parts = []
         for s in range(first, len(tokens), COUNT_CHUNK):
-            p = np.arange(s, min(s + COUNT_CHUNK, len(tokens)))
-            keys = _context_ids(tokens, p, vocab_size, order, ahead) * vocab_size + tokens[p]
+            keys = _range_keys(tokens, s, min(s + COUNT_CHUNK, len(tokens)), vocab_size, order, ahead)
             if len(dense):
                 dense += np.bincount(keys, minlength=n_keys)
             else:

@@ -134,7 +134,9 @@ def test_markov_order3_over_256_tokens_fits_and_scores_in_small_memory():
     assert np.all(seen > Unigram(tokens, 256).logp[tokens[1000:3048]])  # each training context saw its next token
 
 
-def test_markov_counts_in_chunks_equal_counts_in_one_pass(monkeypatch, order2):
+@pytest.mark.parametrize("table_max", [baselines.TABLE_MAX, 0])  # counted in a dense array, or sorted
+def test_markov_counts_in_chunks_equal_counts_in_one_pass(monkeypatch, order2, table_max):
+    monkeypatch.setattr(baselines, "TABLE_MAX", table_max)
     tokens = order2[0][:50_000]
     one = Markov(tokens, 6, order=3, ahead=2)
     monkeypatch.setattr(baselines, "COUNT_CHUNK", 4096)
