@@ -1,7 +1,8 @@
 """Decoder-only transformer with rotary positions, lag mixing, SwiGLU and H heads that each predict h steps ahead.
 
-The trunk (input -> N x [RMSNorm -> lag mixing -> attention with RoPE -> SwiGLU] -> RMSNorm) is shared; how tokens
-enter it and how its last states become predictions is the output kind (outputs.py: "tokens", "bytes16", "bits16").
+The trunk (input -> N x [RMSNorm -> lag mixing (the first lag_blocks()) -> attention with RoPE -> SwiGLU] -> RMSNorm)
+is shared; how tokens enter it and how its last states become predictions is the output kind (outputs.py: "tokens",
+"bytes16", "bits16").
 nanoGPT's contract: model(x, y) -> (logits, loss) for training, model.predict(x, start) -> Prediction for everything
 else (validation, evaluation, predict, the workbook).
 """
@@ -19,6 +20,11 @@ from .settings import check, setting
 from .values import BITS, N_VALUES
 
 LEGACY_KEYS = ("wte", "wte_high", "wte_low", "low_heads", "taps", "skip_norm", "bit_heads")  # before outputs.py
+# Blocks with lag mixing by default, per output kind (None: every block). Past the first block it costs an eighth of
+# a tokens step and gained nothing there; bits16 learned the lagged additive generator far slower without it
+# (benchmarks/lag_layers.py, RESULTS.md). Checkpoints keep lag_layers=None for the default, so changing an entry
+# means mapping older checkpoints' None to the old entry in ModelConfig.from_dict.
+LAG_LAYERS = {"tokens": 1, "bytes16": 1, "bits16": None}
 
 
 @dataclass
@@ -38,8 +44,8 @@ class ModelConfig:
     rope_base: float = setting(10000.0, "base of the rotary position angles", low=1.0, low_open=True)
     lag_kernel: int = setting(16, "the first lag_layers blocks first mix the last N positions (causal depthwise "
                                   "convolution; 0: off)", low=0)
-    lag_layers: int | None = setting(1, "blocks, from the first, that start with lag mixing (None: every block, as in "
-                                        "checkpoints from before this setting)", low=0)
+    lag_layers: int | None = setting(None, "blocks, from the first, that start with lag mixing (nlayers or more: "
+                                           "every block; default: the output kind's, see LAG_LAYERS)", low=0)
     output: str = setting("tokens", "output kind (set by the tokenizer): tokens, or 16-bit values as bytes16 / bits16",
                           choices=tuple(OUTPUTS), flag=False)
     linear_inputs: bool = setting(False, "add the GF(2) recurrences' prediction of each linear bit as an input "
@@ -68,6 +74,11 @@ class ModelConfig:
             problem = f"nhead={self.nhead} gives head size {d // self.nhead} for d_model={d}, but RoPE needs it even"
         raise ConfigError(f"{problem}; choose nhead among {', '.join(map(str, valid))}")
 
+    def lag_blocks(self) -> int:
+        """How many blocks, from the first, start with lag mixing: lag_layers, or the output kind's default."""
+        n = self.lag_layers if self.lag_layers is not None else LAG_LAYERS[self.output]
+        return self.nlayers if n is None else min(n, self.nlayers)
+
     def to_dict(self) -> dict:
         """Plain Python types, for checkpoints and JSON."""
         return asdict(self)
@@ -79,7 +90,7 @@ class ModelConfig:
         factorized, bitwise = d.pop("factorized", False), d.pop("bitwise", False)
         if factorized or bitwise:
             d.setdefault("output", "bits16" if bitwise else "bytes16")
-        d.setdefault("lag_layers", None)  # older checkpoints mix lags in every block
+        d.setdefault("lag_layers", d.get("nlayers", cls.nlayers))  # older checkpoints: lag mixing in every block
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
             raise ConfigError(f"unknown model config keys {unknown}; remove them or use a seqlib checkpoint")
@@ -100,8 +111,7 @@ class SeqModel(nn.Module):
         self.out = OUTPUTS[cfg.output](cfg)
         self.linear_in = nn.Linear(BITS, cfg.d_model, bias=False) if cfg.linear_inputs else None
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg, lag=cfg.lag_layers is None or i < cfg.lag_layers)
-                                    for i in range(cfg.nlayers))
+        self.blocks = nn.ModuleList(Block(cfg, lag=i < cfg.lag_blocks()) for i in range(cfg.nlayers))
         self.norm = RMSNorm(cfg.d_model)
         cos, sin = rope_cache(cfg.seq_len, cfg.d_model // cfg.nhead, cfg.rope_base)
         self.register_buffer("rope_cos", cos, persistent=False)

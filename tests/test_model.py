@@ -10,6 +10,7 @@ from seqlib.errors import ConfigError
 from seqlib.layers import CausalSelfAttention, LagMix, RMSNorm, apply_rope, causal_attention, pair_order, rope_cache
 from seqlib.model import ModelConfig, SeqModel
 from seqlib.outputs import token_bits
+from seqlib.values import N_VALUES
 
 TINY = dict(vocab_size=16, seq_len=16, d_model=32, nlayers=2, nhead=2)
 
@@ -152,7 +153,7 @@ def test_param_groups_partition_parameters_without_decaying_norms_or_embedding()
     assert all(id(m.weight) in decayed for m in model.modules() if isinstance(m, nn.Linear))
 
 
-@pytest.mark.parametrize("lag_layers, n_lag", [(None, 2), (1, 1)])
+@pytest.mark.parametrize("lag_layers, n_lag", [(2, 2), (1, 1), (None, 1)])
 def test_num_params_and_flops_match_the_formulas(lag_layers, n_lag):
     V, T, d, L, H, K = 16, 16, 32, 2, 3, 16
     model = tiny(heads_ahead=H, tie_embeddings=True, lag_layers=lag_layers)
@@ -208,15 +209,24 @@ def test_normalize_is_rms_norm_without_its_gain_and_has_its_gradient():
 def test_lag_kernel_zero_builds_the_plain_transformer_block():
     model = tiny(lag_kernel=0)
     assert all(block.lag is None for block in model.blocks)
-    assert model.num_params() == tiny(lag_layers=None).num_params() - 2 * (32 * 16 + 32)
+    assert model.num_params() == tiny(lag_layers=2).num_params() - 2 * (32 * 16 + 32)
 
 
 def test_lag_mixing_sits_in_the_first_lag_layers_blocks_and_in_every_block_of_older_checkpoints():
     assert [block.lag is not None for block in tiny(nlayers=3).blocks] == [True, False, False]
     assert [block.lag is not None for block in tiny(nlayers=3, lag_layers=2).blocks] == [True, True, False]
-    old = {k: v for k, v in ModelConfig(**TINY).to_dict().items() if k != "lag_layers"}
-    assert ModelConfig.from_dict(old).lag_layers is None
+    assert all(block.lag is not None for block in tiny(nlayers=3, lag_layers=5).blocks)
+    old = {k: v for k, v in ModelConfig(**{**TINY, "nlayers": 3}).to_dict().items() if k != "lag_layers"}
+    assert ModelConfig.from_dict(old).lag_layers == 3
     assert all(block.lag is not None for block in SeqModel(ModelConfig.from_dict(old)).blocks)
+
+
+@pytest.mark.parametrize("output, n_lag", [("tokens", 1), ("bytes16", 1), ("bits16", 3)])
+def test_the_default_lag_layers_follow_the_output_kind_and_an_explicit_value_wins(output, n_lag):
+    cfg = dict(TINY, nlayers=3, vocab_size=256 if output == "tokens" else N_VALUES, output=output)
+    assert sum(block.lag is not None for block in SeqModel(ModelConfig(**cfg)).blocks) == n_lag
+    assert sum(block.lag is not None for block in SeqModel(ModelConfig(**cfg, lag_layers=2)).blocks) == 2
+    assert ModelConfig(**cfg).to_dict()["lag_layers"] is None  # checkpoints keep "the default" (see LAG_LAYERS)
 
 
 @pytest.mark.parametrize("bad", [-1, 2.5, True])
