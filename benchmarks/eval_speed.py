@@ -89,7 +89,7 @@ def main(quick: bool = False) -> None:
             precision = "bf16 AMP" if use_amp else "fp32"
             rows.append({"precision": precision, "predictions": n, "evaluate CPU s": whole,
                          "predictions/s": n / whole, "forward only, predictions/s": n / alone,
-                         "forward share": f"{alone / whole:.0%}",
+                         "forward share": f"{alone / whole:.1%}",
                          f"share >= {MIN_SHARE:.0%}": met(alone / whole >= MIN_SHARE)})
             parts.append({"precision": precision, **{k: f"{v:.2f} s" for k, v in breakdown(run).items()}})
     unit = "CPU seconds (one thread)" if clock() is cpu_seconds else "wall seconds"
