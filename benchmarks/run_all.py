@@ -1,6 +1,7 @@
-"""Run every benchmark and append its table to RESULTS.md: `make bench` (~20 min on 2 cores), `make bench-quick`.
+"""Run every benchmark and append its table to RESULTS.md: `make bench` (~25 min on 2 cores), `make bench-quick`.
 
-On a machine that other processes share, OMP_NUM_THREADS=1 gives steadier numbers (the header shows the threads).
+On a machine that other processes share, OMP_NUM_THREADS=1 gives steadier numbers (the header shows the threads), and
+the CPU throughput is then timed in CPU seconds. The GPU benchmark (gpu.py) runs where CUDA is, and says so elsewhere.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import datetime
 
 import data_pipeline
 import eval_speed
+import gpu
 import quality
 import throughput
 from common import append, machine
@@ -18,7 +20,7 @@ from common import append, machine
 def main(quick: bool = False) -> None:
     append(f"## {'Quick' if quick else 'Full'} run, {datetime.now():%Y-%m-%d %H:%M}\n\n{machine()}\n\n")
     start = time.perf_counter()
-    for module in (throughput, eval_speed, data_pipeline, quality):
+    for module in (throughput, eval_speed, data_pipeline, quality, gpu):
         began = time.perf_counter()
         module.main(quick)
         print(f"{module.__name__}: {time.perf_counter() - began:.0f} s\n", flush=True)
@@ -28,5 +30,5 @@ def main(quick: bool = False) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="shorter version, about 3 minutes")
+    parser.add_argument("--quick", action="store_true", help="shorter version, about 6 minutes")
     main(parser.parse_args().quick)

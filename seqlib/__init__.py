@@ -4,16 +4,14 @@ The flow from file to verdict: data (U16Stream, splits, windows) -> tokenize -> 
 -> train (Trainer) -> predictors (the model, the baselines, the linear recurrences) -> evaluate (metrics, statistics,
 verdict) -> predict, plots, widgets and reports. The notebooks import from here only.
 
-Names load on first use (PEP 562), so `python -m seqlib` does not pay for the workbook's imports; evaluate, predict
-and train are bound at import, because their names are also modules' (a lazy name would be shadowed by the module
-as soon as anything imported it).
+Every name loads on first use (PEP 562), so `import seqlib` loads neither torch nor pandas. evaluate, predict and
+train are functions named like their modules: the import system binds a submodule on its package once loaded, which
+would shadow the function, so the package's module type refuses exactly that binding for these three names.
 """
 import importlib
+import sys
+import types
 from importlib.metadata import PackageNotFoundError, version
-
-from .evaluate import evaluate
-from .predict import predict
-from .train import train
 
 try:
     __version__ = version("seqlib")
@@ -37,11 +35,27 @@ _EXPORTS = {
     "train": ["Callback", "TrainConfig", "Trainer"],
 }
 _MODULES = ["explore", "plots", "runs", "widgets"]
+_FUNCTIONS = ["evaluate", "predict", "train"]  # each is the function of the same name in the module of that name
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted([*_WHERE, *_MODULES, "evaluate", "predict", "train"])
+__all__ = sorted([*_WHERE, *_MODULES, *_FUNCTIONS])
+
+
+class _Package(types.ModuleType):
+    """seqlib's module type: seqlib.evaluate, .predict and .train stay the functions after their modules load."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """Skip the import system's binding of those three submodules; set anything else."""
+        if name in _FUNCTIONS and isinstance(value, types.ModuleType) and value.__name__ == f"{__name__}.{name}":
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str):
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(f".{name}", __name__), name)
     if name in _MODULES:
         return importlib.import_module(f".{name}", __name__)
     if name in _WHERE:

@@ -12,10 +12,11 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, DataError
-from .prediction import BytePrediction, DensePrediction, Prediction
+from .prediction import BytePrediction, DensePrediction, FixedPrediction, Prediction
 from .values import BYTE, N_VALUES
 
 UNUSED_LOGP = math.log(1e-30)  # classes chance never predicts (UNK): finite, so an UNK target costs ~100 bits, not inf
+TABLE_MAX = 1 << 22  # dense Markov tables up to 32 MB: order 1 over up to 2,048 classes, order 2 over up to 161
 COUNT_CHUNK = 1 << 22  # training positions counted per step
 SCORE_CHUNK = 1 << 14  # positions scored per step by select_markov_order
 
@@ -101,6 +102,15 @@ def _context_ids(tokens: np.ndarray, positions: np.ndarray, vocab_size: int, ord
     return ids
 
 
+def _range_keys(tokens: np.ndarray, start: int, stop: int, vocab_size: int, order: int, ahead: int) -> np.ndarray:
+    """_context_ids(...) * vocab_size + tokens[p] for the positions p in start..stop-1, from slices (no gathers)."""
+    keys = np.zeros(stop - start, dtype=np.int64)
+    for lag in [*range(ahead + order - 1, ahead - 1, -1), 0]:
+        keys *= vocab_size
+        keys += tokens[start - lag:stop - lag]
+    return keys
+
+
 def _sum_by_key(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sorted unique keys with their summed counts."""
     order = np.argsort(keys, kind="stable")
@@ -132,16 +142,29 @@ class Markov:
         self.name, self.vocab_size, self.order, self.ahead = f"markov-{order}", vocab_size, order, ahead
         self.alpha = alpha
         self.prior = alpha * vocab_size * np.exp(Unigram(tokens, vocab_size).logp)
+        n_keys = vocab_size ** (order + 1)
+        dense = np.zeros(n_keys if n_keys <= TABLE_MAX else 0, dtype=np.int64)  # counting there beats sorting
         parts = []
         for s in range(first, len(tokens), COUNT_CHUNK):
-            p = np.arange(s, min(s + COUNT_CHUNK, len(tokens)))
-            parts.append(np.unique(_context_ids(tokens, p, vocab_size, order, ahead) * vocab_size + tokens[p],
-                                   return_counts=True))
-        keys, counts = parts[0] if len(parts) == 1 else _sum_by_key(*map(np.concatenate, zip(*parts)))
+            keys = _range_keys(tokens, s, min(s + COUNT_CHUNK, len(tokens)), vocab_size, order, ahead)
+            if len(dense):
+                dense += np.bincount(keys, minlength=n_keys)
+            else:
+                parts.append(np.unique(keys, return_counts=True))
+        if len(dense):
+            keys = np.flatnonzero(dense)
+            counts = dense[keys]
+        else:
+            keys, counts = parts[0] if len(parts) == 1 else _sum_by_key(*map(np.concatenate, zip(*parts)))
         self.contexts, starts = np.unique(keys // vocab_size, return_index=True)
         self.starts = np.append(starts, len(keys))
         self.next_tokens, self.counts = keys % vocab_size, counts
         self.totals = np.add.reduceat(counts, starts)
+        self.table = None  # log-probabilities (contexts, V) of every seen context, where they fit in TABLE_MAX
+        if len(self.contexts) * vocab_size <= TABLE_MAX:
+            probs = np.tile(self.prior, (len(self.contexts), 1))
+            probs[np.repeat(np.arange(len(self.contexts)), np.diff(self.starts)), self.next_tokens] += self.counts
+            self.table = np.log(probs / (alpha * vocab_size + self.totals)[:, None])
 
     def log_probs(self, tokens: np.ndarray, positions: np.ndarray, ahead: int | None = None) -> np.ndarray:
         """Dense (N, V) log-probabilities of tokens[p] for each p; ahead, if given, must be the fitted one."""
@@ -150,18 +173,27 @@ class Markov:
                               f"fit one Markov per head (fit_baselines does)")
         positions = np.asarray(positions, dtype=np.int64)
         V = self.vocab_size
-        probs = np.tile(self.prior, (len(positions), 1))
         denom = np.full(len(positions), self.alpha * V)
         has_context = np.flatnonzero(positions >= self.order + self.ahead - 1)
         ids = _context_ids(np.asarray(tokens), positions[has_context], V, self.order, self.ahead)
         row = np.minimum(np.searchsorted(self.contexts, ids), len(self.contexts) - 1)
         seen = self.contexts[row] == ids
         who, row = has_context[seen], row[seen]
+        if self.table is not None:  # rows of seen contexts from the table, the others the prior's
+            logp = np.empty((len(positions), V))
+            logp[:] = np.log(self.prior / (self.alpha * V))
+            logp[who] = self.table[row]
+            return logp
         lengths = self.starts[row + 1] - self.starts[row]
         entry = np.arange(lengths.sum()) + np.repeat(self.starts[row] - (np.cumsum(lengths) - lengths), lengths)
-        probs[np.repeat(who, lengths), self.next_tokens[entry]] += self.counts[entry]
         denom[who] += self.totals[row]
-        return np.log(probs / denom[:, None])
+        # log((prior + counts) / denom): a class never seen after the context keeps log(prior) - log(denom), so only
+        # the counted entries need a log of their own (one dense pass instead of a dense division and log)
+        log_denom = np.log(denom)
+        logp = np.log(self.prior) - log_denom[:, None]
+        rows, cols = np.repeat(who, lengths), self.next_tokens[entry]
+        logp[rows, cols] = np.log(self.prior[cols] + self.counts[entry]) - log_denom[rows]
+        return logp
 
 
 def fit_baselines(train_tokens: np.ndarray, vocab_size: int, n_values: int, heads_ahead: int = 1,
@@ -183,6 +215,9 @@ class TokenBaseline:
 
     def predict_at(self, tokens: np.ndarray, positions: list[np.ndarray]) -> DensePrediction:
         """Predictions of tokens[p] for head h at positions[h-1] (each using tokens up to p - h)."""
+        if all(isinstance(b, _Fixed) for b in self.per_head):
+            return FixedPrediction(torch.as_tensor(np.stack([b.logp for b in self.per_head]), dtype=torch.float32),
+                                   len(positions[0]))
         logp = np.stack([b.log_probs(tokens, p, ahead=h) for h, (b, p) in enumerate(zip(self.per_head, positions), 1)],
                         1)
         return DensePrediction(torch.as_tensor(logp, dtype=torch.float32))

@@ -14,8 +14,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy.signal import fftconvolve
-from scipy.stats import binom
 
 from .data import gather, sparse_reads
 from .errors import CheckpointError, ConfigError, DataError
@@ -248,6 +246,8 @@ def _rows(values: np.ndarray, lo: np.ndarray, width: int) -> np.ndarray:
 
 def _convolve(rows: np.ndarray, plane: int, L: int, taps: np.ndarray, history: int, width: int) -> np.ndarray:
     """Predicted bits of one plane at the last `width` columns of rows, by FFT convolution with the taps."""
+    from scipy.signal import fftconvolve  # here, not at the top: scipy.signal alone costs training ~70 MB and 1 s
+
     kernel = np.zeros(L + 1)
     kernel[taps] = 1.0  # kernel[0] = 0: the bit at the position itself never enters
     out = np.empty((len(rows), width), np.uint16)
@@ -495,6 +495,9 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = MAX_C
     seen by Berlekamp–Massey) and is called linear when it agrees more often than the plane's majority bit would
     (exact one-sided binomial test, p < alpha).
     """
+    # bdtrc(k, n, p) = P[Binomial(n, p) > k], as binom.sf: importing scipy.stats would cost training ~50 MB more
+    from scipy.special import bdtrc
+
     values = _stream(values)
     if not 0 < alpha < 1:
         raise ConfigError(f"alpha must lie in (0, 1), got {alpha}; use e.g. 1e-3")
@@ -525,7 +528,7 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = MAX_C
         checked, hits, p_value = (len(actual), int(((agree >> j) & 1).sum()), 1.0) if j in taps else (0, 0, 1.0)
         if checked:
             ones = int(((actual >> j) & 1).sum())
-            p_value = float(binom.sf(hits - 1, checked, max(0.5, max(ones, checked - ones) / checked)))
+            p_value = float(bdtrc(hits - 1, checked, max(0.5, max(ones, checked - ones) / checked)))
         planes.append(PlaneScan(j, int(bm.L[j]), int(bm.bits_used[j]), bool(bm.confirmed[j]), hits, checked,
                                 p_value, checked > 0 and p_value < alpha, (checked - hits + 0.5) / (checked + 1),
                                 taps.get(j, [])))

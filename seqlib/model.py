@@ -1,7 +1,8 @@
 """Decoder-only transformer with rotary positions, lag mixing, SwiGLU and H heads that each predict h steps ahead.
 
-The trunk (input -> N x [RMSNorm -> lag mixing -> attention with RoPE -> SwiGLU] -> RMSNorm) is shared; how tokens
-enter it and how its last states become predictions is the output kind (outputs.py: "tokens", "bytes16", "bits16").
+The trunk (input -> N x [RMSNorm -> lag mixing (the first lag_blocks()) -> attention with RoPE -> SwiGLU] -> RMSNorm)
+is shared; how tokens enter it and how its last states become predictions is the output kind (outputs.py: "tokens",
+"bytes16", "bits16").
 nanoGPT's contract: model(x, y) -> (logits, loss) for training, model.predict(x, start) -> Prediction for everything
 else (validation, evaluation, predict, the workbook).
 """
@@ -12,13 +13,18 @@ import torch
 import torch.nn as nn
 
 from .errors import ConfigError
-from .layers import Block, rope_cache
+from .layers import Block, RMSNorm, rope_cache
 from .outputs import OUTPUTS
 from .prediction import Prediction
 from .settings import check, setting
 from .values import BITS, N_VALUES
 
 LEGACY_KEYS = ("wte", "wte_high", "wte_low", "low_heads", "taps", "skip_norm", "bit_heads")  # before outputs.py
+# Blocks with lag mixing by default, per output kind (None: every block). Past the first block it costs an eighth of
+# a tokens step and gained nothing there; bits16 learned the lagged additive generator far slower without it
+# (benchmarks/lag_layers.py, RESULTS.md). Checkpoints keep lag_layers=None for the default, so changing an entry
+# means mapping older checkpoints' None to the old entry in ModelConfig.from_dict.
+LAG_LAYERS = {"tokens": 1, "bytes16": 1, "bits16": None}
 
 
 @dataclass
@@ -36,8 +42,10 @@ class ModelConfig:
     heads_ahead: int = setting(1, "output heads: head h predicts the value h steps ahead", low=1)
     tie_embeddings: bool = setting(True, "tie head 1 to the input embedding")
     rope_base: float = setting(10000.0, "base of the rotary position angles", low=1.0, low_open=True)
-    lag_kernel: int = setting(16, "each block first mixes the last N positions (causal depthwise convolution; 0: off)",
-                              low=0)
+    lag_kernel: int = setting(16, "the first lag_layers blocks first mix the last N positions (causal depthwise "
+                                  "convolution; 0: off)", low=0)
+    lag_layers: int | None = setting(None, "blocks, from the first, that start with lag mixing (nlayers or more: "
+                                           "every block; default: the output kind's, see LAG_LAYERS)", low=0)
     output: str = setting("tokens", "output kind (set by the tokenizer): tokens, or 16-bit values as bytes16 / bits16",
                           choices=tuple(OUTPUTS), flag=False)
     linear_inputs: bool = setting(False, "add the GF(2) recurrences' prediction of each linear bit as an input "
@@ -66,6 +74,11 @@ class ModelConfig:
             problem = f"nhead={self.nhead} gives head size {d // self.nhead} for d_model={d}, but RoPE needs it even"
         raise ConfigError(f"{problem}; choose nhead among {', '.join(map(str, valid))}")
 
+    def lag_blocks(self) -> int:
+        """How many blocks, from the first, start with lag mixing: lag_layers, or the output kind's default."""
+        n = self.lag_layers if self.lag_layers is not None else LAG_LAYERS[self.output]
+        return self.nlayers if n is None else min(n, self.nlayers)
+
     def to_dict(self) -> dict:
         """Plain Python types, for checkpoints and JSON."""
         return asdict(self)
@@ -77,6 +90,7 @@ class ModelConfig:
         factorized, bitwise = d.pop("factorized", False), d.pop("bitwise", False)
         if factorized or bitwise:
             d.setdefault("output", "bits16" if bitwise else "bytes16")
+        d.setdefault("lag_layers", d.get("nlayers", cls.nlayers))  # older checkpoints: lag mixing in every block
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
             raise ConfigError(f"unknown model config keys {unknown}; remove them or use a seqlib checkpoint")
@@ -96,8 +110,8 @@ class SeqModel(nn.Module):
         self.cfg = cfg
         self.out = OUTPUTS[cfg.output](cfg)
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.nlayers))
-        self.norm = nn.RMSNorm(cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg, lag=i < cfg.lag_blocks()) for i in range(cfg.nlayers))
+        self.norm = RMSNorm(cfg.d_model)
         cos, sin = rope_cache(cfg.seq_len, cfg.d_model // cfg.nhead, cfg.rope_base)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
@@ -128,7 +142,7 @@ class SeqModel(nn.Module):
     def _rope(self, T: int) -> tuple[torch.Tensor, torch.Tensor]:
         """cos/sin for positions 0..T-1, extending the cache when T exceeds it."""
         if T > self.rope_cos.size(0):
-            head_dim, device = self.rope_cos.size(1), self.rope_cos.device
+            head_dim, device = self.cfg.d_model // self.cfg.nhead, self.rope_cos.device
             self.rope_cos, self.rope_sin = rope_cache(T, head_dim, self.cfg.rope_base, device)
         return self.rope_cos[:T], self.rope_sin[:T]
 
@@ -193,5 +207,6 @@ class SeqModel(nn.Module):
         """
         cfg = self.cfg
         n_matmul = sum(m.weight.numel() for m in self.modules() if isinstance(m, nn.Linear))
-        n_matmul += self.out.matmul_params() + cfg.nlayers * cfg.d_model * cfg.lag_kernel
+        n_lag = sum(block.lag is not None for block in self.blocks)
+        n_matmul += self.out.matmul_params() + n_lag * cfg.d_model * cfg.lag_kernel
         return 6 * n_matmul + 12 * cfg.nlayers * cfg.d_model * cfg.seq_len

@@ -4,7 +4,7 @@ A Prediction holds, for N scored positions and H heads, a probability distributi
 answers what evaluation, validation, `predict` and the plots ask of it: log P(target), the top-k classes, and the
 scores a Metrics accumulator adds up. Two layouts exist:
 
-- DensePrediction: log-probabilities (N, H, V) of every class.
+- DensePrediction: log-probabilities (N, H, V) of every class (FixedPrediction: the same at every row).
 - BytePrediction: a 16-bit value v = 256 * first + second as P(first byte) * P(second byte | first byte), never as
   65,536 classes per row. Top-k, confidence and "predicted" come from enumerating the `width` most probable first
   bytes with all their second bytes (exact joint probabilities): the model's true top-k wherever the list is provably
@@ -49,7 +49,11 @@ def fractional_hits(greater: torch.Tensor, equal: torch.Tensor, k: torch.Tensor)
 
 def entropy_bits(logp: torch.Tensor) -> torch.Tensor:
     """Entropy in bits over the last dimension; 0 * -inf counts as 0."""
-    return -(logp.exp() * logp).nan_to_num(0.0).sum(-1) / LN2
+    h = torch.einsum("...v,...v->...", logp.exp(), logp)  # a dot product: no tensor of the products
+    nan = h.isnan()
+    if nan.any():  # a class with log-probability -inf (0 * -inf): those rows the slow way
+        h = torch.where(nan, (logp.exp() * logp).nan_to_num(0.0).sum(-1), h)
+    return -h / LN2
 
 
 class Prediction:
@@ -138,6 +142,35 @@ class DensePrediction(Prediction):
         return Scores(logp_t[..., 0].double(), fractional_hits(greater, equal, ks),
                       fractional_hits(greater, equal, torch.ones_like(greater))[..., 0].double(), pred == targets,
                       max_logp.exp(), pred, entropy_bits(logp))
+
+
+class FixedPrediction(DensePrediction):
+    """The same log-probabilities (H, V) at each of N rows (a predictor that ignores the context): a DensePrediction
+    over a broadcast view of one row, so that scoring N rows costs O(N), not O(N V)."""
+
+    def __init__(self, logits: torch.Tensor, n: int):
+        self.row = torch.as_tensor(logits).float().log_softmax(-1)
+        self.logp = self.row.expand(n, *self.row.shape)
+        self.classes, self.row_cost = self.row.shape[-1], 1
+
+    def __getitem__(self, rows: slice | torch.Tensor) -> "FixedPrediction":
+        """The predictions of some rows (a slice, or an index tensor)."""
+        out = FixedPrediction.__new__(FixedPrediction)
+        out.row, out.logp, out.classes, out.row_cost = self.row, self.logp[rows], self.classes, self.row_cost
+        return out
+
+    def scores(self, targets: torch.Tensor, topk: tuple[int, ...]) -> Scores:
+        row, n = self.row, len(targets)
+        head = torch.arange(row.shape[0], device=row.device)
+        # per head and class: how many classes beat it and how many tie with it, once for every row
+        greater = (row[:, None, :] > row[:, :, None]).sum(-1, dtype=torch.int32)[head, targets][..., None]
+        equal = (row[:, None, :] == row[:, :, None]).sum(-1, dtype=torch.int32).clamp_min(1)[head, targets][..., None]
+        ks = torch.tensor(topk, device=row.device)
+        max_logp, pred = row.max(-1)
+        pred = pred.expand(n, -1)
+        return Scores(row[head, targets].double(), fractional_hits(greater, equal, ks),
+                      fractional_hits(greater, equal, torch.ones_like(greater))[..., 0].double(), pred == targets,
+                      max_logp.exp().expand(n, -1), pred, entropy_bits(row).expand(n, -1))
 
 
 class BytePrediction(Prediction):

@@ -134,7 +134,9 @@ def test_markov_order3_over_256_tokens_fits_and_scores_in_small_memory():
     assert np.all(seen > Unigram(tokens, 256).logp[tokens[1000:3048]])  # each training context saw its next token
 
 
-def test_markov_counts_in_chunks_equal_counts_in_one_pass(monkeypatch, order2):
+@pytest.mark.parametrize("table_max", [baselines.TABLE_MAX, 0])  # counted in a dense array, or sorted
+def test_markov_counts_in_chunks_equal_counts_in_one_pass(monkeypatch, order2, table_max):
+    monkeypatch.setattr(baselines, "TABLE_MAX", table_max)
     tokens = order2[0][:50_000]
     one = Markov(tokens, 6, order=3, ahead=2)
     monkeypatch.setattr(baselines, "COUNT_CHUNK", 4096)
@@ -210,3 +212,17 @@ def test_byte_chance_is_16_bits_and_high_byte_markov_follows_the_high_byte():
         bits[name] = m.result()["heads"][0]["ce_bits"]
     assert bits["chance"] == pytest.approx(16.0, abs=1e-4)
     assert bits["high-byte markov-2"] < bits["high-byte markov-1"] < bits["unigram"] - 0.3
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_markov_dense_table_gives_the_sparse_counts_log_probabilities(monkeypatch, order):
+    rng = np.random.default_rng(3)
+    train, tokens = rng.integers(0, 7, 5000) ** 2 % 11, rng.integers(0, 11, 400)  # unseen contexts and classes too
+    dense = Markov(train, 12, order)
+    monkeypatch.setattr(baselines, "TABLE_MAX", 0)
+    sparse = Markov(train, 12, order)
+    assert dense.table is not None and sparse.table is None
+    positions = np.arange(400)
+    np.testing.assert_allclose(dense.log_probs(tokens, positions), sparse.log_probs(tokens, positions), rtol=0,
+                               atol=1e-12)
+    np.testing.assert_allclose(np.exp(dense.log_probs(tokens, positions)).sum(-1), 1.0)

@@ -7,7 +7,7 @@ import torch
 from seqlib import metrics
 from seqlib.errors import SeqlibError
 from seqlib.metrics import Metrics
-from seqlib.prediction import BytePrediction
+from seqlib.prediction import BytePrediction, DensePrediction, FixedPrediction
 
 # three predictions over V=4 (no value on a bin edge): right at 0.72, target 3rd at 0.15, target last at 0.10
 PROBS = torch.tensor([[0.72, 0.08, 0.10, 0.10], [0.55, 0.25, 0.15, 0.05], [0.10, 0.15, 0.30, 0.45]])
@@ -290,3 +290,16 @@ def test_value_metrics_refuse_targets_outside_16_bits():
     factors, _, _ = random_byte_factors(2, 1, seed=3)
     with pytest.raises(SeqlibError, match="16-bit values"):
         Metrics(65536).update(factors, torch.tensor([[5], [70000]]))
+
+
+def test_a_fixed_prediction_scores_exactly_as_the_same_rows_dense():
+    row = torch.tensor([[0.0, 0.0, -1.0, -3.0, -3.0], [2.0, -1.0, -1.0, -1.0, 0.5]])  # ties, two heads
+    targets = torch.randint(0, 5, (50, 2), generator=torch.Generator().manual_seed(0))
+    fixed, dense = FixedPrediction(row, 50), DensePrediction(row.expand(50, 2, 5).clone())
+    for name, value in vars(fixed.scores(targets, (1, 3))).items():
+        if isinstance(value, torch.Tensor):
+            torch.testing.assert_close(value, getattr(dense.scores(targets, (1, 3)), name), rtol=0, atol=0)
+    a, b = Metrics(5, 2), Metrics(5, 2)
+    a.update(fixed[torch.arange(10, 50)], targets[10:])
+    b.update(dense[torch.arange(10, 50)], targets[10:])
+    assert a.result() == b.result()

@@ -4,12 +4,14 @@ import math
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from seqlib.errors import ConfigError
-from seqlib.layers import LagMix, apply_rope, rope_cache
+from seqlib.layers import CausalSelfAttention, LagMix, RMSNorm, apply_rope, causal_attention, pair_order, rope_cache
 from seqlib.model import ModelConfig, SeqModel
 from seqlib.outputs import Prior, token_bits
 from seqlib.tokenize import Tokenizer
+from seqlib.values import N_VALUES
 
 TINY = dict(vocab_size=16, seq_len=16, d_model=32, nlayers=2, nhead=2)
 
@@ -33,7 +35,38 @@ def test_rope_matches_complex_rotation_of_halves():
     z = torch.complex(x[..., : hd // 2].double(), x[..., hd // 2 :].double())
     z = z * torch.polar(torch.ones_like(angles), angles)
     expected = torch.cat((z.real, z.imag), dim=-1).float()
-    torch.testing.assert_close(apply_rope(x, cos, sin), expected, atol=1e-5, rtol=1e-5)
+    pairs = pair_order(hd)  # apply_rope takes each pair (i, i + hd/2) side by side
+    torch.testing.assert_close(apply_rope(x[..., pairs], cos, sin), expected[..., pairs], atol=1e-5, rtol=1e-5)
+
+
+def test_attention_is_rotate_halves_rope_attention_on_its_stored_weights():
+    """The pair order inside the attention changes no score, so the module computes rotate-halves attention from the
+    q, k, v rows as stored (and checkpoints written before the reorder compute what they did)."""
+    torch.manual_seed(0)
+    B, T, C, H = 2, 16, 32, 2
+    D = C // H
+    attn = CausalSelfAttention(ModelConfig(**TINY)).eval()
+    x = torch.randn(B, T, C)
+    theta = 10000.0 ** (-torch.arange(D // 2) * 2 / D)
+    angles = torch.arange(T)[:, None] * theta
+    c, s = angles.cos(), angles.sin()
+
+    def rotate_halves(t: torch.Tensor) -> torch.Tensor:
+        t1, t2 = t[..., : D // 2], t[..., D // 2 :]
+        return torch.cat((t1 * c - t2 * s, t2 * c + t1 * s), dim=-1)
+
+    q, k, v = (t.view(B, T, H, D).transpose(1, 2) for t in attn.qkv(x).split(C, dim=-1))
+    y = F.scaled_dot_product_attention(rotate_halves(q), rotate_halves(k), v, is_causal=True)
+    with torch.no_grad():
+        torch.testing.assert_close(attn(x, *rope_cache(T, D, 10000.0)), attn.proj(y.transpose(1, 2).reshape(B, T, C)))
+
+
+@pytest.mark.parametrize("T", [1, 7, 16])
+def test_cpu_bf16_attention_matches_sdpa(T):
+    q, k, v = torch.randn(3, 2, 4, T, 8).unbind(0)
+    expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    got = causal_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), 0.0)
+    torch.testing.assert_close(got.float(), expected, atol=0.03, rtol=0.03)
 
 
 def test_rope_scores_depend_only_on_relative_position():
@@ -121,13 +154,14 @@ def test_param_groups_partition_parameters_without_decaying_norms_or_embedding()
     assert all(id(m.weight) in decayed for m in model.modules() if isinstance(m, nn.Linear))
 
 
-def test_num_params_and_flops_match_the_formulas():
+@pytest.mark.parametrize("lag_layers, n_lag", [(2, 2), (1, 1), (None, 1)])
+def test_num_params_and_flops_match_the_formulas(lag_layers, n_lag):
     V, T, d, L, H, K = 16, 16, 32, 2, 3, 16
-    model = tiny(heads_ahead=H, tie_embeddings=True)
+    model = tiny(heads_ahead=H, tie_embeddings=True, lag_layers=lag_layers)
     ff = model.cfg.dim_ff
     assert ff == 128 and model.cfg.lag_kernel == K  # round_up(8/3 * 32, 64); the default lag kernel
-    matmul = L * (4 * d * d + 3 * d * ff + d * K) + H * V * d
-    assert model.num_params() == (V + 1) * d + matmul - V * d + L * 3 * d + d
+    matmul = L * (4 * d * d + 3 * d * ff) + n_lag * d * K + H * V * d
+    assert model.num_params() == (V + 1) * d + matmul - V * d + (2 * L + n_lag) * d + d
     assert model.num_params(exclude_embedding=True) == model.num_params() - (V + 1) * d
     assert model.flops_per_token() == 6 * matmul + 12 * L * d * T
 
@@ -143,10 +177,57 @@ def test_lag_mix_reads_exactly_the_lags_its_kernel_weights(lag):
     assert torch.allclose(mix(x), shifted, atol=1e-6)
 
 
+def test_lag_mix_gradients_are_those_of_the_depthwise_convolution():
+    mix = LagMix(ModelConfig(**{**TINY, "d_model": 4}, lag_kernel=3)).double()
+    x = torch.randn(2, 7, 4, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(mix, (x,))
+    g = torch.randn(2, 7, 4, dtype=torch.float64)
+    conv = F.conv1d(F.pad(x.transpose(1, 2), (2, 0)), mix.conv.weight, groups=4).transpose(1, 2)
+    expected = torch.autograd.grad(conv, (x, mix.conv.weight), g)
+    torch.testing.assert_close(torch.autograd.grad(mix(x), (x, mix.conv.weight), g), expected)
+
+
+def test_lag_mix_compiled_gives_the_eager_values_and_gradients():
+    mix = LagMix(ModelConfig(**TINY, lag_kernel=4))
+    x = torch.randn(2, 12, 32, requires_grad=True)
+    eager = mix(x)
+    compiled = torch.compile(mix, backend="aot_eager", fullgraph=True)(x)  # the fused formulation
+    torch.testing.assert_close(compiled, eager)
+    g = torch.randn_like(eager)
+    torch.testing.assert_close(torch.autograd.grad(compiled, (x, mix.conv.weight), g),
+                               torch.autograd.grad(eager, (x, mix.conv.weight), g))
+
+
+def test_normalize_is_rms_norm_without_its_gain_and_has_its_gradient():
+    norm = RMSNorm(8)
+    x = torch.randn(3, 5, 8, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(norm.normalize(x), F.rms_norm(x, (8,), eps=torch.finfo(x.dtype).eps))
+    torch.autograd.gradcheck(norm.normalize, (x,))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert norm.normalize(x.float()).dtype == torch.bfloat16  # the next matmul's input
+
+
 def test_lag_kernel_zero_builds_the_plain_transformer_block():
     model = tiny(lag_kernel=0)
     assert all(block.lag is None for block in model.blocks)
-    assert model.num_params() == tiny().num_params() - 2 * (32 * 16 + 32)
+    assert model.num_params() == tiny(lag_layers=2).num_params() - 2 * (32 * 16 + 32)
+
+
+def test_lag_mixing_sits_in_the_first_lag_layers_blocks_and_in_every_block_of_older_checkpoints():
+    assert [block.lag is not None for block in tiny(nlayers=3).blocks] == [True, False, False]
+    assert [block.lag is not None for block in tiny(nlayers=3, lag_layers=2).blocks] == [True, True, False]
+    assert all(block.lag is not None for block in tiny(nlayers=3, lag_layers=5).blocks)
+    old = {k: v for k, v in ModelConfig(**{**TINY, "nlayers": 3}).to_dict().items() if k != "lag_layers"}
+    assert ModelConfig.from_dict(old).lag_layers == 3
+    assert all(block.lag is not None for block in SeqModel(ModelConfig.from_dict(old)).blocks)
+
+
+@pytest.mark.parametrize("output, n_lag", [("tokens", 1), ("bytes16", 1), ("bits16", 3)])
+def test_the_default_lag_layers_follow_the_output_kind_and_an_explicit_value_wins(output, n_lag):
+    cfg = dict(TINY, nlayers=3, vocab_size=256 if output == "tokens" else N_VALUES, output=output)
+    assert sum(block.lag is not None for block in SeqModel(ModelConfig(**cfg)).blocks) == n_lag
+    assert sum(block.lag is not None for block in SeqModel(ModelConfig(**cfg, lag_layers=2)).blocks) == 2
+    assert ModelConfig(**cfg).to_dict()["lag_layers"] is None  # checkpoints keep "the default" (see LAG_LAYERS)
 
 
 @pytest.mark.parametrize("bad", [-1, 2.5, True])
@@ -327,7 +408,7 @@ def test_bytes16_parameters_keep_embeddings_undecayed_and_flops_count_the_low_he
     assert id(model.out.wte_high.weight) not in decayed and id(model.out.wte_low.weight) not in decayed
     assert model.num_params(exclude_embedding=True) == model.num_params() - 2 * 257 * 32
     linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
-    lag = 2 * 32 * model.cfg.lag_kernel
+    lag = 32 * model.cfg.lag_kernel  # lag mixing in the first block only
     assert model.flops_per_token() == 6 * (linear + 2 * 256 * 32 + lag) + 12 * 2 * 32 * 16
 
 
