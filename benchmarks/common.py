@@ -82,6 +82,14 @@ def report(title: str, rows: list[dict], notes: list[str] = ()) -> None:
     append(text)
 
 
+def report_if(write: bool, title: str, rows: list[dict], notes: list[str] = ()) -> None:
+    """report() with write; else print the same table without appending it to RESULTS.md."""
+    if write:
+        report(title, rows, notes)
+    else:
+        print(f"### {title}\n\n{markdown_table(rows)}\n\n" + "\n".join(notes))
+
+
 def append(text: str) -> None:
     """Append to RESULTS.md, creating it with its title."""
     if not RESULTS.exists():

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import cpu_seconds, markdown_table, met, report
+from common import cpu_seconds, markdown_table, met, report_if
 from wide import MODEL, TRAIN
 from seqlib.evaluate import evaluate
 from seqlib.model import ModelConfig
@@ -78,10 +78,7 @@ def main() -> None:
              f"have the same seed, so the same initial trunk and batches; {(time.perf_counter() - started) / 60:.1f} "
              "min"]
     title = f"Lag mixing in the first block vs every block, 16-bit outputs ({args.steps:,} steps per run, CPU)"
-    if args.write:
-        report(title, rows, notes)
-    else:
-        print(f"### {title}\n\n{markdown_table(rows)}\n\n" + "\n".join(notes))
+    report_if(args.write, title, rows, notes)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import markdown_table, machine, met, report
+from common import markdown_table, machine, met, report_if
 from quality import TimeSchedule
 from seqlib.checkpoint import load_model
 from seqlib.data import U16Stream, eval_windows, load_windows, score_from
@@ -126,10 +126,7 @@ def main() -> None:
     notes.append(f"model {MODEL}, train {TRAIN}, {N_VALUES:,} values per source (last 10% held out), "
                  f"{args.max_samples:,} held-out predictions per run; {machine()}")
     title = f"Lossless 16-bit values vs 256 bins ({args.minutes:g} min per run, CPU)"
-    if args.write:
-        report(title, rows, notes)
-    else:
-        print(f"### {title}\n\n{markdown_table(rows)}\n\n" + "\n".join(notes))
+    report_if(args.write, title, rows, notes)
 
 
 if __name__ == "__main__":
