@@ -28,6 +28,8 @@ SOURCES = {  # name: (kind, params, train a model with and without linear inputs
     "MT19937 (high 16 bits)": ("mt19937", {}, True),
     "LFSR degree 89": ("lfsr", dict(degree=89), False),
     "xorshift32 (low 16 bits)": ("xorshift", dict(state_bits=32, output="low"), False),
+    "xoshiro128+ (low 16 bits)": ("xoshiro", dict(scrambler="+"), False),
+    "xoshiro128** (low 16 bits)": ("xoshiro", dict(scrambler="**"), False),
     "LCG mod 2^16": ("lcg", {}, False),
     "rand() of Microsoft C: LCG mod 2^32, bits 16-30": ("lcg", dict(a=214013, c=2531011, m=2**32, shift=16, bits=15),
                                                          False),

@@ -260,6 +260,40 @@ def _xorshift(n: int, rng: np.random.Generator, state_bits: int = 32,
                                                         65536, 0.0, 1.0)
 
 
+def _xoshiro128_step(s: np.ndarray) -> np.ndarray:
+    """The linear state update of xoshiro128 (Blackman & Vigna 2018) on rows (s0, s1, s2, s3) of shape (N, 4)."""
+    s0, s1, s2, s3 = s.T
+    t = s1 << 9
+    s2 = s2 ^ s0
+    s3 = s3 ^ s1
+    s1 = s1 ^ s2
+    s0 = s0 ^ s3
+    s2 = s2 ^ t
+    return np.stack([s0, s1, s2, (s3 << 11) | (s3 >> 21)], axis=1)
+
+
+def xoshiro128_outputs(states: np.ndarray, scrambler: str) -> np.ndarray:
+    """The 32-bit outputs of states (N, 4): "+" is s0 + s3 (its lowest bits stay close to linear), "**" is
+    rotl(5 s1, 7) * 9 (no bit linear)."""
+    s0, s1, s3 = states[:, 0], states[:, 1], states[:, 3]
+    if scrambler == "+":
+        return s0 + s3
+    x = s1 * np.uint32(5)
+    return ((x << 7) | (x >> 25)) * np.uint32(9)
+
+
+def _xoshiro(n: int, rng: np.random.Generator, scrambler: str = "+",
+             output: str = "low") -> tuple[np.ndarray, SourceInfo]:
+    """xoshiro128+ or xoshiro128** seeded with random words from rng; 16 bits of each output. The state is linear over
+    GF(2) and only the scrambler is not: with "+" bit 0 of the output is linear (L = 128) and bit 1 nearly so
+    (L = 8,256), the higher bits are not; with "**" nothing is."""
+    _check(scrambler in ("+", "**"), f"xoshiro needs scrambler='+' or scrambler='**', got scrambler={scrambler!r}")
+    state = rng.integers(1, 2 ** 32, 4, dtype=np.uint32)
+    states = np.concatenate([state[None], _linear_stream(_xoshiro128_step, state, n - 1)]) if n > 1 else state[None]
+    return _half(xoshiro128_outputs(states, scrambler), output, "xoshiro"), SourceInfo(
+        "xoshiro", dict(scrambler=scrambler, output=output), 65536, 0.0, 1.0)
+
+
 def mt19937_outputs(seed: int, n: int) -> np.ndarray:
     """The first n uint32 outputs of MT19937 (Matsumoto & Nishimura 1998) after init_genrand(seed)."""
     mt = [seed & 0xFFFFFFFF]
@@ -311,7 +345,7 @@ def _mixed(n: int, rng: np.random.Generator, k: int = 8, a: int = 3, b: int = 7,
 
 GENERATORS = {"die": _die, "biased_die": _biased_die, "markov": _markov, "sticky": _sticky,
               "lagged_sum": _lagged_sum, "lcg": _lcg, "lagged_add": _lagged_add,
-              "lfsr": _lfsr, "xorshift": _xorshift, "mt19937": _mt19937, "mixed": _mixed}
+              "lfsr": _lfsr, "xorshift": _xorshift, "xoshiro": _xoshiro, "mt19937": _mt19937, "mixed": _mixed}
 
 
 def generate(kind: str, n: int, seed: int = 0, **params) -> tuple[np.ndarray, SourceInfo]:

@@ -382,3 +382,13 @@ def test_the_default_scan_finds_the_lowest_bit_of_the_classic_rand():
     found = scan(values, max_check=10_000)
     assert found.linear_planes == [0] and found.planes[0].L == 65_537
     assert found.planes[0].agreements == found.planes[0].checked and found.family_hint() == "LCG modulo a power of two"
+
+
+def test_xoshiro128_plus_has_its_two_lowest_bits_linear_and_starstar_none():
+    # The + scrambler adds two linear words: bit 0 is their XOR (L = 128), bit 1 adds the carry s0[0] s3[0], a
+    # product of two linear bits (L = 128 + 128 * 127 / 2 = 8,256); ** leaves no bit linear.
+    plus = scan(generate("xoshiro", 60_000, seed=1, scrambler="+")[0], max_complexity=10_000, max_check=20_000)
+    assert plus.linear_planes == [0, 1] and [p.L for p in plus.planes[:2]] == [128, 8_256]
+    assert plus.family_hint().startswith("addition with carries")
+    star = scan(generate("xoshiro", 60_000, seed=1, scrambler="**")[0], max_complexity=10_000, max_check=20_000)
+    assert star.linear_planes == []

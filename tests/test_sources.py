@@ -239,6 +239,32 @@ def test_xorshift_matches_a_plain_python_reference(state_bits):
     assert np.array_equal(generate("xorshift", 1000, seed=9, state_bits=state_bits, output="low")[0], words & 0xFFFF)
 
 
+def xoshiro128_reference(state: list[int], n: int, scrambler: str) -> np.ndarray:
+    """xoshiro128+ / xoshiro128** as published (Blackman & Vigna, xoshiro128plus.c / xoshiro128starstar.c)."""
+    def rotl(x, k):
+        return ((x << k) | (x >> (32 - k))) & 0xFFFFFFFF
+    s, out = list(state), []
+    for _ in range(n):
+        out.append((s[0] + s[3]) & 0xFFFFFFFF if scrambler == "+" else rotl(s[1] * 5 & 0xFFFFFFFF, 7) * 9 & 0xFFFFFFFF)
+        t = s[1] << 9 & 0xFFFFFFFF
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 11)
+    return np.array(out, dtype=np.int64)
+
+
+@pytest.mark.parametrize("scrambler", ["+", "**"])
+def test_xoshiro_matches_a_plain_python_reference(scrambler):
+    seed_state = np.random.default_rng(4).integers(1, 2 ** 32, 4, dtype=np.uint32).tolist()
+    words = xoshiro128_reference(seed_state, 1000, scrambler)
+    low, info = generate("xoshiro", 1000, seed=4, scrambler=scrambler)
+    assert np.array_equal(low, words & 0xFFFF) and info.alphabet == 65536
+    assert np.array_equal(generate("xoshiro", 1000, seed=4, scrambler=scrambler, output="high")[0], words >> 16)
+
+
 def test_mixed_has_a_linear_low_bit_and_the_lagged_sum_rate_above_it():
     values, info = generate("mixed", 200_000, seed=11)
     x = values.astype(np.int64)
@@ -253,7 +279,7 @@ def test_mixed_has_a_linear_low_bit_and_the_lagged_sum_rate_above_it():
 
 def test_new_sources_generate_two_million_values_in_seconds():
     for kind, params in [("lfsr", {}), ("xorshift", {}), ("xorshift", dict(state_bits=128)), ("mt19937", {}),
-                         ("mixed", {})]:
+                         ("mixed", {}), ("xoshiro", {}), ("xoshiro", dict(scrambler="**"))]:
         t0 = time.perf_counter()
         values, _ = generate(kind, 2_000_000, **params)
         assert len(values) == 2_000_000 and time.perf_counter() - t0 < 5, kind
@@ -270,9 +296,11 @@ def test_new_sources_refuse_bad_parameters():
         generate("mt19937", 10, mt_seed=2 ** 32)
     with pytest.raises(ConfigError, match="k <= 32768"):
         generate("mixed", 10, k=40_000)
+    with pytest.raises(ConfigError, match=r"scrambler='\+' or scrambler='\*\*'"):
+        generate("xoshiro", 10, scrambler="++")
 
 
-@pytest.mark.parametrize("kind", ["lfsr", "xorshift", "mt19937", "mixed"])
+@pytest.mark.parametrize("kind", ["lfsr", "xorshift", "xoshiro", "mt19937", "mixed"])
 def test_make_stream_cli_writes_each_new_kind(tmp_path, kind):
     path = tmp_path / f"{kind}.u16"
     assert main(["make-stream", str(path), "--kind", kind, "--n", "1000", "--seed", "6"]) == 0
