@@ -169,7 +169,8 @@ class SeqModel(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """(logits, loss) like nanoGPT: the output kind's raw logits (teacher-forced on the targets y (B, T, H) where
         it needs them) and, when y is given, the cross-entropy in nats (float32) over all positions and heads."""
-        logits = self.out.logits(self.features(x), y, self._split(x)[1])
+        tokens, signs = self._split(x)
+        logits = self.out.logits(self.features(tokens), y, signs)
         return logits, (None if y is None else self.out.loss(logits, y))
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -179,8 +180,8 @@ class SeqModel(nn.Module):
     @torch.no_grad()
     def predict(self, x: torch.Tensor, start: int = 0) -> Prediction:
         """Predictions at positions >= start of every window, rows (window, position) flattened."""
-        h = self.features(x)[:, start:]
-        signs = self._split(x)[1]
+        tokens, signs = self._split(x)
+        h = self.features(tokens)[:, start:]
         if signs is not None:
             signs = signs[:, start:].reshape(-1, BITS)
         return self.out.predict(h.reshape(-1, h.size(-1)).float(), signs)
