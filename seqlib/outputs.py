@@ -15,8 +15,8 @@ loss(logits, y), predict(h, signs) -> Prediction, tables() (parameters kept out 
 (weights the FLOP count adds for tied heads and bit tables).
 
 Linear inputs (cfg.linear_inputs) enter as a product of experts: signs (..., 16) holds ±1 for each bit of the next
-value that a GF(2) recurrence predicts and 0 for the others, and a zero-initialised Linear of them is added to head
-1's logits (of the value, of each byte, or of each bit). The trunk never sees them: fed into the embedding instead, the
+value that a GF(2) recurrence predicts and 0 for the others, and a Linear of them (a Prior: zero, until training sets
+it from the scan with init_prior) is added to head 1's logits (of the value, of each byte, or of each bit). The trunk never sees them: fed into the embedding instead, the
 copied bit swamped the residual stream and the trunk stopped learning the other bits' structure (benchmarks/RESULTS.md,
 the mixed source), while as a factor the trunk's gradient is that of the other bits given the linear ones.
 """
@@ -83,11 +83,9 @@ class Prior(nn.Linear):
     def __init__(self, classes: int):
         super().__init__(BITS, classes, bias=False)
 
-    def add(self, logits: torch.Tensor, signs: torch.Tensor | None, head_dim: int = -2) -> torch.Tensor:
+    def add(self, logits: torch.Tensor, signs: torch.Tensor, head_dim: int = -2) -> torch.Tensor:
         """logits (..., H, ..., classes) with head 1 (index 0 of head_dim) plus the factor; the factor broadcasts over
         the dimensions between head_dim and the classes."""
-        if signs is None:
-            return logits
         bias = self(signs.to(self.weight.dtype))
         bias = bias.view(*bias.shape[:-1], *([1] * (-head_dim - 2)), bias.size(-1)).unsqueeze(head_dim)
         first, rest = logits.narrow(head_dim, 0, 1), logits.narrow(head_dim, 1, logits.size(head_dim) - 1)
@@ -100,7 +98,7 @@ def _prior(cfg, classes: int) -> Prior | None:
 
 def _with_prior(logits: torch.Tensor, prior: Prior | None, signs: torch.Tensor | None,
                 head_dim: int = -2) -> torch.Tensor:
-    return logits if prior is None else prior.add(logits, signs, head_dim)
+    return logits if prior is None or signs is None else prior.add(logits, signs, head_dim)
 
 
 class _Heads(nn.Module):
