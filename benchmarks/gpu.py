@@ -4,6 +4,9 @@
     python benchmarks/gpu.py            # on a CUDA machine: prints progress, appends its tables to RESULTS.md
     python benchmarks/gpu.py --dry-run  # anywhere: the same code paths with a tiny model on the CPU, nothing appended
 
+On a lent GPU machine, where seqlib is not installed and only the command's output folder comes back, one call does it:
+`PYTHONPATH=. PYTHONUNBUFFERED=1 python3 benchmarks/gpu.py; cp benchmarks/RESULTS.md $OUT/` (torch >= 2.4 there).
+
 Without CUDA (and without --dry-run) it prints one line and exits 0. No training run starts later than --budget
 (300) seconds into the call (the table says which were skipped), so that with evaluation the call stays under 8
 minutes even where compilation is slow; on an H200 expect about 4 minutes, most of it compiling.
