@@ -5,7 +5,8 @@ Many generators are linear over GF(2) in every output bit (Mersenne Twister, LFS
 (LCGs modulo 2^k, additive lagged generators). Bit plane j of a stream is the sequence of bit j of its values; its
 linear complexity L is the degree of the shortest recurrence s_t = XOR_{i in taps} s_{t-i} that generates it. A
 random plane has L close to half its length, so a recurrence counts only when L stays unchanged well past 2L bits
-(confirmed) and then predicts held-out bits better than the plane's majority bit does (an exact binomial test).
+(confirmed) and then predicts held-out bits better than the plane's own simple predictors do (the majority bit, the
+previous bit or its complement: an exact binomial test).
 """
 from __future__ import annotations
 
@@ -324,7 +325,7 @@ class PlaneScan:
     confirmed: bool  # L unchanged over confirm_margin(L) bits past 2L
     agreements: int  # held-out positions where the recurrence predicted the bit
     checked: int  # held-out positions checked (0 when not confirmed)
-    p_value: float  # exact one-sided binomial test of agreements against max(0.5, majority share)
+    p_value: float  # exact one-sided binomial test of agreements against the simple predictors' (simple_share)
     linear: bool  # confirmed and p_value < alpha
     eps: float  # smoothed disagreement rate (errors + 0.5) / (checked + 1), never 0
     taps: list[int]  # lags j >= 1 of s_t = XOR s_{t-j}; empty when not confirmed
@@ -478,6 +479,25 @@ def confirmable(n_bits: int, max_complexity: int, margin: int) -> int:
     return lo
 
 
+def simple_share(bits: np.ndarray, exact: bool = False) -> float:
+    """The agreement share a recurrence must beat on held-out bits: the best of 1/2, the majority bit, and (unless the
+    recurrence was exact) the previous bit and its complement.
+
+    A plane that changes slowly (the high bits of a drifting sensor) can fool Berlekamp–Massey: over a constant
+    stretch any recurrence with an odd number of taps holds, so one of low degree is confirmed, and it then agrees
+    with most held-out bits only because they repeat. The previous bit agrees with them more often still. An exact
+    recurrence ties the previous bit (or its complement) only on a plane of period 1 or 2, which is linear
+    (s_t = s_{t-2}); the majority bit still rules out a constant plane.
+    """
+    bits = np.asarray(bits, np.uint8)
+    n, ones = len(bits), int(bits.sum())
+    share = max(0.5, max(ones, n - ones) / n)
+    if not exact and n > 1:
+        same = int((bits[1:] == bits[:-1]).sum()) / (n - 1)
+        share = max(share, same, 1 - same)
+    return share
+
+
 # 2^16 + 1: bit 16 of an LCG modulo 2^32 (period 2^17), the lowest output bit of the classic rand() that returns
 # state >> 16; a default of 2^16 would miss it by one.
 MAX_COMPLEXITY = 65_537
@@ -492,8 +512,8 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = MAX_C
     2 max_complexity + confirm_margin + max_check values (about 1.1M by default). Berlekamp–Massey runs on all planes
     in lockstep until each L is confirmed (unchanged for max(margin, L // 16) bits past 2L) or can no longer be
     within max_complexity and the block; then each confirmed recurrence predicts the next max_check values (never
-    seen by Berlekamp–Massey) and is called linear when it agrees more often than the plane's majority bit would
-    (exact one-sided binomial test, p < alpha).
+    seen by Berlekamp–Massey) and is called linear when it agrees more often than the plane's simple predictors
+    would (simple_share: exact one-sided binomial test, p < alpha).
     """
     # bdtrc(k, n, p) = P[Binomial(n, p) > k], as binom.sf: importing scipy.stats would cost training ~50 MB more
     from scipy.special import bdtrc
@@ -527,8 +547,7 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = MAX_C
     for j in range(n_planes):
         checked, hits, p_value = (len(actual), int(((agree >> j) & 1).sum()), 1.0) if j in taps else (0, 0, 1.0)
         if checked:
-            ones = int(((actual >> j) & 1).sum())
-            p_value = float(bdtrc(hits - 1, checked, max(0.5, max(ones, checked - ones) / checked)))
+            p_value = float(bdtrc(hits - 1, checked, simple_share((actual >> j) & 1, exact=hits == checked)))
         planes.append(PlaneScan(j, int(bm.L[j]), int(bm.bits_used[j]), bool(bm.confirmed[j]), hits, checked,
                                 p_value, checked > 0 and p_value < alpha, (checked - hits + 0.5) / (checked + 1),
                                 taps.get(j, [])))

@@ -237,6 +237,33 @@ def test_a_constant_plane_is_not_called_linear():
     assert result.describe().startswith("bit planes 1-15 each obey a linear recurrence of degree 32 over GF(2): part")
 
 
+def drifting_adc(n: int, seed: int) -> np.ndarray:
+    """A 12-bit reading of a slowly drifting signal (AR(1), time constant 1,000 values) with noise of 8 LSB."""
+    rng = np.random.default_rng(seed)
+    drift = np.empty(n)
+    d, e = 0.0, rng.normal(0, 400 * np.sqrt(1 - 0.999**2), n)
+    for i in range(n):
+        d = 0.999 * d + e[i]
+        drift[i] = d
+    return np.clip(np.rint(2048 + drift + rng.normal(0, 8, n)), 0, 4095).astype(np.uint16)
+
+
+def test_slowly_changing_planes_of_a_drifting_signal_are_not_called_linear():
+    # Its high planes are constant over long stretches, where Berlekamp-Massey confirms a recurrence of degree ~40
+    # that then agrees with ~95% of held-out bits only because they repeat: the previous bit agrees more often.
+    for seed in range(5):
+        result = scan(drifting_adc(100_000, seed), max_complexity=4096)
+        assert any(p.confirmed for p in result.planes[8:]), seed  # the trap is there ...
+        assert result.linear_planes == [], (seed, result.table())  # ... and not taken
+
+
+def test_simple_share_is_the_best_of_majority_previous_bit_and_its_complement():
+    assert linear.simple_share(np.array([0, 0, 0, 1])) == 0.75
+    assert linear.simple_share(np.array([0, 0, 0, 0, 1, 1, 1, 1])) == 6 / 7  # sticky: the previous bit
+    assert linear.simple_share(np.array([0, 1] * 50)) == 1.0  # alternating: its complement
+    assert linear.simple_share(np.array([0, 1] * 50), exact=True) == 0.5  # an exact recurrence need only beat 1/2
+
+
 # Random data ----------------------------------------------------------------------------------------------------
 
 def test_no_plane_of_random_streams_is_linear():
