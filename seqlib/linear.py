@@ -422,8 +422,9 @@ class LinearScan:
         if len(lin) == len(self.planes):
             return (f"{subject} a linear recurrence {degree} over GF(2): a linear generator{hint}; every value is "
                     f"predicted from the {Ls[-1]:,} before it{agreement}")
-        return (f"{subject} a linear recurrence {degree} over GF(2): part of each value is linear{hint}; bits "
-                f"{names} of every value are predicted from the {Ls[-1]:,} values before it{agreement}")
+        bits = f"bits {names} of every value are" if len(lin) > 1 else f"bit {names} of every value is"
+        return (f"{subject} a linear recurrence {degree} over GF(2): part of each value is linear{hint}; {bits} "
+                f"predicted from the {Ls[-1]:,} values before it{agreement}")
 
     def table(self) -> pd.DataFrame:
         """One row per plane, for printing."""

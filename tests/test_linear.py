@@ -419,3 +419,10 @@ def test_xoshiro128_plus_has_its_two_lowest_bits_linear_and_starstar_none():
     assert plus.family_hint().startswith("addition with carries")
     star = scan(generate("xoshiro", 60_000, seed=1, scrambler="**")[0], max_complexity=10_000, max_check=20_000)
     assert star.linear_planes == []
+
+
+def test_one_linear_plane_is_described_in_the_singular():
+    values, _ = generate("mixed", 30_000, seed=4, k=3, degree=17)  # bit 0 an LFSR of degree 17, bits 1-2 not linear
+    text = scan(values, max_complexity=2048).describe()
+    assert text.startswith("bit plane 0 obeys a linear recurrence of degree 17")
+    assert "; bit 0 of every value is predicted from the 17 values before it" in text and "bits 0" not in text
