@@ -257,6 +257,14 @@ def test_slowly_changing_planes_of_a_drifting_signal_are_not_called_linear():
         assert result.linear_planes == [], (seed, result.table())  # ... and not taken
 
 
+def test_a_linear_plane_after_a_run_of_zeros_is_found():
+    # 300 zeros (a file header, an idle source) confirm L = 0 after 64 bits; the LFSR after them makes L = 328.
+    values = np.concatenate([np.zeros(300, np.uint8), lfsr_bits(20_000, 31, 3)]).astype(np.uint16)
+    (plane,) = scan(values, max_complexity=2048).planes
+    assert (plane.L, plane.linear, plane.agreements) == (328, True, plane.checked)
+    assert plane.bits_used == 2 * 2048 + 128 and plane.checked == len(values) - plane.bits_used
+
+
 def test_simple_share_is_the_best_of_majority_previous_bit_and_its_complement():
     assert linear.simple_share(np.array([0, 0, 0, 1])) == 0.75
     assert linear.simple_share(np.array([0, 0, 0, 0, 1, 1, 1, 1])) == 6 / 7  # sticky: the previous bit
