@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import stats
-from .baselines import LINEAR, baseline_predictors
+from .baselines import LINEAR, LOSSLESS, baseline_predictors
 from .checkpoint import RunPaths, atomic_write, load_model
 from .data import U16Stream, eval_windows, gather, model_inputs, score_from
 from .distributed import pick_device
@@ -233,7 +233,8 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     result["verdict"] = stats.verdict(
         outcomes, blocks, n_values=tokenizer.n_values, bits_per_value=math.log2(max(2, tokenizer.n_values)),
         alpha=alpha, distinct_values=n_distinct, single_value=int(distinct.argmax()) if n_distinct == 1 else None,
-        found={LINEAR: linear.describe()} if linear.linear_planes else None)
+        found={LINEAR: linear.describe()} if linear.linear_planes else None,
+        binned=None if tokenizer.kind in LOSSLESS else f"{tokenizer.n_values:,} {tokenizer.kind} bins of the values")
     if write:
         paths = RunPaths.resolve(run_dir, ckpt)
         paths.run_dir.mkdir(parents=True, exist_ok=True)

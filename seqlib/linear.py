@@ -5,7 +5,8 @@ Many generators are linear over GF(2) in every output bit (Mersenne Twister, LFS
 (LCGs modulo 2^k, additive lagged generators). Bit plane j of a stream is the sequence of bit j of its values; its
 linear complexity L is the degree of the shortest recurrence s_t = XOR_{i in taps} s_{t-i} that generates it. A
 random plane has L close to half its length, so a recurrence counts only when L stays unchanged well past 2L bits
-(confirmed) and then predicts held-out bits better than the plane's majority bit does (an exact binomial test).
+(confirmed) and then predicts held-out bits better than the plane's own simple predictors do (the majority bit, the
+previous bit or its complement: an exact binomial test).
 """
 from __future__ import annotations
 
@@ -324,7 +325,7 @@ class PlaneScan:
     confirmed: bool  # L unchanged over confirm_margin(L) bits past 2L
     agreements: int  # held-out positions where the recurrence predicted the bit
     checked: int  # held-out positions checked (0 when not confirmed)
-    p_value: float  # exact one-sided binomial test of agreements against max(0.5, majority share)
+    p_value: float  # exact one-sided binomial test of agreements against the simple predictors' (simple_share)
     linear: bool  # confirmed and p_value < alpha
     eps: float  # smoothed disagreement rate (errors + 0.5) / (checked + 1), never 0
     taps: list[int]  # lags j >= 1 of s_t = XOR s_{t-j}; empty when not confirmed
@@ -421,8 +422,9 @@ class LinearScan:
         if len(lin) == len(self.planes):
             return (f"{subject} a linear recurrence {degree} over GF(2): a linear generator{hint}; every value is "
                     f"predicted from the {Ls[-1]:,} before it{agreement}")
-        return (f"{subject} a linear recurrence {degree} over GF(2): part of each value is linear{hint}; bits "
-                f"{names} of every value are predicted from the {Ls[-1]:,} values before it{agreement}")
+        bits = f"bits {names} of every value are" if len(lin) > 1 else f"bit {names} of every value is"
+        return (f"{subject} a linear recurrence {degree} over GF(2): part of each value is linear{hint}; {bits} "
+                f"predicted from the {Ls[-1]:,} values before it{agreement}")
 
     def table(self) -> pd.DataFrame:
         """One row per plane, for printing."""
@@ -478,6 +480,61 @@ def confirmable(n_bits: int, max_complexity: int, margin: int) -> int:
     return lo
 
 
+def _run_bm(head: np.ndarray, planes: list[int], n_bits: int, cap: int, margin: int | None) -> LockstepBM:
+    """Berlekamp–Massey in lockstep on the given bit planes of head's first n_bits values (margin None: no early
+    stop on confirmation)."""
+    bm = LockstepBM(len(planes), max(cap, 0), margin)
+    shifts = np.array(planes, np.uint16)[:, None]
+    for i in range(0, n_bits, FEED):
+        if not bm.running:
+            break
+        bm.feed((head[None, i : min(n_bits, i + FEED)] >> shifts) & 1)
+    return bm
+
+
+def _check(head: np.ndarray, planes: list[int], bm: LockstepBM, confirmed: np.ndarray, max_check: int,
+           alpha: float) -> list[PlaneScan]:
+    """A PlaneScan per plane (row i of bm is planes[i]): each confirmed recurrence predicts the next max_check
+    values that no row of bm has read, and is linear when it beats the plane's simple predictors (p < alpha)."""
+    # bdtrc(k, n, p) = P[Binomial(n, p) > k], as binom.sf: importing scipy.stats would cost training ~50 MB more
+    from scipy.special import bdtrc
+
+    start = int(bm.bits_used.max())  # positions no row's Berlekamp–Massey has read
+    actual = head[start : start + max_check]
+    rows = [i for i in range(len(planes)) if confirmed[i]]
+    taps = {i: bm.taps(i) for i in rows}
+    specs = [(planes[i], int(bm.L[i]), np.asarray(taps[i], np.int64)) for i in rows]
+    agree = ~(_predict(head, np.arange(start, start + len(actual)), specs) ^ actual)
+    out = []
+    for i, j in enumerate(planes):
+        checked, hits, p_value = (len(actual), int(((agree >> j) & 1).sum()), 1.0) if i in taps else (0, 0, 1.0)
+        if checked:
+            p_value = float(bdtrc(hits - 1, checked, simple_share((actual >> j) & 1, exact=hits == checked)))
+        out.append(PlaneScan(j, int(bm.L[i]), int(bm.bits_used[i]), bool(confirmed[i]), hits, checked, p_value,
+                             checked > 0 and p_value < alpha, (checked - hits + 0.5) / (checked + 1),
+                             taps.get(i, [])))
+    return out
+
+
+def simple_share(bits: np.ndarray, exact: bool = False) -> float:
+    """The agreement share a recurrence must beat on held-out bits: the best of 1/2, the majority bit, and (unless the
+    recurrence was exact) the previous bit and its complement.
+
+    A plane that changes slowly (the high bits of a drifting sensor) can fool Berlekamp–Massey: over a constant
+    stretch any recurrence with an odd number of taps holds, so one of low degree is confirmed, and it then agrees
+    with most held-out bits only because they repeat. The previous bit agrees with them more often still. An exact
+    recurrence ties the previous bit (or its complement) only on a plane of period 1 or 2, which is linear
+    (s_t = s_{t-2}); the majority bit still rules out a constant plane.
+    """
+    bits = np.asarray(bits, np.uint8)
+    n, ones = len(bits), int(bits.sum())
+    share = max(0.5, max(ones, n - ones) / n)
+    if not exact and n > 1:
+        same = int((bits[1:] == bits[:-1]).sum()) / (n - 1)
+        share = max(share, same, 1 - same)
+    return share
+
+
 # 2^16 + 1: bit 16 of an LCG modulo 2^32 (period 2^17), the lowest output bit of the classic rand() that returns
 # state >> 16; a default of 2^16 would miss it by one.
 MAX_COMPLEXITY = 65_537
@@ -492,12 +549,9 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = MAX_C
     2 max_complexity + confirm_margin + max_check values (about 1.1M by default). Berlekamp–Massey runs on all planes
     in lockstep until each L is confirmed (unchanged for max(margin, L // 16) bits past 2L) or can no longer be
     within max_complexity and the block; then each confirmed recurrence predicts the next max_check values (never
-    seen by Berlekamp–Massey) and is called linear when it agrees more often than the plane's majority bit would
-    (exact one-sided binomial test, p < alpha).
+    seen by Berlekamp–Massey) and is called linear when it agrees more often than the plane's simple predictors
+    would (simple_share: exact one-sided binomial test, p < alpha).
     """
-    # bdtrc(k, n, p) = P[Binomial(n, p) > k], as binom.sf: importing scipy.stats would cost training ~50 MB more
-    from scipy.special import bdtrc
-
     values = _stream(values)
     if not 0 < alpha < 1:
         raise ConfigError(f"alpha must lie in (0, 1), got {alpha}; use e.g. 1e-3")
@@ -511,25 +565,21 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = MAX_C
     head = head.astype(np.uint16, copy=False)
     n_planes = max(1, int(head.max()).bit_length())
     cap = confirmable(n_bm, max_complexity, margin)
-    bm = LockstepBM(n_planes, max(cap, 0), margin)
-    shifts = np.arange(n_planes, dtype=np.uint16)[:, None]
-    for i in range(0, n_bm, FEED):
-        if not bm.running:
-            break
-        bm.feed((head[None, i : min(n_bm, i + FEED)] >> shifts) & 1)
-    start = int(bm.bits_used.max())  # positions no plane's Berlekamp–Massey has read
-    actual = head[start : start + max_check]
-    confirmed = [j for j in range(n_planes) if bm.confirmed[j]]
-    taps = {j: bm.taps(j) for j in confirmed}
-    specs = [(j, int(bm.L[j]), np.asarray(taps[j], np.int64)) for j in confirmed]
-    agree = ~(_predict(head, np.arange(start, start + len(actual)), specs) ^ actual)
-    planes = []
-    for j in range(n_planes):
-        checked, hits, p_value = (len(actual), int(((agree >> j) & 1).sum()), 1.0) if j in taps else (0, 0, 1.0)
-        if checked:
-            ones = int(((actual >> j) & 1).sum())
-            p_value = float(bdtrc(hits - 1, checked, max(0.5, max(ones, checked - ones) / checked)))
-        planes.append(PlaneScan(j, int(bm.L[j]), int(bm.bits_used[j]), bool(bm.confirmed[j]), hits, checked,
-                                p_value, checked > 0 and p_value < alpha, (checked - hits + 0.5) / (checked + 1),
-                                taps.get(j, [])))
+    all_planes = list(range(n_planes))
+    bm = _run_bm(head, all_planes, n_bm, cap, margin)
+    planes = _check(head, all_planes, bm, bm.confirmed, max_check, alpha)
+    # A confirmation can be vacuous: over a constant stretch (a run of zeros at the start of a file, a sensor's high
+    # bit) a recurrence of low degree holds, so Berlekamp–Massey stopped too early and may have missed a longer one
+    # that is there. Those planes run again without the early stop, over every bit the scan may read (leaving a
+    # quarter of a short block for the check); then L is confirmed when 2L + confirm_margin(L) <= the bits read:
+    # past 2L any discrepancy would have raised L.
+    again = [p.plane for p in planes if p.confirmed and not p.linear]
+    n_again = n_bm if len(head) > n_bm else 3 * len(head) // 4
+    cap_again = confirmable(n_again, max_complexity, margin)
+    if again and cap_again > 0:
+        bm = _run_bm(head, again, n_again, cap_again, None)
+        confirmed = (bm.L <= cap_again) & (bm.bits_used >= 2 * bm.L + confirm_margin(bm.L, margin))
+        for p in _check(head, again, bm, confirmed, max_check, alpha):
+            if p.linear:
+                planes[p.plane] = p
     return LinearScan(planes, float(alpha), int(max_complexity), cap, int(margin), len(values))

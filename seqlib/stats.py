@@ -367,7 +367,7 @@ def _rows(t: _Tested) -> list[dict[str, Any]]:
 
 
 def _text(t: _Tested, found: dict[str, str], detect_top1: float | None, detect_bits: float | None,
-          n_windows: int) -> str:
+          n_windows: int, binned: str | None = None) -> str:
     """The verdict in one paragraph: which branch, with the numbers behind it."""
     s, p0 = t.summary, 1 / t.n_values
 
@@ -409,13 +409,20 @@ def _text(t: _Tested, found: dict[str, str], detect_top1: float | None, detect_b
     bits = "" if detect_bits is None else f" or ≈ {detect_bits:.4f} bits/value"
     return (f"no structure found at this sample size: {closest} reaches {numbers(closest)} against {chance} "
             f"({p_closest}, {holm_text}; n = {len(t.outcomes[t.best].bits):,} in {n_windows:,} windows); smallest "
-            f"effect this test could detect {top1}{bits} (80% power at alpha/{2 * max(1, len(t.family))})")
+            f"effect this test could detect {top1}{bits} (80% power at alpha/{2 * max(1, len(t.family))})"
+            # "No structure" is about what was scored: bins hide whatever lies inside them (a value's low bits).
+            + (f"; what was scored is {binned}, so structure inside a bin is not tested" if binned else ""))
 
 
 def verdict(outcomes: dict[str, Outcomes], blocks: np.ndarray, *, n_values: int, bits_per_value: float,
             alpha: float = 1e-3, model: str | None = "model", distinct_values: int | None = None,
-            found: dict[str, str] | None = None, single_value: int | None = None) -> dict[str, Any]:
-    """Is the stream predictable, by how much, and does the model add anything beyond the best other predictor?"""
+            found: dict[str, str] | None = None, single_value: int | None = None,
+            binned: str | None = None) -> dict[str, Any]:
+    """Is the stream predictable, by how much, and does the model add anything beyond the best other predictor?
+
+    binned: what the tokens are when they are bins of the values, not the values (e.g. "256 quantile bins of the
+    values"); a verdict of no structure then says that it covers the bins only.
+    """
     alpha, outcomes = _check_alpha(alpha), _check_outcomes(outcomes)
     if n_values < 1:
         raise StatsError(f"n_values must be >= 1 (values in the training block), got {n_values}")
@@ -456,7 +463,8 @@ def verdict(outcomes: dict[str, Outcomes], blocks: np.ndarray, *, n_values: int,
     return {
         **result, "predictable": bool(t.model_beats or any(map(t.passes, t.family))),
         "model_beats_baselines": bool(t.model_beats), "explained_by": t.explained_by,
-        "text": _text(t, found or {}, detect_top1, detect_bits, n_windows), "family": t.family, "tests": _rows(t),
+        "text": _text(t, found or {}, detect_top1, detect_bits, n_windows, binned), "family": t.family,
+        "tests": _rows(t),
         "p_model_vs_chance": t.adjusted[model] if model else None,
         "p_best_baseline_vs_chance": t.adjusted.get(t.best, 1.0),  # chance does not beat itself
         "p_model_vs_best_baseline": g.p if g else None,

@@ -237,6 +237,41 @@ def test_a_constant_plane_is_not_called_linear():
     assert result.describe().startswith("bit planes 1-15 each obey a linear recurrence of degree 32 over GF(2): part")
 
 
+def drifting_adc(n: int, seed: int) -> np.ndarray:
+    """A 12-bit reading of a slowly drifting signal (AR(1), time constant 1,000 values) with noise of 8 LSB."""
+    rng = np.random.default_rng(seed)
+    drift = np.empty(n)
+    d, e = 0.0, rng.normal(0, 400 * np.sqrt(1 - 0.999**2), n)
+    for i in range(n):
+        d = 0.999 * d + e[i]
+        drift[i] = d
+    return np.clip(np.rint(2048 + drift + rng.normal(0, 8, n)), 0, 4095).astype(np.uint16)
+
+
+def test_slowly_changing_planes_of_a_drifting_signal_are_not_called_linear():
+    # Its high planes are constant over long stretches, where Berlekamp-Massey confirms a recurrence of degree ~40
+    # that then agrees with ~95% of held-out bits only because they repeat: the previous bit agrees more often.
+    for seed in range(5):
+        result = scan(drifting_adc(100_000, seed), max_complexity=4096)
+        assert any(p.confirmed for p in result.planes[8:]), seed  # the trap is there ...
+        assert result.linear_planes == [], (seed, result.table())  # ... and not taken
+
+
+def test_a_linear_plane_after_a_run_of_zeros_is_found():
+    # 300 zeros (a file header, an idle source) confirm L = 0 after 64 bits; the LFSR after them makes L = 328.
+    values = np.concatenate([np.zeros(300, np.uint8), lfsr_bits(20_000, 31, 3)]).astype(np.uint16)
+    (plane,) = scan(values, max_complexity=2048).planes
+    assert (plane.L, plane.linear, plane.agreements) == (328, True, plane.checked)
+    assert plane.bits_used == 2 * 2048 + 128 and plane.checked == len(values) - plane.bits_used
+
+
+def test_simple_share_is_the_best_of_majority_previous_bit_and_its_complement():
+    assert linear.simple_share(np.array([0, 0, 0, 1])) == 0.75
+    assert linear.simple_share(np.array([0, 0, 0, 0, 1, 1, 1, 1])) == 6 / 7  # sticky: the previous bit
+    assert linear.simple_share(np.array([0, 1] * 50)) == 1.0  # alternating: its complement
+    assert linear.simple_share(np.array([0, 1] * 50), exact=True) == 0.5  # an exact recurrence need only beat 1/2
+
+
 # Random data ----------------------------------------------------------------------------------------------------
 
 def test_no_plane_of_random_streams_is_linear():
@@ -392,3 +427,10 @@ def test_xoshiro128_plus_has_its_two_lowest_bits_linear_and_starstar_none():
     assert plus.family_hint().startswith("addition with carries")
     star = scan(generate("xoshiro", 60_000, seed=1, scrambler="**")[0], max_complexity=10_000, max_check=20_000)
     assert star.linear_planes == []
+
+
+def test_one_linear_plane_is_described_in_the_singular():
+    values, _ = generate("mixed", 30_000, seed=4, k=3, degree=17)  # bit 0 an LFSR of degree 17, bits 1-2 not linear
+    text = scan(values, max_complexity=2048).describe()
+    assert text.startswith("bit plane 0 obeys a linear recurrence of degree 17")
+    assert "; bit 0 of every value is predicted from the 17 values before it" in text and "bits 0" not in text

@@ -357,6 +357,17 @@ def test_verdict_no_structure_with_and_without_a_model():
         check_serialisable(v)
 
 
+def test_no_structure_in_binned_tokens_says_that_only_the_bins_were_tested():
+    # A stream binned by quantiles loses the low bits of each value, where a generator's structure lives: "no
+    # structure" must not read as a statement about the values.
+    out = {**baselines(100), "model": at_chance(100, K, 7)}
+    v = verdict(out, windows_of(100), n_values=K, bits_per_value=4, binned="16 quantile bins of the values")
+    assert v["text"].startswith("no structure found at this sample size:")
+    assert v["text"].endswith("; what was scored is 16 quantile bins of the values, so structure inside a bin is not "
+                              "tested")
+    assert "quantile bins" not in verdict(out, windows_of(100), n_values=K, bits_per_value=4)["text"]
+
+
 def test_verdict_tests_table_and_evidence_table():
     out = {**baselines(100), "model": skilled(100, 0.3, 3.0, seed=2)}
     v = verdict(out, windows_of(100), n_values=K, bits_per_value=4)

@@ -1,0 +1,150 @@
+"""Streams from real generator implementations (libc via ctypes, CPython's random, NumPy's bit generators) and a few
+exact emulations, for benchmarks/real_generators.py. Each function returns n uint16 values."""
+from __future__ import annotations
+
+import ctypes
+import os
+import random
+
+import numpy as np
+
+MASK48 = (1 << 48) - 1
+JAVA_A, JAVA_C = 0x5DEECE66D, 11
+
+
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL("libc.so.6")
+    libc.random.restype = ctypes.c_long
+    libc.mrand48.restype = ctypes.c_long
+    libc.lrand48.restype = ctypes.c_long
+    libc.initstate.restype = libc.setstate.restype = ctypes.c_void_p  # pointers: the default int would cut them
+    libc.initstate.argtypes = [ctypes.c_uint, ctypes.c_char_p, ctypes.c_size_t]
+    libc.setstate.argtypes = [ctypes.c_void_p]
+    return libc
+
+
+def glibc_random(n: int, seed: int, shift: int) -> np.ndarray:
+    """glibc random() after srandom(seed) (TYPE_3: r[i] = r[i-3] + r[i-31] mod 2^32, output r >> 1), (x >> shift) &
+    0xFFFF. One ctypes call per value (~0.3 us)."""
+    libc = _libc()
+    libc.srandom(seed)
+    f = libc.random
+    return np.fromiter((f() for _ in range(n)), np.int64, n) >> shift & 0xFFFF
+
+
+def glibc_type0(n: int, seed: int) -> np.ndarray:
+    """glibc random() with an 8-byte state from initstate (TYPE_0: x = 1103515245 x + 12345 mod 2^31), low 16 bits."""
+    libc = _libc()
+    state = ctypes.create_string_buffer(8)
+    old = libc.initstate(seed, state, 8)
+    f = libc.random
+    out = np.fromiter((f() for _ in range(n)), np.int64, n) & 0xFFFF
+    libc.setstate(old)  # back to the default state, which the other callers use
+    return out
+
+
+def glibc_48(n: int, seed: int, fn: str) -> np.ndarray:
+    """glibc lrand48() (state bits 47..17) or mrand48() (bits 47..16, signed) after srand48(seed), low 16 bits."""
+    libc = _libc()
+    libc.srand48(seed)
+    f = getattr(libc, fn)
+    return np.fromiter((f() for _ in range(n)), np.int64, n) & 0xFFFF
+
+
+def _java_states(n: int, seed: int) -> np.ndarray:
+    """The 48-bit states of java.util.Random(seed) after each next(): seed scrambled with the multiplier."""
+    x = (seed ^ JAVA_A) & MASK48
+    out = np.empty(n, np.uint64)
+    for i in range(n):
+        x = (x * JAVA_A + JAVA_C) & MASK48
+        out[i] = x
+    return out
+
+
+def java_next_int_bound(n: int, seed: int) -> np.ndarray:
+    """java.util.Random.nextInt(65536): a power-of-two bound, so (65536 * next(31)) >> 31 = state bits 47..32."""
+    return (_java_states(n, seed) >> np.uint64(32)).astype(np.int64)
+
+
+def java_next_int_low(n: int, seed: int) -> np.ndarray:
+    """java.util.Random.nextInt() & 0xFFFF: next(32) = state >> 16, so state bits 31..16."""
+    return (_java_states(n, seed) >> np.uint64(16)).astype(np.int64) & 0xFFFF
+
+
+def _lcg_loop(n: int, x: int, a: int, c: int, m: int) -> np.ndarray:
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        x = (a * x + c) % m
+        out[i] = x
+    return out
+
+
+def minstd(n: int, seed: int) -> np.ndarray:
+    """Park-Miller MINSTD x = 16807 x mod (2^31 - 1) (C++ std::minstd_rand0), low 16 bits."""
+    return _lcg_loop(n, seed % (2**31 - 1) or 1, 16807, 0, 2**31 - 1) & 0xFFFF
+
+
+def randu(n: int, seed: int) -> np.ndarray:
+    """IBM RANDU x = 65539 x mod 2^31 (odd seed), low 16 bits."""
+    return _lcg_loop(n, seed | 1, 65539, 0, 2**31) & 0xFFFF
+
+
+def python_getrandbits(n: int, seed: int) -> np.ndarray:
+    r = random.Random(seed)
+    return np.fromiter((r.getrandbits(16) for _ in range(n)), np.int64, n)
+
+
+def python_randrange(n: int, seed: int) -> np.ndarray:
+    r = random.Random(seed)
+    return np.fromiter((r.randrange(65536) for _ in range(n)), np.int64, n)
+
+
+def numpy_legacy_randint(n: int, seed: int) -> np.ndarray:
+    return np.random.RandomState(seed).randint(0, 65536, n)
+
+
+def numpy_integers(bitgen: str, n: int, seed: int) -> np.ndarray:
+    return np.random.Generator(getattr(np.random, bitgen)(seed)).integers(0, 65536, n, dtype=np.uint16)
+
+
+def numpy_raw(bitgen: str, n: int, seed: int) -> np.ndarray:
+    return getattr(np.random, bitgen)(seed).random_raw(n) & 0xFFFF
+
+
+def urandom(n: int, seed: int) -> np.ndarray:
+    return np.frombuffer(os.urandom(2 * n), "<u2")
+
+
+def adc_drift(n: int, seed: int) -> np.ndarray:
+    """A 12-bit ADC reading a slowly drifting signal (AR(1) with time constant ~1,000 samples, sd ~400 LSB) plus
+    white noise of ~8 LSB: values clustered and autocorrelated; not a generator."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(seed)
+    phi = 0.999
+    drift = lfilter([1.0], [1.0, -phi], rng.normal(0, 400 * np.sqrt(1 - phi**2), n))
+    return np.clip(np.rint(2048 + drift + rng.normal(0, 8, n)), 0, 4095).astype(np.int64)
+
+
+def _sticky_bits(m: int, rng: np.random.Generator, stay: float, p_one: float) -> np.ndarray:
+    """m bits of a two-state Markov chain: each bit repeats the previous one w.p. stay, else is 1 w.p. p_one."""
+    fresh = rng.random(m) < p_one
+    redraw = rng.random(m) >= stay
+    redraw[0] = True
+    last = np.maximum.accumulate(np.where(redraw, np.arange(m), 0))  # index of the latest redraw
+    return fresh[last]
+
+
+def von_neumann(n: int, seed: int, stay: float = 0.7, p_one: float = 0.6) -> np.ndarray:
+    """Von Neumann debiasing (pairs 01 -> 0, 10 -> 1, 00 and 11 dropped) of a biased, correlated bit source
+    (_sticky_bits), 16 bits per value, bit 0 first: debiasing removes the bias of independent bits, not their
+    correlation, so the output is still correlated."""
+    rng = np.random.default_rng(seed)
+    need, parts, have = 16 * n, [], 0
+    while have < need:
+        bits = _sticky_bits(8 * (need - have) + 1024, rng, stay, p_one)
+        a, b = bits[0::2], bits[1::2]
+        parts.append(a[a != b])
+        have += len(parts[-1])
+    bits = np.concatenate(parts)[:need].reshape(n, 16).astype(np.int64)
+    return (bits << np.arange(16)).sum(1)
