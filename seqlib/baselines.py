@@ -94,6 +94,21 @@ class Unigram(_Fixed):
         self.logp = np.log(counts / counts.sum())
 
 
+class BitFrequencies(_Fixed):
+    """Independent bits of a byte, each 1 with its add-one training frequency: what a biased bit source gives.
+
+    Eight parameters where the byte unigram has 255 (and the value unigram 65,535), so a bias of a few points in
+    every bit shows on far fewer values than the unigram needs to learn it.
+    """
+
+    def __init__(self, train_bytes: np.ndarray):
+        bits = (_check_tokens(train_bytes, BYTE)[:, None] >> np.arange(8)) & 1
+        p1 = (bits.sum(0) + 1.0) / (len(bits) + 2.0)
+        table = (np.arange(BYTE)[:, None] >> np.arange(8)) & 1  # (256, 8): the bits of every byte
+        self.name, self.p1 = "bit frequencies", p1
+        self.logp = table @ np.log(p1) + (1 - table) @ np.log1p(-p1)
+
+
 def _context_ids(tokens: np.ndarray, positions: np.ndarray, vocab_size: int, order: int, ahead: int) -> np.ndarray:
     """Mixed-radix id of tokens[p-ahead-order+1 .. p-ahead] for each position p (oldest token most significant)."""
     ids = np.zeros(len(positions), dtype=np.int64)
@@ -249,14 +264,18 @@ class ByteBaseline:
 
 def fit_byte_baselines(train_values: np.ndarray, heads_ahead: int = 1, orders: tuple[int, ...] = (1, 2, 3),
                        first: str = "high byte") -> dict[str, ByteBaseline]:
-    """Value-level baselines for 16-bit tokens, keyed by name: chance (16 bits), the add-one unigram over the 65,536
-    values, and Markov chains of the given orders on the token's first byte (named `first`: the value's high byte
-    for bytes16, its low byte for bits16) with the unigram's P(second byte | first byte)."""
+    """Value-level baselines for 16-bit tokens, keyed by name: chance (16 bits), independent bits with their training
+    frequencies, the add-one unigram over the 65,536 values, and Markov chains of the given orders on the token's
+    first byte (named `first`: the value's high byte for bytes16, its low byte for bits16) with the unigram's
+    P(second byte | first byte)."""
     values = _check_tokens(train_values, N_VALUES)
     high = values // BYTE
     counts = np.bincount(values, minlength=N_VALUES).reshape(BYTE, BYTE) + 1.0
     low_unigram = np.log(counts / counts.sum(1, keepdims=True))
+    second_bits = BitFrequencies(values % BYTE).logp
     out = {"chance": ByteBaseline("chance", [Chance(BYTE, BYTE)] * heads_ahead, np.full((BYTE, BYTE), -math.log(BYTE))),
+           "bit frequencies": ByteBaseline("bit frequencies", [BitFrequencies(high)] * heads_ahead,
+                                           np.tile(second_bits, (BYTE, 1))),
            # add-256 on high bytes = add-one on values: P(high) P(low | high) is exactly the value unigram
            "unigram": ByteBaseline("unigram", [Unigram(high, BYTE, alpha=BYTE)] * heads_ahead, low_unigram)}
     for order in orders:

@@ -8,7 +8,7 @@ import torch
 from scipy.special import entr, logsumexp
 
 from seqlib import baselines
-from seqlib.baselines import (Chance, Markov, MostCommon, Unigram, fit_baselines, fit_byte_baselines, mean_nll_bits,
+from seqlib.baselines import (BitFrequencies, Chance, Markov, MostCommon, Unigram, fit_baselines, fit_byte_baselines, mean_nll_bits,
                               select_markov_order)
 from seqlib.errors import ConfigError, DataError
 from seqlib.metrics import Metrics
@@ -199,11 +199,34 @@ def test_byte_unigram_is_the_add_one_unigram_over_65536_values():
     np.testing.assert_allclose(logp.numpy(), np.log((counts[test] + 1) / (len(train) + 65536)), rtol=1e-5)
 
 
+def test_bit_frequencies_give_each_byte_the_product_of_its_bits_add_one_frequencies():
+    b = BitFrequencies(np.array([0b1, 0b11, 0b1, 0]))  # bit 0: 3 of 4 ones, bit 1: 1 of 4, the others none
+    p1 = np.array([4 / 6, 2 / 6] + [1 / 6] * 6)
+    np.testing.assert_allclose(b.p1, p1)
+    assert b.logp[0b01] == pytest.approx(math.log(4 / 6) + math.log(4 / 6) + 6 * math.log(5 / 6))
+    assert np.exp(b.logp).sum() == pytest.approx(1.0)
+
+
+def test_bit_frequencies_see_a_small_bias_of_every_bit_that_the_value_unigram_cannot_learn():
+    rng = np.random.default_rng(5)
+    bits = rng.random((60_000, 16)) < 0.55  # 15.885 bits/value
+    values = (bits << np.arange(16)).sum(1)
+    fitted = fit_byte_baselines(values[:50_000], orders=(1,))
+    positions = [np.arange(50_000, 60_000)]
+    bits_per_value = {}
+    for name in ("bit frequencies", "unigram"):
+        m = Metrics(65536, heads=1)
+        m.update(fitted[name].predict_at(values, positions), torch.as_tensor(values[positions[0]])[:, None])
+        bits_per_value[name] = m.result()["heads"][0]["ce_bits"]
+    assert bits_per_value["bit frequencies"] == pytest.approx(16 * 0.99277, abs=0.01)
+    assert bits_per_value["unigram"] > 16.0  # 65,535 parameters from 50,000 values: worse than chance
+
+
 def test_byte_chance_is_16_bits_and_high_byte_markov_follows_the_high_byte():
     high, _ = markov2_stream(16, 30_000, seed=4)
     values = high * 256 + np.random.default_rng(1).integers(0, 256, len(high))  # structure in the high byte only
     fitted = fit_byte_baselines(values[:20_000], heads_ahead=2, orders=(1, 2))
-    assert list(fitted) == ["chance", "unigram", "high-byte markov-1", "high-byte markov-2"]
+    assert list(fitted) == ["chance", "bit frequencies", "unigram", "high-byte markov-1", "high-byte markov-2"]
     positions = [np.arange(20_010, 30_000), np.arange(20_010, 30_000)]
     bits = {}
     for name, b in fitted.items():

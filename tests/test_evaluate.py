@@ -125,7 +125,7 @@ def test_bytes16_model_is_scored_at_value_level_against_value_baselines(lcg_run)
     result = evaluate(ckpt, path, max_samples=1_000, progress=False, write=False)
     v, model = result["verdict"], result["model"]["heads"][0]
     assert result["tokenizer"]["output"] == "bytes16" and v["chance_bits"] == 16.0
-    assert set(result["baselines"]) == {"chance", "unigram", "high-byte markov-1", "high-byte markov-2",
+    assert set(result["baselines"]) == {"chance", "bit frequencies", "unigram", "high-byte markov-1", "high-byte markov-2",
                                         "high-byte markov-3", "linear recurrence (GF(2))"}  # an LCG's low bits
     assert result["baselines"]["chance"]["heads"][0]["ce_bits"] == pytest.approx(16.0, abs=1e-4)
     assert {r["heads"][0]["count"] for r in [result["model"], *result["baselines"].values()]} == {v["n"]}
