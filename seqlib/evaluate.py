@@ -163,6 +163,13 @@ def _linear_scan(state: dict, fit_values: np.ndarray, training_file: bool, alpha
     return scan(fit_values, alpha=alpha)
 
 
+def _binned(tokenizer) -> str:
+    """What the verdict scored when the tokens are bins of the values."""
+    bins = f"{tokenizer.n_values:,} {tokenizer.kind} bins of the values"
+    return bins + (" (equally frequent by construction, which also hides how the values themselves are distributed)"
+                   if tokenizer.kind == "quantile" else "")
+
+
 def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_000, use_amp: bool = False,
              device: str = "auto", batch: int = 64, run_dir: str | Path | None = None, orders: tuple[int, ...] = (1, 2, 3),
              progress: bool = True, write: bool = True, format: str = "u16le", alpha: float = ALPHA) -> dict[str, Any]:
@@ -234,7 +241,7 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
         outcomes, blocks, n_values=tokenizer.n_values, bits_per_value=math.log2(max(2, tokenizer.n_values)),
         alpha=alpha, distinct_values=n_distinct, single_value=int(distinct.argmax()) if n_distinct == 1 else None,
         found={LINEAR: linear.describe()} if linear.linear_planes else None,
-        binned=None if tokenizer.kind in LOSSLESS else f"{tokenizer.n_values:,} {tokenizer.kind} bins of the values")
+        binned=None if tokenizer.kind in LOSSLESS else _binned(tokenizer))
     if write:
         paths = RunPaths.resolve(run_dir, ckpt)
         paths.run_dir.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,7 @@ from .values import BYTE, N_VALUES as N_U16, swap_bytes
 KINDS = ("exact", "quantile", "uniform", "bytes16", "bits16")
 WIDE = ("bytes16", "bits16")
 SAMPLE_BLOCK = 4096  # the fit sample is random blocks of consecutive values: few pages of a memmap are read
-FLAT_KS = 0.05  # auto rule: values fill [min, max] evenly when their CDF is this close to the uniform one...
-JUMP = 0.1  # ...and the stream jumps: median |x_t - x_{t-1}| is at least this share of max - min + 1
+JUMP = 0.5  # auto rule: a stream is smooth when its steps are this much smaller than random pairs' (see _jump)
 
 
 class Tokenizer:
@@ -168,21 +167,25 @@ def _entropy_bits(counts: np.ndarray, max_bits: float) -> float:
     return min(float(-(p * np.log2(p)).sum() + (len(counts) - 1) / (2 * n * np.log(2))), max_bits)
 
 
-def _auto_rule(sample: np.ndarray, distinct: np.ndarray, counts: np.ndarray, max_vocab: int, linear=None) -> dict:
+def _jump(sample: np.ndarray, seed: int) -> float:
+    """Mean |x_t - x_{t-1}| over the mean |x_t - x_s| of random pairs (s, t) of the sample: about 1 for values
+    independent of their neighbours, whatever their distribution; near 0 for a smooth stream, whose neighbours are
+    close."""
+    x = np.asarray(sample, dtype=np.int64)
+    pairs = float(np.abs(x - np.random.default_rng(seed).permutation(x)).mean()) if len(x) > 1 else 0.0
+    return float(np.abs(np.diff(x)).mean()) / pairs if pairs else 1.0
+
+
+def _auto_rule(sample: np.ndarray, distinct: np.ndarray, max_vocab: int, seed: int, linear=None) -> dict:
     """The statistics behind kind="auto" and its choice, with the reason in words."""
-    span = int(distinct[-1] - distinct[0]) + 1
-    cdf = np.cumsum(counts) / counts.sum()
-    steps = np.abs(np.diff(np.asarray(sample, dtype=np.int64)))
     out = {"distinct": len(distinct), "max_vocab": max_vocab, "low_bytes": len(np.unique(distinct % BYTE)),
-           "flat_ks": float(np.abs(cdf - (distinct - distinct[0] + 1) / span).max()),
-           "jump": float(np.median(steps)) / span if len(steps) else 0.0}
+           "jump": _jump(sample, seed)}
     if out["distinct"] <= max_vocab:
         return {**out, "kind": "exact", "reason": f"{out['distinct']} distinct values <= max_vocab={max_vocab}: "
                                                   "one token per value"}
     checks = [(out["low_bytes"] > 1, "the low byte is constant"),
-              (out["flat_ks"] <= FLAT_KS,
-               f"values do not fill their range evenly (KS {out['flat_ks']:.3f} > {FLAT_KS})"),
-              (out["jump"] >= JUMP, f"the stream is smooth (median step {out['jump']:.3f} of the range < {JUMP})")]
+              (out["jump"] >= JUMP, f"the stream is smooth (its mean step is {out['jump']:.3f} of a random pair's "
+                                    f"difference, < {JUMP})")]
     failed = [why for ok, why in checks if not ok]
     if failed:
         return {**out, "kind": "quantile", "reason": f"{out['distinct']} distinct values and {failed[0]}: "
@@ -192,16 +195,17 @@ def _auto_rule(sample: np.ndarray, distinct: np.ndarray, counts: np.ndarray, max
         return {**out, "kind": "bits16", "reason": f"{out['distinct']} distinct values like a generator's output, "
                 f"whose lowest bit plane(s) {linear.linear_planes} obey a linear recurrence under nonlinear higher "
                 f"bits: the mark of addition with carries, modelled exactly bit by bit from the lowest"}
-    return {**out, "kind": "bytes16", "reason": f"{out['distinct']} distinct values that fill their range evenly "
-            f"and jump across it like a generator's output: modelled exactly as high byte + low byte"}
+    return {**out, "kind": "bytes16", "reason": f"{out['distinct']} distinct values, each as far from the one before "
+            f"as from a random other (mean step {out['jump']:.2f} of a random pair's difference): not a smooth "
+            f"measurement, so every bit may matter (a generator's output, packed bits of an entropy source, "
+            f"independent draws whose distribution is itself the structure): modelled exactly as high byte + low byte"}
 
 
 def auto_rule(values: np.ndarray, max_vocab: int = 1024, sample_size: int = 1_000_000, seed: int = 0,
               linear=None) -> dict:
     """What kind="auto" picks for a stream and why, with the statistics of the rule (see fit_tokenizer)."""
     sample = _sample(values, sample_size, seed)
-    distinct, counts = np.unique(sample, return_counts=True)
-    return _auto_rule(sample, distinct.astype(np.int64), counts, max_vocab, linear)
+    return _auto_rule(sample, np.unique(sample).astype(np.int64), max_vocab, seed, linear)
 
 
 def binning_loss(values: np.ndarray, num_bins: int = 256, sample_size: int = 1_000_000, seed: int = 0) -> dict:
@@ -240,12 +244,13 @@ def fit_tokenizer(values: np.ndarray, kind: str = "auto", num_bins: int = 256, m
     """Fit a tokenizer on a bounded random sample; kind="auto" chooses exact, bytes16 or quantile.
 
     The auto rule: exact when the sample has at most max_vocab distinct values. Otherwise bytes16 (lossless 16-bit)
-    when the values look like a generator's output, whose structure lives in the low bits that binning throws away:
-    the low byte is not constant, the values fill [min, max] evenly (Kolmogorov-Smirnov distance to the uniform
-    distribution <= FLAT_KS) and the stream jumps across its range (median |x_t - x_{t-1}| >= JUMP of max - min + 1;
-    independent uniform values give 0.29); bits16 instead when a linear scan (linear.scan) shows the mark of
-    addition with carries, the lowest bit plane(s) linear under nonlinear higher bits (additive lagged generators:
-    bits16 learns their carries, bytes16 does not). Anything else (skewed, peaked, or smooth like a physical
+    unless the stream is smooth or its low byte constant: a value no closer to the one before it than to a random
+    other (_jump >= JUMP; 1 for independent values) is not a measurement whose low bits are noise, and binning would
+    throw away where its structure may live: a generator's low bits, an entropy source's packed bits, and, since
+    quantile bins are equally frequent by construction, the very shape of a skewed distribution (a biased bit
+    source's values looked like chance to every predictor of its bins). bits16 instead when a linear scan
+    (linear.scan) shows the mark of addition with carries, the lowest bit plane(s) linear under nonlinear higher bits
+    (additive lagged generators: bits16 learns their carries, bytes16 does not). A smooth stream (a physical
     measurement, whose low bits are mostly noise) gets quantile bins. auto_rule() shows the statistics; any kind can
     be forced.
     """
@@ -261,7 +266,7 @@ def fit_tokenizer(values: np.ndarray, kind: str = "auto", num_bins: int = 256, m
     distinct, counts = np.unique(sample, return_counts=True)
     distinct = distinct.astype(np.int64)
     if kind == "auto":
-        kind = _auto_rule(sample, distinct, counts, max_vocab, linear)["kind"]
+        kind = _auto_rule(sample, distinct, max_vocab, seed, linear)["kind"]
     if kind in WIDE:
         return Tokenizer(kind)
     if kind == "exact":

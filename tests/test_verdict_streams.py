@@ -95,6 +95,18 @@ def test_random_16_bit_stream_has_no_linear_planes_and_no_structure(tmp_path):
     assert not result["verdict"]["predictable"] and result["verdict"]["text"].startswith("no structure found")
 
 
+def test_packed_biased_bits_are_predictable_from_their_distribution(tmp_path):
+    # an entropy source's raw bits, each 1 with probability 0.6, sixteen to a value: quantile bins are equally
+    # frequent by construction and would hide the bias from every predictor of the bins
+    bits = np.random.default_rng(8).random((40_000, 16)) < 0.6
+    path = tmp_path / "biased_bits.u16"
+    write_u16(path, (bits << np.arange(16)).sum(1))
+    result = evaluate(fit(path, tmp_path / "run"), path, max_samples=2_000, progress=False, write=False)
+    v = result["verdict"]
+    assert result["tokenizer"]["kind"] == "bytes16" and v["predictable"]
+    assert v["text"].startswith("predictable, and simple statistics explain it")
+
+
 def test_a_constant_stream_is_deterministic_with_a_single_value(tmp_path):
     path = tmp_path / "constant.u16"
     write_u16(path, np.full(20_000, 7))
