@@ -94,6 +94,8 @@ STREAMS = [
     Stream("von Neumann-debiased correlated bits", "pairs of a sticky biased bit source (stay 0.7, p1 0.6), 16 bits "
            "a value", R.von_neumann, SIMPLE, "unbiased but anticorrelated bits: values with alternating bits more "
            "common; no plane linear"),
+    Stream("biased bits (each 1 w.p. 0.55)", "independent bits packed 16 to a value", R.biased_bits, SIMPLE,
+           "16 H(0.55) = 15.885 bits/value: the bias is the whole structure; no plane linear"),
     Stream("von Neumann-debiased correlated bits, bytes16 forced", "as above, --tokenizer bytes16", R.von_neumann,
            SIMPLE, "as above: the value-level baselines see the correlated bits", tokenizer="bytes16"),
 ]
