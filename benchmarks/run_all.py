@@ -13,6 +13,7 @@ import data_pipeline
 import eval_speed
 import gpu
 import quality
+import real_generators
 import throughput
 from common import append, machine
 
@@ -24,6 +25,8 @@ def main(quick: bool = False) -> None:
         began = time.perf_counter()
         module.main(quick)
         print(f"{module.__name__}: {time.perf_counter() - began:.0f} s\n", flush=True)
+    if not quick:  # its 1M-value streams: with 2M, scoring one stream's degree-41,478 recurrence takes minutes
+        real_generators.main(quick=True, write=True)
     append(f"Total time: {(time.perf_counter() - start) / 60:.1f} min\n\n")
     print(f"all benchmarks: {(time.perf_counter() - start) / 60:.1f} min; tables appended to benchmarks/RESULTS.md")
 
