@@ -168,12 +168,14 @@ def _entropy_bits(counts: np.ndarray, max_bits: float) -> float:
 
 
 def _jump(sample: np.ndarray, seed: int) -> float:
-    """Mean |x_t - x_{t-1}| over the mean |x_t - x_s| of random pairs (s, t) of the sample: about 1 for values
-    independent of their neighbours, whatever their distribution; near 0 for a smooth stream, whose neighbours are
-    close."""
+    """Mean |x_t - x_{t-1}| over the mean |x_t - x_s| of random pairs (s, t) of the sample, both over the pairs that
+    differ: about 1 for values independent of their neighbours, whatever their distribution; near 0 for a smooth
+    stream, whose neighbours are close. (Equal neighbours do not count: a source that often repeats its last value
+    and otherwise draws anew is not smooth.)"""
     x = np.asarray(sample, dtype=np.int64)
-    pairs = float(np.abs(x - np.random.default_rng(seed).permutation(x)).mean()) if len(x) > 1 else 0.0
-    return float(np.abs(np.diff(x)).mean()) / pairs if pairs else 1.0
+    steps, pairs = np.abs(np.diff(x)), np.abs(x - np.random.default_rng(seed).permutation(x))
+    steps, pairs = steps[steps > 0], pairs[pairs > 0]
+    return float(steps.mean() / pairs.mean()) if len(steps) and len(pairs) else 1.0
 
 
 def _auto_rule(sample: np.ndarray, distinct: np.ndarray, max_vocab: int, seed: int, linear=None) -> dict:
@@ -185,7 +187,7 @@ def _auto_rule(sample: np.ndarray, distinct: np.ndarray, max_vocab: int, seed: i
                                                   "one token per value"}
     checks = [(out["low_bytes"] > 1, "the low byte is constant"),
               (out["jump"] >= JUMP, f"the stream is smooth (its mean step is {out['jump']:.3f} of a random pair's "
-                                    f"difference, < {JUMP})")]
+                                    f"difference, < {JUMP}; equal neighbours aside)")]
     failed = [why for ok, why in checks if not ok]
     if failed:
         return {**out, "kind": "quantile", "reason": f"{out['distinct']} distinct values and {failed[0]}: "

@@ -161,6 +161,12 @@ def test_auto_models_skewed_independent_values_exactly_since_quantile_bins_flatt
         assert rule["kind"] == fit_tokenizer(values).kind == "bytes16" and rule["jump"] > 0.9
 
 
+def test_a_source_that_mostly_repeats_its_last_value_is_not_smooth():
+    values, _ = generate("sticky", 100_000, seed=1, k=4096, p=0.9)  # repeat w.p. 0.9, else a fresh uniform draw
+    rule = auto_rule(values)
+    assert rule["kind"] == "bytes16" and rule["jump"] == pytest.approx(1, abs=0.05)
+
+
 def test_jump_is_one_for_independent_values_and_near_zero_for_a_smooth_stream():
     walk = np.cumsum(np.random.default_rng(2).integers(-3, 4, 100_000)) + 30_000
     assert auto_rule(WIDE)["jump"] == pytest.approx(1, abs=0.02)
