@@ -19,6 +19,7 @@ UNUSED_LOGP = math.log(1e-30)  # classes chance never predicts (UNK): finite, so
 TABLE_MAX = 1 << 22  # dense Markov tables up to 32 MB: order 1 over up to 2,048 classes, order 2 over up to 161
 COUNT_CHUNK = 1 << 22  # training positions counted per step
 SCORE_CHUNK = 1 << 14  # positions scored per step by select_markov_order
+BYTE_BITS = ((np.arange(BYTE)[:, None] >> np.arange(8)) & 1).astype(np.float64)  # (256, 8): the bits of every byte
 
 
 class Baseline(Protocol):
@@ -104,9 +105,8 @@ class BitFrequencies(_Fixed):
     def __init__(self, train_bytes: np.ndarray):
         bits = (_check_tokens(train_bytes, BYTE)[:, None] >> np.arange(8)) & 1
         p1 = (bits.sum(0) + 1.0) / (len(bits) + 2.0)
-        table = (np.arange(BYTE)[:, None] >> np.arange(8)) & 1  # (256, 8): the bits of every byte
         self.name, self.p1 = "bit frequencies", p1
-        self.logp = table @ np.log(p1) + (1 - table) @ np.log1p(-p1)
+        self.logp = BYTE_BITS @ np.log(p1) + (1 - BYTE_BITS) @ np.log1p(-p1)
 
 
 def _context_ids(tokens: np.ndarray, positions: np.ndarray, vocab_size: int, order: int, ahead: int) -> np.ndarray:
@@ -364,10 +364,10 @@ class LinearRecurrence:
         # 16-bit values: the token's first byte is the value's high byte (bytes16) or its low byte (bits16)
         first_planes = np.arange(8, 16) if self.tokenizer.kind == "bytes16" else np.arange(8)
         second_planes = np.arange(8) if self.tokenizer.kind == "bytes16" else np.arange(8, 16)
-        table = ((np.arange(BYTE)[:, None] >> np.arange(8)) & 1).astype(np.float64)  # (256, 8)
 
         def byte_logp(planes: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(log0[..., planes] @ (1 - table).T + log1[..., planes] @ table.T, dtype=torch.float32)
+            return torch.as_tensor(log0[..., planes] @ (1 - BYTE_BITS).T + log1[..., planes] @ BYTE_BITS.T,
+                                   dtype=torch.float32)
 
         first, second = byte_logp(first_planes), byte_logp(second_planes)
         return BytePrediction(first, lambda first_bytes, rows: second[rows][..., None, :].expand(
