@@ -1,11 +1,13 @@
 """The verdict on streams from real generator implementations nobody on the project wrote (glibc via ctypes,
 CPython's random, NumPy's bit generators, os.urandom), exact emulations where none is at hand (java.util.Random,
-MINSTD, RANDU), and two entropy-source simulations that are not generators.
+MINSTD, RANDU, .NET's Random) or the published recurrences where the seeding is not at hand (Knuth's ran_array, Go's
+math/rand, RANLUX's subtract-with-borrow), and entropy-source simulations that are not generators.
 
 `python benchmarks/real_generators.py [--quick] [--write]`: per stream, a tiny model trained for one step (the verdict
 comes from evaluate, which needs a checkpoint; the model adds nothing after one step), then evaluate: the GF(2) scan
-of the training block, every baseline and the verdict, as the CLI's evaluate gives them. The table says what the
-ground truth is (from the generator's definition), what seqlib found, and whether both agree. About 20 s per stream.
+of the training block, the lagged-sum search, every baseline and the verdict, as the CLI's evaluate gives them.
+The table says what the ground truth is (from the generator's definition), what seqlib found, and whether both
+agree. About 20 s per stream.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from seqlib.model import ModelConfig
 from seqlib.sources import write_u16
 from seqlib.train import TrainConfig, train
 
-LINEAR_VERDICT, SIMPLE, NONE = "linear", "simple statistics", "no structure found"
+LINEAR_VERDICT, LAGGED_VERDICT, SIMPLE, NONE = "linear", "lagged sum", "simple statistics", "no structure found"
 
 
 @dataclass
@@ -34,9 +36,10 @@ class Stream:
     name: str
     how: str
     make: Callable[[int, int], np.ndarray]  # (n, seed) -> values
-    expect: str  # LINEAR_VERDICT, SIMPLE or NONE: what an honest verdict says at this sample size
+    expect: str  # LINEAR_VERDICT, LAGGED_VERDICT, SIMPLE or NONE: what an honest verdict says at this sample size
     truth: str  # the ground truth in words
     linear: dict[int, int | None] = field(default_factory=dict)  # plane -> its true L (None: finite, not derived)
+    lagged: list[int] = field(default_factory=list)  # the lags of x_t = +-x_{t-a} +-x_{t-b} + small (mod 2^16)
     tokenizer: str = "auto"
 
 
@@ -46,11 +49,25 @@ def _lcg_planes(first: int, last: int, L: Callable[[int], int]) -> dict[int, int
 
 STREAMS = [
     Stream("glibc random() & 0xFFFF", "ctypes libc srandom(1), random()", lambda n, s: R.glibc_random(n, s, 0),
-           LINEAR_VERDICT, "TYPE_3 r[i] = r[i-3] + r[i-31] mod 2^32, out r >> 1: state bit 0 is an LFSR (L = 31), "
-           "plane 0 = state bit 1 = its XOR plus the carry AND (L = 31 + 31 + C(31,2) = 527), plane 1 = state bit 2 "
-           "(carries of degree 3, L < 65,537); planes 2+ beyond 65,537", {0: 527, 1: None}),
+           LAGGED_VERDICT, "TYPE_3 r[i] = r[i-3] + r[i-31] mod 2^32, out r >> 1: x_t = x_{t-3} + x_{t-31} + carry "
+           "(0 w.p. 3/4, 1 w.p. 1/4: 0.81 bits/value). Over GF(2): state bit 0 is an LFSR (L = 31), plane 0 = state "
+           "bit 1 = its XOR plus the carry AND (L = 31 + 31 + C(31,2) = 527), plane 1 = state bit 2 (carries of degree "
+           "3, L < 65,537); planes 2+ beyond 65,537", {0: 527, 1: None}, [3, 31]),
     Stream("glibc random() >> 15", "ctypes libc srandom(1), random() >> 15", lambda n, s: R.glibc_random(n, s, 15),
-           NONE, "state bits 16-31 of the additive generator: carries of degree > 16, L far beyond reach"),
+           LAGGED_VERDICT, "state bits 16-31 of the additive generator: x_t = x_{t-3} + x_{t-31} + a carry of 0 or 1 "
+           "(1 bit/value); over GF(2) carries of degree > 16, L far beyond reach", lagged=[3, 31]),
+    Stream(".NET System.Random.Next(65536)", "exact emulation (Knuth subtractive, Microsoft's seeding, seed 1)",
+           R.dotnet_next_65536, LAGGED_VERDICT, "x_t = x_{t-55} - x_{t-34} mod 2^31 - 1, scaled to 16 bits: the "
+           "top bits follow the same difference up to a borrow of 0 or 1", lagged=[34, 55]),
+    Stream("Knuth ran_array, top 16 bits", "the recurrence x_t = x_{t-100} - x_{t-37} mod 2^30 (seeded from NumPy)",
+           R.knuth_ran_array, LAGGED_VERDICT, "subtractive lagged Fibonacci: a borrow of 0 or 1 (1 bit/value)",
+           lagged=[37, 100]),
+    Stream("Go math/rand Intn(65536)", "the recurrence x_t = x_{t-607} + x_{t-273} mod 2^64 (seeded from NumPy), "
+           "bits 32-47", R.go_math_rand, LAGGED_VERDICT, "additive lagged Fibonacci with lags beyond any model window: "
+           "a carry of 0 or 1 (1 bit/value)", lagged=[273, 607]),
+    Stream("RANLUX (luxury 0) subtract-with-borrow, top 16 bits", "x_t = x_{t-10} - x_{t-24} - c mod 2^24, exact "
+           "recurrence (seeded from NumPy)", R.ranlux_swb, LAGGED_VERDICT, "the borrow and the carry of the dropped "
+           "bits: r in {0, -1}", lagged=[10, 24]),
     Stream("glibc random(), TYPE_0 state", "ctypes libc initstate(1, buf, 8), random() & 0xFFFF", R.glibc_type0,
            LINEAR_VERDICT, "LCG 1103515245 x + 12345 mod 2^31: plane j has period 2^(j+1), L = 2^j + 1",
            _lcg_planes(0, 15, lambda j: 2**j + 1)),
@@ -115,7 +132,7 @@ def _planes(planes: list[int]) -> str:
     return ", ".join(parts)
 
 
-def judge(stream: Stream, found: dict[int, int], verdict: dict) -> tuple[bool, str]:
+def judge(stream: Stream, found: dict[int, int], lagged: dict | None, verdict: dict) -> tuple[bool, str]:
     """Does what seqlib found and said match the ground truth? (ok, why not)"""
     text = verdict["text"]
     if sorted(found) != sorted(stream.linear):
@@ -123,6 +140,11 @@ def judge(stream: Stream, found: dict[int, int], verdict: dict) -> tuple[bool, s
     wrong = [j for j, L in stream.linear.items() if L is not None and found[j] != L]
     if wrong:
         return False, f"L of plane {wrong[0]} is {found[wrong[0]]:,}, expected {stream.linear[wrong[0]]:,}"
+    lags = sorted(lagged["lags"]) if lagged else []
+    if lags != sorted(stream.lagged):
+        return False, f"lagged sum at lags {lags or 'none'}, expected {sorted(stream.lagged) or 'none'}"
+    if stream.expect == LAGGED_VERDICT and not (text.startswith("predictable") and "x[t] = " in text):
+        return False, "no lagged-sum verdict"
     if stream.expect == LINEAR_VERDICT and not (text.startswith("predictable") and "linear recurrence" in text):
         return False, "no linear verdict"
     if stream.expect == SIMPLE and not (text.startswith("predictable") and verdict["explained_by"] not in (None, LINEAR)
@@ -149,13 +171,17 @@ def run(stream: Stream, n: int, tmp: Path, max_samples: int, seed: int = 1) -> d
     planes = result["linear"]["scan"]["planes"]
     found = {p["plane"]: p["L"] for p in planes if p["linear"]}
     v = result["verdict"]
-    ok, why = judge(stream, found, v)
+    lagged = result["lagged"]["found"]
+    ok, why = judge(stream, found, lagged, v)
     linear = result["baselines"].get(LINEAR, {}).get("heads", [{}])[0]
     return {
         "source": stream.name, "how produced": stream.how, "ground truth": stream.truth,
         "expected verdict": stream.expect, "tokenizer": result["tokenizer"]["kind"],
         "linear planes found (L)": ", ".join(f"{j}: {L:,}" for j, L in found.items()) or "none",
-        "linear predictor top-1": linear.get("top1", ""), "best other predictor": v["best_baseline"],
+        "linear predictor top-1": linear.get("top1", ""),
+        "lagged sum found": " ".join(f"{'+' if s > 0 else '-'}{a}" for a, s in zip(lagged["lags"], lagged["signs"]))
+        if lagged else "none",
+        "best other predictor": v["best_baseline"],
         "verdict": v["text"], "right": met(ok) + (f" ({why})" if why else ""),
         "s": round(time.perf_counter() - started, 1), "generate s": round(made, 1),
     }
@@ -170,13 +196,14 @@ def main(quick: bool, write: bool, only: str | None = None) -> None:
             if only and only.lower() not in stream.name.lower():
                 continue
             rows.append(run(stream, n, Path(tmp), max_samples))
-            print({k: rows[-1][k] for k in ("source", "linear planes found (L)", "right", "s")}, flush=True)
+            print({k: rows[-1].get(k) for k in ("source", "linear planes found (L)", "lagged sum found", "right", "s")},
+                  flush=True)
     missed = sum(row["right"].startswith("**missed") for row in rows)
     report_if(write, f"Real generators ({'quick' if quick else 'full'})", rows, [
         f"{n:,} values per stream (seed 1); a tiny model (d_model 32, 1 layer) trained for 1 step, then evaluate on "
         f"up to {max_samples:,} held-out positions: the GF(2) scan of the training block, the baselines and the "
-        f"verdict as the CLI gives them. right: the linear planes (and L where the ground truth gives it) and the "
-        f"kind of verdict match the ground truth. {len(rows) - missed} of {len(rows)} right."])
+        f"verdict as the CLI gives them. right: the linear planes (and L where the ground truth gives it), the lags "
+        f"of the lagged sum and the kind of verdict match the ground truth. {len(rows) - missed} of {len(rows)} right."])
 
 
 if __name__ == "__main__":

@@ -89,6 +89,75 @@ def randu(n: int, seed: int) -> np.ndarray:
     return _lcg_loop(n, seed | 1, 65539, 0, 2**31) & 0xFFFF
 
 
+def dotnet_next_65536(n: int, seed: int) -> np.ndarray:
+    """.NET Framework System.Random(seed).Next(65536), exact: Knuth's subtractive generator x_t = x_{t-55} - x_{t-34}
+    mod (2^31 - 1) with Microsoft's seeding (MSEED 161803398), each output scaled as (int)(x / (2^31 - 1) * 65536)."""
+    mbig = 2**31 - 1
+    mj = 161803398 - abs(seed)
+    seeds = [0] * 56
+    seeds[55], mk = mj, 1
+    for i in range(1, 55):
+        ii = 21 * i % 55
+        seeds[ii] = mk
+        mk = mj - mk
+        if mk < 0:
+            mk += mbig
+        mj = seeds[ii]
+    for _ in range(4):
+        for i in range(1, 56):
+            seeds[i] -= seeds[1 + (i + 30) % 55]
+            if seeds[i] < 0:
+                seeds[i] += mbig
+    out = np.empty(n, np.int64)
+    inext, inextp = 0, 21
+    for t in range(n):
+        inext = inext + 1 if inext < 55 else 1
+        inextp = inextp + 1 if inextp < 55 else 1
+        x = seeds[inext] - seeds[inextp]
+        if x == mbig:
+            x -= 1
+        if x < 0:
+            x += mbig
+        seeds[inext] = x
+        out[t] = int(x * (1.0 / mbig) * 65536)
+    return out
+
+
+def _lagged(n: int, seed: int, long: int, short: int, modulus: int, subtract: bool) -> list[int]:
+    """n values of x_t = x_{t-long} -/+ x_{t-short} mod modulus, after `long` seed values from NumPy (the
+    recurrence as published; not its authors' seeding)."""
+    x = [int(v) for v in np.random.default_rng(seed).integers(0, min(modulus, 2**62), long)] + [0] * n
+    x[0] |= 1  # keeps the lowest bit of an additive generator alive
+    sign = -1 if subtract else 1
+    for t in range(long, long + n):
+        x[t] = (x[t - long] + sign * x[t - short]) % modulus
+    return x[long:]
+
+
+def knuth_ran_array(n: int, seed: int) -> np.ndarray:
+    """Knuth's ran_array (TAOCP 3.6): x_t = x_{t-100} - x_{t-37} mod 2^30, its top 16 bits."""
+    return np.array(_lagged(n, seed, 100, 37, 2**30, True), np.int64) >> 14
+
+
+def go_math_rand(n: int, seed: int) -> np.ndarray:
+    """Go's math/rand (before 1.20, and rand.New(rand.NewSource(s)) since): x_t = x_{t-607} + x_{t-273} mod 2^64;
+    Intn(65536) = Int31() & 0xFFFF = bits 32-47 of x_t."""
+    x = np.array(_lagged(n, seed, 607, 273, 2**64, False), np.uint64)
+    return ((x >> np.uint64(32)) & np.uint64(0xFFFF)).astype(np.int64)
+
+
+def ranlux_swb(n: int, seed: int) -> np.ndarray:
+    """Marsaglia-Zaman subtract-with-borrow in base 2^24, lags (24, 10) (RANLUX at luxury level 0, no skipping):
+    x_t = x_{t-10} - x_{t-24} - c_{t-1}, its top 16 bits."""
+    x = [int(v) for v in np.random.default_rng(seed).integers(0, 2**24, 24)] + [0] * n
+    c = 0
+    for t in range(24, 24 + n):
+        d = x[t - 10] - x[t - 24] - c
+        c = int(d < 0)
+        x[t] = d + (c << 24)
+    return np.array(x[24:], np.int64) >> 8
+
+
 def python_getrandbits(n: int, seed: int) -> np.ndarray:
     r = random.Random(seed)
     return np.fromiter((r.getrandbits(16) for _ in range(n)), np.int64, n)

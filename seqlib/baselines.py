@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, DataError
+from .lagged import LAGGED, MASK, LaggedSum, Residuals
 from .prediction import BytePrediction, DensePrediction, FixedPrediction, Prediction
 from .values import BYTE, N_VALUES
 
@@ -372,6 +373,65 @@ class LinearRecurrence:
         first, second = byte_logp(first_planes), byte_logp(second_planes)
         return BytePrediction(first, lambda first_bytes, rows: second[rows][..., None, :].expand(
             *first_bytes.shape, BYTE))
+
+
+class LaggedSumPredictor:
+    """A LaggedSum as a predictor beside the baselines, for lossless tokens (exact, bytes16, bits16).
+
+    Head h predicts the value at t + h - 1 from the values before t: it uses the sum only when every lag is at least
+    h; otherwise, and before the first `history` values of the file, it predicts uniformly (chance). found=None
+    (a segment where the search found nothing) predicts uniformly everywhere.
+    """
+
+    name = LAGGED
+
+    def __init__(self, found: LaggedSum | None, tokenizer):
+        self.found, self.tokenizer = found, tokenizer
+        r = found.residuals if found else Residuals([], [], 1.0)
+        self.r = torch.tensor(r.values, dtype=torch.int64)
+        self.probs = torch.tensor(r.probs, dtype=torch.float64)
+        self.escape = r.escape
+
+    def _mass(self, windows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The values the kept residuals point at (N, H, K), their probabilities, and the escape mass (N, H)."""
+        N, H = len(windows.positions), windows.heads
+        usable = torch.zeros(N, H, dtype=torch.bool)
+        base = torch.zeros(N, H, dtype=torch.int64)
+        if self.found is not None:
+            for h in range(1, min(H, min(self.found.lags)) + 1):
+                target = windows.positions + h - 1
+                ok = target >= self.found.history
+                usable[:, h - 1] = torch.from_numpy(ok)
+                base[ok, h - 1] = torch.from_numpy(self.found.base(windows.values, target[ok]))
+        point = (base[..., None] + self.r) & MASK
+        mass = self.probs * usable[..., None]
+        escape = torch.where(usable, self.escape, 1.0).double()
+        return point, mass, escape
+
+    def predict(self, windows) -> Prediction:
+        point, mass, escape = self._mass(windows)
+        tok = self.tokenizer
+        if tok.output == "tokens":
+            lut = torch.from_numpy(tok.lut)
+            token = lut[point]
+            valid = token < tok.n_values
+            probs = (escape / N_VALUES)[..., None].expand(*escape.shape, tok.n_values).clone()
+            probs.scatter_add_(-1, token.clamp_max(tok.n_values - 1), mass * valid)
+            logp = torch.cat([probs.log(), torch.full((*escape.shape, tok.vocab_size - tok.n_values), UNUSED_LOGP,
+                                                      dtype=torch.float64)], -1)
+            return DensePrediction(logp.float())
+        # bytes16: the token's first byte is the value's high byte; bits16: its low byte
+        first_b, second_b = (point >> 8, point & 0xFF) if tok.kind == "bytes16" else (point & 0xFF, point >> 8)
+        first = (escape / BYTE)[..., None].expand(*escape.shape, BYTE).clone().scatter_add_(-1, first_b, mass)
+
+        def second(first_bytes: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            f, s, m, e = first_b[rows], second_b[rows], mass[rows], escape[rows]
+            match = f[:, :, None, :] == first_bytes[..., None]  # (n, H, width, K)
+            out = (e / N_VALUES)[..., None, None].expand(*first_bytes.shape, BYTE).clone()
+            out.scatter_add_(-1, s[:, :, None, :].expand_as(match), match * m[:, :, None, :])
+            return (out / first[rows].gather(-1, first_bytes)[..., None]).log().float()
+
+        return BytePrediction(first.log().float(), second)
 
 
 def baseline_predictors(train_values: np.ndarray, tokenizer, heads_ahead: int = 1, orders: tuple[int, ...] = (1, 2, 3),

@@ -14,11 +14,12 @@ import torch
 from tqdm.auto import tqdm
 
 from . import stats
-from .baselines import LINEAR, LOSSLESS, baseline_predictors
+from .baselines import LINEAR, LOSSLESS, LaggedSumPredictor, baseline_predictors
 from .checkpoint import RunPaths, atomic_write, load_model
 from .data import U16Stream, eval_windows, gather, model_inputs, score_from
 from .distributed import pick_device
 from .errors import ConfigError, DataError
+from .lagged import LAGGED, NONE_FOUND, LaggedSum, search
 from .linear import LinearScan, scan
 from .metrics import Metrics
 from .prediction import Prediction
@@ -163,6 +164,14 @@ def _linear_scan(state: dict, fit_values: np.ndarray, training_file: bool, alpha
     return scan(fit_values, alpha=alpha)
 
 
+def _lagged_sum(state: dict, fit_values: np.ndarray, training_file: bool) -> LaggedSum | None:
+    """The lagged sum of the block the baselines are fitted on: the checkpoint's when that is the training block (it
+    was searched at training; older checkpoints have none), else a new search."""
+    if training_file and "lagged" in state:
+        return None if state["lagged"] is None else LaggedSum.from_dict(state["lagged"])
+    return search(fit_values)
+
+
 def _binned(tokenizer) -> str:
     """What the verdict scored when the tokens are bins of the values."""
     bins = f"{tokenizer.n_values:,} {tokenizer.kind} bins of the values"
@@ -197,12 +206,15 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     scans = [_linear_scan(state, stream.values[seg.fit_start:seg.fit_end], len(segments) == 1, alpha)
              for seg in segments]
     any_linear = any(found.linear_planes for found in scans)  # then every segment has the predictor (maybe empty)
+    sums = [_lagged_sum(state, stream.values[seg.fit_start:seg.fit_end], len(segments) == 1) for seg in segments]
+    with_sum = tokenizer.kind in LOSSLESS and any(s is not None for s in sums)  # uniform in a segment without one
     bar = tqdm(total=sum(len(s.starts) for s in segments), desc="evaluate", unit="window", disable=not progress)
-    for seg, found in zip(segments, scans):
+    for seg, found, lagged in zip(segments, scans, sums):
         fit_values = np.asarray(stream.values[seg.fit_start:seg.fit_end])
         distinct[fit_values] = True
         predictors = [model_predictor, *baseline_predictors(fit_values, tokenizer, heads, orders,
                                                             found if any_linear else None)]
+        predictors += [LaggedSumPredictor(lagged, tokenizer)] if with_sum else []
         for i in range(0, len(seg.starts), batch):
             starts = seg.starts[i:i + batch]
             raw = gather(stream.values, starts, seq_len + heads)
@@ -236,11 +248,16 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     outcomes, blocks = scores.outcomes()
     linear = scans[0]  # the training block's scan (or the first half's, for another file)
     result["linear"] = {"scan": linear.to_dict(), "text": linear.describe(), "planes": linear.linear_planes}
+    lagged = sums[0]
+    result["lagged"] = {"found": None if lagged is None else lagged.to_dict(),
+                        "text": NONE_FOUND if lagged is None else lagged.describe()}
+    found = {LINEAR: linear.describe()} if linear.linear_planes else {}
+    found |= {LAGGED: lagged.describe()} if lagged is not None else {}
     n_distinct = int(distinct.sum())
     result["verdict"] = stats.verdict(
         outcomes, blocks, n_values=tokenizer.n_values, bits_per_value=math.log2(max(2, tokenizer.n_values)),
         alpha=alpha, distinct_values=n_distinct, single_value=int(distinct.argmax()) if n_distinct == 1 else None,
-        found={LINEAR: linear.describe()} if linear.linear_planes else None,
+        found=found,
         binned=None if tokenizer.kind in LOSSLESS else _binned(tokenizer))
     if write:
         paths = RunPaths.resolve(run_dir, ckpt)

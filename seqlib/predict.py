@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .baselines import LOSSLESS
 from .checkpoint import load_model
 from .data import U16Stream, model_inputs
 from .distributed import pick_device
 from .errors import ConfigError, DataError
+from .lagged import FIT, MAX_LAG, search
 from .linear import LinearScan
 from .values import BYTE, N_VALUES
 
@@ -80,13 +82,17 @@ def linear_next(scan: LinearScan, values: np.ndarray, idx: int) -> str | None:
 def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, device: str = "cpu",
             format: str = "u16le") -> pd.DataFrame:
     """Load a checkpoint and a file, then `predict_at` one index; table.attrs["linear"] says what the training
-    block's linear recurrences predict there (None when no bit plane is linear)."""
+    block's linear recurrences predict there (None when no bit plane is linear), table.attrs["lagged"] what a lagged
+    sum fitted on the values before the index does (None when there is none)."""
     _check_topk(topk)
     model, tokenizer, state = load_model(ckpt, pick_device(device))
     values = U16Stream(u16_path, format=format).values
     table = predict_at(model, tokenizer, values, idx, topk)
     scan = LinearScan.from_dict(state["linear"]) if state.get("linear") else None
     table.attrs["linear"] = None if scan is None else linear_next(scan, values, idx)
+    start = max(0, idx - MAX_LAG - 2 * FIT)  # a lagged sum fitted on the values before idx only
+    found = search(values[start:idx]) if tokenizer.kind in LOSSLESS else None
+    table.attrs["lagged"] = None if found is None else found.next_text(values, idx)
     return table
 
 
@@ -108,6 +114,5 @@ def format_prediction(table: pd.DataFrame) -> str:
                            f"({name} 0x{byte:02x}: p = {r.p_first_byte:.4f}){mark}")
             else:
                 out.append(f"  {r.rank:>3}. {r.value:>13}  p = {r.probability:.4f}{mark}")
-    if table.attrs.get("linear"):
-        out.append(table.attrs["linear"])
+    out += [table.attrs[key] for key in ("linear", "lagged") if table.attrs.get(key)]
     return "\n".join(out)

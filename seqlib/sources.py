@@ -143,21 +143,27 @@ def _lcg(n: int, rng: np.random.Generator, a: int = 25173, c: int = 13849, m: in
                                                 min(m >> shift, 1 << bits), 0.0, 1.0)
 
 
-def _lagged_add(n: int, rng: np.random.Generator, a: int = 5, b: int = 17,
-                m: int = 65536) -> tuple[np.ndarray, SourceInfo]:
-    """Additive lagged generator x_t = (x_{t-a} + x_{t-b}) mod m: deterministic given the previous b values.
+def _lagged_add(n: int, rng: np.random.Generator, a: int = 5, b: int = 17, m: int = 65536,
+                shift: int = 0) -> tuple[np.ndarray, SourceInfo]:
+    """Additive lagged generator x_t = (x_{t-a} + x_{t-b}) mod m, each value the 16 bits of x_t from bit `shift` up:
+    deterministic given the previous b values.
 
-    The defaults are the classic lagged Fibonacci pair (17, 5). The b seed values are random with the first one odd:
-    with all of them even the lowest bit would stay 0 forever.
+    The defaults are the classic lagged Fibonacci pair (17, 5). a=3, b=31, m=2**32, shift=1 are the low 16 bits of
+    glibc's random() (TYPE_3, seeded otherwise). The b seed values are random with the first one odd: with all of
+    them even the lowest bit would stay 0 forever.
     """
-    _check(1 <= a < b < 64 and 2 <= m <= 65536, f"lagged_add needs 1 <= a < b < 64 and 2 <= m <= 65536; "
-                                                f"got a={a}, b={b}, m={m}")
-    x = rng.integers(0, m, b).tolist() + [0] * n
+    _check(1 <= a < b < 2048 and (2 <= m <= 65536 or m in (1 << k for k in range(17, 65))),
+           f"lagged_add needs 1 <= a < b < 2048 and 2 <= m <= 65536 or m a power of two up to 2**64; got a={a}, b={b}, "
+           f"m={m}")
+    _check(0 <= shift and m > 1 << shift, f"lagged_add outputs bits from bit shift < log2(m); got shift={shift}, m={m}")
+    x = [int(v) for v in rng.integers(0, min(m, 1 << 62), b)] + [0] * n
     if m % 2 == 0:
         x[0] |= 1
     for t in range(b, n + b):  # sequential by nature: plain Python on lists, ~0.2 us/value
         x[t] = (x[t - a] + x[t - b]) % m
-    return np.array(x[b:]), SourceInfo("lagged_add", dict(a=a, b=b, m=m), m, 0.0, 1.0)
+    values = (np.array(x[b:], dtype=np.uint64) >> np.uint64(shift)) & np.uint64(0xFFFF)
+    info = SourceInfo("lagged_add", dict(a=a, b=b, m=m, shift=shift), min(m >> shift, 65536), 0.0, 1.0)
+    return values.astype(np.int64), info
 
 
 # Primitive trinomials x^n + x^k + 1 as {n: k}. 2^17-1, 2^31-1, 2^89-1 and 2^127-1 are Mersenne primes, so for those

@@ -21,6 +21,7 @@ from .data import (SAMPLING, U16Stream, WindowBatches, batch_iterator, eval_wind
 from .distributed import all_reduce_sum, dist_info, pick_device, process_group
 from .errors import ConfigError, SeqlibError
 from .formats import FORMATS
+from .lagged import LaggedSum, search
 from .linear import LinearScan, scan
 from .lock import RunLock
 from .model import ModelConfig, SeqModel
@@ -207,6 +208,7 @@ class Trainer:
         self._build_data_split(model_cfg or ModelConfig(), resumed)
         train_values = self.stream.values[self.split.train_start:self.split.train_end]
         self.linear = self._scan(train_values, resumed)
+        self.lagged = self._lagged_sum(train_values, resumed)
         self.tokenizer = tokenizer or fit_tokenizer(train_values, cfg.tokenizer, cfg.num_bins, cfg.max_vocab,
                                                     seed=cfg.seed, linear=self.linear)
         self.model_cfg = replace(model_cfg or ModelConfig(), vocab_size=self.tokenizer.vocab_size,
@@ -260,6 +262,15 @@ class Trainer:
         found = scan(train_values)
         if self.is_main:
             print(f"linear scan of the training block: {found.describe()}")
+        return found
+
+    def _lagged_sum(self, train_values, resumed: dict | None) -> LaggedSum | None:
+        """The training block's lagged sum modulo 2^16 (lagged.search), for evaluate; the checkpoint's when resuming."""
+        if resumed is not None and "lagged" in resumed:
+            return None if resumed["lagged"] is None else LaggedSum.from_dict(resumed["lagged"])
+        found = search(train_values)
+        if found is not None and self.is_main:
+            print(f"lagged-sum search of the training block: {found.describe()}")
         return found
 
     def _build_model(self) -> None:
@@ -532,6 +543,7 @@ class Trainer:
             "model_config": self.model_cfg.to_dict(), "train_config": self.cfg.to_dict(),
             "tokenizer": self.tokenizer.to_dict(), "split": self.split.to_dict(),
             "linear": None if self.linear is None else self.linear.to_dict(),
+            "lagged": None if self.lagged is None else self.lagged.to_dict(),
             "model": self.raw_model.state_dict(), "step": self.step, "best_val_bits": self.best_val_bits,
             "bad_evals": self.bad_evals, "history": list(self.history),
         }

@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -78,3 +79,5 @@ def test_additive_generator_trains_in_bits16_by_auto_and_predict_prints_full_val
     assert main(["predict", "--u16_path", "gen.u16", "--ckpt", "gen.pt", "--idx", "19000", "--topk", "3"]) == 0
     out = capsys.readouterr().out
     assert out.count("(0x") == 3 and "low byte 0x" in out and "linear recurrence (GF(2)): at index 19000, bit 0" in out
+    truth = int(np.fromfile(tmp_path / "gen.u16", "<u2")[19000])  # x[t] = x[t-17] + x[t-5] exactly, found before 19000
+    assert f"lagged sum (mod 2^16): x[t] = x[t-17] + x[t-5] + r (mod 2^16) puts the value at index 19000 at {truth} " in out

@@ -79,8 +79,17 @@ def test_lagged_add_follows_its_recurrence_and_keeps_the_low_bit_alive():
     assert np.array_equal(x[55:], (x[31:-24] + x[:-55]) % 65536)
     assert (info.entropy_rate, info.ideal_top1, info.alphabet) == (0.0, 1.0, 65536)
     assert 0.45 < (x % 2).mean() < 0.55  # the first seed value is odd, so the lowest bit does not die out
-    with pytest.raises(ConfigError, match="a < b < 64"):
-        generate("lagged_add", 10, a=5, b=64)
+    with pytest.raises(ConfigError, match="a < b < 2048"):
+        generate("lagged_add", 10, a=5, b=2048)
+
+
+def test_lagged_add_outputs_16_bits_of_a_wider_state_from_bit_shift():
+    values, info = generate("lagged_add", 5_000, seed=3, a=3, b=31, m=2**32, shift=1)
+    x = values.astype(np.int64)
+    carry = (x[31:] - x[28:-3] - x[:-31]) % 65536  # the carry out of the bits below the shift
+    assert set(np.unique(carry)) == {0, 1} and info.alphabet == 65536
+    with pytest.raises(ConfigError, match="shift < log2"):
+        generate("lagged_add", 10, m=256, shift=8)
 
 
 def test_markov_generates_two_million_values_in_seconds():

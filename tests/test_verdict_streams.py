@@ -1,4 +1,5 @@
 """The verdict end to end on streams with known structure: linear generators, random, degenerate and foreign files."""
+import importlib
 import json
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 import torch
 
 from seqlib.baselines import LINEAR, LinearRecurrence
+from seqlib.lagged import LAGGED
 from seqlib.checkpoint import load_checkpoint, load_model
 from seqlib.data import model_inputs
 from seqlib.errors import CheckpointError, DataError
@@ -92,7 +94,25 @@ def test_random_16_bit_stream_has_no_linear_planes_and_no_structure(tmp_path):
     path.write_bytes(np.random.default_rng(7).integers(0, 65536, 40_000).astype("<u2").tobytes())
     result = evaluate(fit(path, tmp_path / "run"), path, max_samples=2_000, progress=False, write=False)
     assert LINEAR not in result["baselines"] and result["linear"]["planes"] == []
+    assert LAGGED not in result["baselines"] and result["lagged"]["found"] is None
     assert not result["verdict"]["predictable"] and result["verdict"]["text"].startswith("no structure found")
+
+
+def test_an_additive_lagged_generator_is_predicted_to_within_its_carry(tmp_path, monkeypatch):
+    # glibc random()'s recurrence r[i] = r[i-3] + r[i-31] mod 2^32, the low 16 bits of r >> 1: over GF(2) only the
+    # two lowest planes are linear (2 bits of 16); modulo 2^16 each value is x[t-3] + x[t-31] + a carry of 0 or 1
+    path, _ = write_source(tmp_path, "lagged_add", 60_000, seed=3, a=3, b=31, m=2**32, shift=1)
+    ckpt = fit(path, tmp_path / "run")
+    assert sorted(load_checkpoint(ckpt)["lagged"]["lags"]) == [3, 31]  # searched at training, kept in the checkpoint
+    # evaluate on the training file does not search again (seqlib.evaluate is the function; its module is here)
+    monkeypatch.setattr(importlib.import_module("seqlib.evaluate"), "search", None)
+    result = evaluate(ckpt, path, max_samples=2_000, progress=False, write=False)
+    v, lagged = result["verdict"], result["baselines"][LAGGED]["heads"][0]
+    assert v["explained_by"] == LAGGED and abs(lagged["ce_bits"] - 0.811) < 0.05 and 0.7 < lagged["top1"] < 0.8
+    assert v["text"].startswith("predictable, and the values obey x[t] = x[t-31] + x[t-3] + r (mod 2^16) with r in "
+                                "{0, 1}") and "additive lagged Fibonacci generator" in v["text"]
+    assert result["baselines"][LINEAR]["heads"][0]["ce_bits"] > 13.5  # the two linear planes alone
+    assert sorted(result["lagged"]["found"]["lags"]) == [3, 31] and "lagged-sum search" in format_report(result)
 
 
 def test_packed_biased_bits_are_predictable_from_their_distribution(tmp_path):
