@@ -201,9 +201,10 @@ def main(quick: bool, write: bool, only: str | None = None) -> None:
     missed = sum(row["right"].startswith("**missed") for row in rows)
     report_if(write, f"Real generators ({'quick' if quick else 'full'})", rows, [
         f"{n:,} values per stream (seed 1); a tiny model (d_model 32, 1 layer) trained for 1 step, then evaluate on "
-        f"up to {max_samples:,} held-out positions: the GF(2) scan of the training block, the baselines and the "
-        f"verdict as the CLI gives them. right: the linear planes (and L where the ground truth gives it), the lags "
-        f"of the lagged sum and the kind of verdict match the ground truth. {len(rows) - missed} of {len(rows)} right."])
+        f"up to {max_samples:,} held-out positions: the GF(2) scan and the lagged-sum search of the training block, "
+        f"the baselines and the verdict as the CLI gives them. right: the linear planes (and L where the ground truth "
+        f"gives it), the lags of the lagged sum and the kind of verdict match the ground truth. {len(rows) - missed} of "
+        f"{len(rows)} right."])
 
 
 if __name__ == "__main__":

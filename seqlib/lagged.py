@@ -66,9 +66,10 @@ class Residuals:
         return -np.log2(p[r])
 
     def entropy(self) -> float:
-        """Entropy in bits (the escape mass counted as 16 bits a value)."""
-        p = np.asarray(self.probs)
-        return float(-(p * np.log2(p + self.escape / N_VALUES)).sum() + self.escape * 16)
+        """Entropy in bits."""
+        floor = self.escape / N_VALUES
+        kept = np.asarray(self.probs) + floor
+        return float(-(kept * np.log2(kept)).sum() - (N_VALUES - len(kept)) * floor * np.log2(floor))
 
 
 @dataclasses.dataclass

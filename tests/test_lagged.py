@@ -72,6 +72,9 @@ def test_residuals_count_the_most_frequent_values_and_keep_the_escape_mass_above
     np.testing.assert_allclose(r.bits(np.array([0, 65535, 7])),
                                [-math.log2(3 / 5 + 1 / 5 / 65536), -math.log2(1 / 5 + 1 / 5 / 65536),
                                 -math.log2(1 / 5 / 65536)])
+    floor = 1 / 5 / 65536
+    expected = -sum(p * math.log2(p) for p in (3 / 5 + floor, 1 / 5 + floor)) - 65534 * floor * math.log2(floor)
+    assert r.entropy() == pytest.approx(expected, rel=1e-12)
     assert LaggedSum(**{**found_dict(), "lags": [2]}).common() == ([0, -1], pytest.approx(4 / 5))
 
 
