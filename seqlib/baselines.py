@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, DataError
-from .lagged import LAGGED, MASK, LaggedSum, Residuals
+from .lagged import LAGGED, LAGGED_LINEAR, MASK, LaggedSum, Residuals
 from .prediction import BytePrediction, DensePrediction, FixedPrediction, Prediction
-from .values import BYTE, N_VALUES
+from .values import BITS, BYTE, N_VALUES
 
 UNUSED_LOGP = math.log(1e-30)  # classes chance never predicts (UNK): finite, so an UNK target costs ~100 bits, not inf
 TABLE_MAX = 1 << 22  # dense Markov tables up to 32 MB: order 1 over up to 2,048 classes, order 2 over up to 161
@@ -381,12 +381,16 @@ class LaggedSumPredictor:
     Head h predicts the value at t + h - 1 from the values before t: it uses the sum only when every lag is at least
     h; otherwise, and before the first `history` values of the file, it predicts uniformly (chance). found=None
     (a segment where the search found nothing) predicts uniformly everywhere.
+
+    With linear (a linear.LinearScan), the product of both experts, LAGGED_LINEAR: P(v) is proportional to
+    P_sum(v) f(v) with f(v) = prod over the linear planes j of 2 P_j(bit j of v), P_j the recurrence's (1 - eps or
+    eps, head 1 only). The sum pins a value down to its carry, a linear low bit can pin the carry down: glibc's
+    random() & 0xFFFF becomes exact. f averages to 1 over uniform bits, so the escape mass keeps its weight.
     """
 
-    name = LAGGED
-
-    def __init__(self, found: LaggedSum | None, tokenizer):
-        self.found, self.tokenizer = found, tokenizer
+    def __init__(self, found: LaggedSum | None, tokenizer, linear=None):
+        self.found, self.tokenizer, self.linear = found, tokenizer, linear
+        self.name = LAGGED if linear is None else LAGGED_LINEAR
         r = found.residuals if found else Residuals([], [], 1.0)
         self.r = torch.tensor(r.values, dtype=torch.int64)
         self.probs = torch.tensor(r.probs, dtype=torch.float64)
@@ -408,28 +412,63 @@ class LaggedSumPredictor:
         escape = torch.where(usable, self.escape, 1.0).double()
         return point, mass, escape
 
+    def _log_factors(self, windows) -> torch.Tensor:
+        """log f_j(bit) (N, H, 2, 16): log 2 P_j(bit) for the known linear bits of head 1, 0 for every other."""
+        N, H = len(windows.positions), windows.heads
+        out = torch.zeros(N, H, 2, BITS, dtype=torch.float64)
+        if self.linear is None:
+            return out
+        bits, known = self.linear.predict_bits(windows.values, windows.positions)
+        for p in self.linear.planes:
+            k = torch.from_numpy(((known >> p.plane) & 1).astype(bool))
+            one = torch.from_numpy(((bits >> p.plane) & 1).astype(bool))[k]
+            if p.linear:
+                right, wrong = math.log(2 * (1 - p.eps)), math.log(2 * p.eps)
+                out[k, 0, 1, p.plane] = torch.where(one, right, wrong).double()
+                out[k, 0, 0, p.plane] = torch.where(one, wrong, right).double()
+        return out
+
+    @staticmethod
+    def _log_weight(values: torch.Tensor, logf: torch.Tensor, planes: torch.Tensor) -> torch.Tensor:
+        """sum over `planes` of log f_j(bit j of each value): values (N, H, m), logf (N, H, 2, 16) -> (N, H, m)."""
+        bit = (values[..., None] >> planes) & 1  # (N, H, m, planes)
+        f = logf[..., planes]  # (N, H, 2, planes)
+        return torch.where(bit.bool(), f[:, :, None, 1], f[:, :, None, 0]).sum(-1)
+
     def predict(self, windows) -> Prediction:
         point, mass, escape = self._mass(windows)
+        logf = self._log_factors(windows)
+        every = torch.arange(BITS)
+        mass = mass * self._log_weight(point, logf, every).exp()  # the points' weights f(v)
+        total = mass.sum(-1) + escape  # the normaliser: f averages to 1 over the escape mass's uniform values
         tok = self.tokenizer
         if tok.output == "tokens":
             lut = torch.from_numpy(tok.lut)
             token = lut[point]
             valid = token < tok.n_values
-            probs = (escape / N_VALUES)[..., None].expand(*escape.shape, tok.n_values).clone()
+            token_values = torch.from_numpy(tok.lo[:tok.n_values]).expand(*escape.shape, -1)
+            probs = (escape / N_VALUES)[..., None] * self._log_weight(token_values, logf, every).exp()
             probs.scatter_add_(-1, token.clamp_max(tok.n_values - 1), mass * valid)
             logp = torch.cat([probs.log(), torch.full((*escape.shape, tok.vocab_size - tok.n_values), UNUSED_LOGP,
                                                       dtype=torch.float64)], -1)
-            return DensePrediction(logp.float())
+            return DensePrediction(logp.float())  # normalised there, over the tokens' values
         # bytes16: the token's first byte is the value's high byte; bits16: its low byte
-        first_b, second_b = (point >> 8, point & 0xFF) if tok.kind == "bytes16" else (point & 0xFF, point >> 8)
-        first = (escape / BYTE)[..., None].expand(*escape.shape, BYTE).clone().scatter_add_(-1, first_b, mass)
+        high_first = tok.kind == "bytes16"
+        first_b, second_b = (point >> 8, point & 0xFF) if high_first else (point & 0xFF, point >> 8)
+        first_planes, second_planes = (every[8:], every[:8]) if high_first else (every[:8], every[8:])
+        byte = torch.arange(BYTE).expand(*escape.shape, -1)
+        g1 = self._log_weight(byte, logf, first_planes).exp()  # f of the first byte's planes, per first byte
+        g2 = self._log_weight(byte, logf, second_planes).exp()
+        first = ((escape / BYTE)[..., None] * g1).scatter_add_(-1, first_b, mass) / total[..., None]
 
         def second(first_bytes: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-            f, s, m, e = first_b[rows], second_b[rows], mass[rows], escape[rows]
+            f, s, m = first_b[rows], second_b[rows], mass[rows]
             match = f[:, :, None, :] == first_bytes[..., None]  # (n, H, width, K)
-            out = (e / N_VALUES)[..., None, None].expand(*first_bytes.shape, BYTE).clone()
+            floor = (escape[rows] / N_VALUES)[..., None] * g1[rows].gather(-1, first_bytes)  # (n, H, width)
+            out = floor[..., None] * g2[rows][:, :, None, :]
             out.scatter_add_(-1, s[:, :, None, :].expand_as(match), match * m[:, :, None, :])
-            return (out / first[rows].gather(-1, first_bytes)[..., None]).log().float()
+            joint = first[rows].gather(-1, first_bytes) * total[rows][..., None]  # P(first byte), unnormalised
+            return (out / joint[..., None]).log().float()
 
         return BytePrediction(first.log().float(), second)
 

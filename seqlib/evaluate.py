@@ -19,7 +19,7 @@ from .checkpoint import RunPaths, atomic_write, load_model
 from .data import U16Stream, eval_windows, gather, model_inputs, score_from
 from .distributed import pick_device
 from .errors import ConfigError, DataError
-from .lagged import LAGGED, NONE_FOUND, LaggedSum, search
+from .lagged import LAGGED, LAGGED_LINEAR, NONE_FOUND, LaggedSum, search
 from .linear import LinearScan, scan
 from .metrics import Metrics
 from .prediction import Prediction
@@ -214,7 +214,9 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
         distinct[fit_values] = True
         predictors = [model_predictor, *baseline_predictors(fit_values, tokenizer, heads, orders,
                                                             found if any_linear else None)]
-        predictors += [LaggedSumPredictor(lagged, tokenizer)] if with_sum else []
+        if with_sum:  # the sum alone, and with the linear bits where there are some (its product with them)
+            predictors += [LaggedSumPredictor(lagged, tokenizer), *([LaggedSumPredictor(lagged, tokenizer, found)]
+                                                                      if any_linear else [])]
         for i in range(0, len(seg.starts), batch):
             starts = seg.starts[i:i + batch]
             raw = gather(stream.values, starts, seq_len + heads)
@@ -253,6 +255,7 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
                         "text": NONE_FOUND if lagged is None else lagged.describe()}
     found = {LINEAR: linear.describe()} if linear.linear_planes else {}
     found |= {LAGGED: lagged.describe()} if lagged is not None else {}
+    found |= {LAGGED_LINEAR: lagged.describe(linear)} if lagged and linear.linear_planes else {}
     n_distinct = int(distinct.sum())
     result["verdict"] = stats.verdict(
         outcomes, blocks, n_values=tokenizer.n_values, bits_per_value=math.log2(max(2, tokenizer.n_values)),

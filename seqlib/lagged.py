@@ -24,6 +24,7 @@ from .errors import CheckpointError, DataError
 from .values import N_VALUES
 
 LAGGED = "lagged sum (mod 2^16)"
+LAGGED_LINEAR = "lagged sum + linear bits"  # both experts at once (baselines.LaggedSumPredictor)
 MASK = N_VALUES - 1
 MAX_LAG = 1_300  # longest lag searched: Go's math/rand uses (607, 273), Knuth's ran_array (100, 37), glibc (31, 3)
 SAMPLE = 33  # sample positions whose residuals rank the candidates
@@ -121,8 +122,9 @@ class LaggedSum:
             return "counter or Weyl sequence"
         return None
 
-    def describe(self) -> str:
-        """One line for the verdict: the recurrence, its residual, and what it predicts."""
+    def describe(self, linear=None) -> str:
+        """One line for the verdict: the recurrence, its residual, and what it predicts (with linear, a LinearScan with
+        linear planes: what it predicts together with them)."""
         shown, mass = self.common()
         if not shown:
             r_text = "r spread over many values"
@@ -131,9 +133,12 @@ class LaggedSum:
                 f" for {mass:.2%} of the training block")
         hint = self.hint()
         hint = f" (hint: {hint})" if hint else ""
+        text = f"the values obey {self.equation()} with {r_text} (r's entropy {self.residuals.entropy():.2f} bits){hint}"
+        if linear is not None:
+            history = max(self.history, linear.max_complexity_found)
+            return f"{text}, and with {linear.brief()} each value is predicted from the {history:,} before it"
         before = f"the {self.history:,} before it" if self.history > 1 else "the one before it"
-        return (f"the values obey {self.equation()} with {r_text} (r's entropy {self.residuals.entropy():.2f} "
-                f"bits){hint}; each value is predicted from {before} to within r")
+        return f"{text}; each value is predicted from {before} to within r"
 
     def next_text(self, values: np.ndarray, idx: int, top: int = 3) -> str:
         """What the recurrence predicts for the value at idx (from the values before it only), for `predict`."""

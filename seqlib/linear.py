@@ -404,6 +404,13 @@ class LinearScan:
             return "addition with carries (e.g. additive lagged generator)"
         return None
 
+    def brief(self) -> str:
+        """The linear planes in a few words, e.g. "bit planes 0-1 (linear over GF(2), degree 527 to 41,478)"."""
+        lin = [p for p in self.planes if p.linear]
+        Ls = sorted({p.L for p in lin})
+        degree = f"degree {Ls[0]:,}" if len(Ls) == 1 else f"degree {Ls[0]:,} to {Ls[-1]:,}"
+        return f"bit plane{'s' if len(lin) > 1 else ''} {_ranges([p.plane for p in lin])} (linear over GF(2), {degree})"
+
     def describe(self) -> str:
         """One line for the verdict: which planes are linear, of what degree, and what that predicts."""
         lin = [p for p in self.planes if p.linear]

@@ -9,7 +9,8 @@ import torch
 from seqlib.baselines import LaggedSumPredictor
 from seqlib.errors import CheckpointError, DataError
 from seqlib.evaluate import Windows
-from seqlib.lagged import LaggedSum, Residuals, search
+from seqlib.lagged import LAGGED_LINEAR, LaggedSum, Residuals, search
+from seqlib.linear import scan
 from seqlib.sources import generate
 from seqlib.tokenize import fit_tokenizer
 
@@ -119,9 +120,10 @@ def test_the_predictor_over_exact_tokens_puts_the_mass_on_the_tokens_of_the_sum(
     found, tokenizer = search(values[:20_000]), fit_tokenizer(values, "exact")
     assert tokenizer.kind == "exact" and sorted(found.lags) == [5, 17] and sorted(found.common()[0]) == [-16, 0]
     windows = windows_for(values, tokenizer, np.array([25_000]))
-    probs = LaggedSumPredictor(found, tokenizer).predict(windows).dense()[:, 0].exp()
     truth = tokenizer.encode(values[windows.positions])
-    assert (probs[torch.arange(len(truth)), truth] > 0.99).all() and torch.allclose(probs.sum(-1), torch.ones(1))
+    for linear in (None, scan(values[:20_000])):  # alone, and with its linear lowest plane (L = 17)
+        probs = LaggedSumPredictor(found, tokenizer, linear).predict(windows).dense()[:, 0].exp()
+        assert (probs[torch.arange(len(truth)), truth] > 0.99).all() and torch.allclose(probs.sum(-1), torch.ones(1))
 
 
 def test_the_predictor_reads_only_the_values_before_each_position():
@@ -146,3 +148,29 @@ def test_a_head_beyond_the_shortest_lag_and_a_segment_without_a_sum_predict_chan
     torch.testing.assert_close(logp[:, 5], torch.full((8,), -16 * math.log(2)))  # head 6 would need x[t-5] unseen
     uniform = LaggedSumPredictor(None, tokenizer).predict(windows).log_prob(windows.targets)
     torch.testing.assert_close(uniform, torch.full((8, 6), -16 * math.log(2)))
+
+
+@pytest.mark.parametrize("kind", ["bytes16", "bits16"])
+def test_the_product_with_a_linear_low_bit_fixes_the_carry_with_exact_normalised_probabilities(kind):
+    values = glibc_like(60_000)
+    found, linear = search(values[:50_000]), scan(values[:50_000])
+    assert linear.linear_planes == [0]  # the state's bit 1, L = 527: it tells whether a carry came from below
+    tokenizer = fit_tokenizer(values, kind)
+    windows = windows_for(values, tokenizer, np.array([55_000]))
+    predictor = LaggedSumPredictor(found, tokenizer, linear)
+    pred = predictor.predict(windows)
+    assert predictor.name == LAGGED_LINEAR and (pred.log_prob(windows.targets) > -0.01).all()
+    dense = pred.dense()[:, 0].exp()
+    torch.testing.assert_close(dense.sum(-1), torch.ones(len(dense), dtype=torch.float32))
+    # P(v) = (q_r + escape / 65,536) f(v) / Z at v = base + r, f(v) = 2 P(bit 0 of v) from the recurrence
+    x, p = values.astype(np.int64), windows.positions
+    base = (x[p - 3] + x[p - 31]) & 0xFFFF
+    bit0 = linear.predict_bits(values, p)[0] & 1
+    eps = linear.planes[0].eps
+    r = found.residuals
+    f = {v: np.where(((base + v) & 1) == bit0, 2 * (1 - eps), 2 * eps) for v in r.values}
+    Z = sum(q * f[v] for v, q in zip(r.values, r.probs)) + r.escape
+    for v, q in zip(r.values, r.probs):
+        expected = (q + r.escape / 65536) * f[v] / Z
+        got = dense[torch.arange(len(p)), torch.from_numpy(tokenizer.encode((base + v) & 0xFFFF))]
+        np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seqlib.baselines import LINEAR, LinearRecurrence
-from seqlib.lagged import LAGGED
+from seqlib.lagged import LAGGED, LAGGED_LINEAR
 from seqlib.checkpoint import load_checkpoint, load_model
 from seqlib.data import model_inputs
 from seqlib.errors import CheckpointError, DataError
@@ -108,10 +108,15 @@ def test_an_additive_lagged_generator_is_predicted_to_within_its_carry(tmp_path,
     monkeypatch.setattr(importlib.import_module("seqlib.evaluate"), "search", None)
     result = evaluate(ckpt, path, max_samples=2_000, progress=False, write=False)
     v, lagged = result["verdict"], result["baselines"][LAGGED]["heads"][0]
-    assert v["explained_by"] == LAGGED and abs(lagged["ce_bits"] - 0.811) < 0.05 and 0.7 < lagged["top1"] < 0.8
+    assert abs(lagged["ce_bits"] - 0.811) < 0.05 and 0.7 < lagged["top1"] < 0.8  # the sum alone: H(carry)
+    assert result["baselines"][LINEAR]["heads"][0]["ce_bits"] > 14.5  # plane 0 alone (plane 1's L = 41,478 is
+    # too long to confirm in 54,000 values)
+    # plane 0 is the state's bit 1: with x[t-3] and x[t-31] it gives the carry out of bit 0, so the product is exact
+    both = result["baselines"][LAGGED_LINEAR]["heads"][0]
+    assert v["explained_by"] == LAGGED_LINEAR and both["ce_bits"] < 0.01 and both["top1"] == 1.0
     assert v["text"].startswith("predictable, and the values obey x[t] = x[t-31] + x[t-3] + r (mod 2^16) with r in "
                                 "{0, 1}") and "additive lagged Fibonacci generator" in v["text"]
-    assert result["baselines"][LINEAR]["heads"][0]["ce_bits"] > 13.5  # the two linear planes alone
+    assert "and with bit plane 0 (linear over GF(2), degree 527) each value is predicted from the 527" in v["text"]
     assert sorted(result["lagged"]["found"]["lags"]) == [3, 31] and "lagged-sum search" in format_report(result)
 
 
