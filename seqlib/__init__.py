@@ -21,7 +21,7 @@ except PackageNotFoundError:  # a checkout on sys.path that was never installed
 _EXPORTS = {
     "checkpoint": ["RunPaths", "load_checkpoint", "load_model"],
     "data": ["U16Stream"],
-    "lagged": ["LaggedSum"],
+    "lagged": ["LaggedSum", "find_lagged_sum"],
     "linear": ["LinearScan", "scan"],
     "model": ["ModelConfig", "SeqModel"],
     "predict": ["predict_at"],

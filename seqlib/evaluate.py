@@ -19,7 +19,7 @@ from .checkpoint import RunPaths, atomic_write, load_model
 from .data import U16Stream, eval_windows, gather, model_inputs, score_from
 from .distributed import pick_device
 from .errors import ConfigError, DataError
-from .lagged import LAGGED, LAGGED_LINEAR, NONE_FOUND, LaggedSum, search
+from .lagged import LAGGED, LAGGED_LINEAR, NONE_FOUND, LaggedSum, find_lagged_sum
 from .linear import LinearScan, scan
 from .metrics import Metrics
 from .prediction import Prediction
@@ -169,7 +169,7 @@ def _lagged_sum(state: dict, fit_values: np.ndarray, training_file: bool) -> Lag
     was searched at training; older checkpoints have none), else a new search."""
     if training_file and "lagged" in state:
         return None if state["lagged"] is None else LaggedSum.from_dict(state["lagged"])
-    return search(fit_values)
+    return find_lagged_sum(fit_values)
 
 
 def _binned(tokenizer) -> str:

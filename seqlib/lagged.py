@@ -7,8 +7,8 @@ r_t in {0, 1}, or {0, -1}. Over GF(2) only the lowest bits of such a stream are 
 linear complexity of the others out of reach), so the GF(2) scan predicts a bit or two of each value where this
 predicts the whole value to within its carry. One lag (x_t = x_{t-a} + r_t) covers counters and Weyl sequences.
 
-search() ranks every candidate by how often its residual repeats between sample positions of the first half of a
-block, fits the best candidates' residual distributions on that half, and keeps the best one only when it
+find_lagged_sum() ranks every candidate by how often its residual repeats between sample positions of the first half
+of a block, fits the best candidates' residual distributions on that half, and keeps the best one only when it
 predicts the second half at least MIN_GAIN bits/value better than the values' own distribution does: a selection
 rule on the training block. Whether the predictor beats chance is the verdict's test, on held-out values. The
 predictor reads only values before each position.
@@ -75,7 +75,7 @@ class Residuals:
 
 @dataclasses.dataclass
 class LaggedSum:
-    """x_t = sum_i signs[i] x_{t - lags[i]} + r_t (mod 2^16), r_t ~ residuals; what search() checked it on."""
+    """x_t = sum_i signs[i] x_{t - lags[i]} + r_t (mod 2^16), r_t ~ residuals, and what find_lagged_sum() checked."""
 
     lags: list[int]
     signs: list[int]
@@ -133,7 +133,8 @@ class LaggedSum:
                 f" for {mass:.2%} of the training block")
         hint = self.hint()
         hint = f" (hint: {hint})" if hint else ""
-        text = f"the values obey {self.equation()} with {r_text} (r's entropy {self.residuals.entropy():.2f} bits){hint}"
+        entropy = f"r's entropy {self.residuals.entropy():.2f} bits"
+        text = f"the values obey {self.equation()} with {r_text} ({entropy}){hint}"
         if linear is not None:
             history = max(self.history, linear.max_complexity_found)
             return f"{text}, and with {linear.brief()} each value is predicted from the {history:,} before it"
@@ -202,7 +203,7 @@ def _ranked(v: np.ndarray, positions: np.ndarray, max_lag: int) -> list[tuple[li
     return [(lags, signs) for *_, lags, signs in sorted(found, key=lambda c: c[:3])[:CANDIDATES]]
 
 
-def search(values: np.ndarray, *, max_lag: int = MAX_LAG) -> LaggedSum | None:
+def find_lagged_sum(values: np.ndarray, *, max_lag: int = MAX_LAG) -> LaggedSum | None:
     """The best lagged sum modulo 2^16 of a block (one or two lags up to max_lag, each added or subtracted), or None
     when none predicts the block's second half MIN_GAIN bits/value better than the values' own distribution.
 

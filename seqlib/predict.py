@@ -17,7 +17,7 @@ from .checkpoint import load_model
 from .data import U16Stream, model_inputs
 from .distributed import pick_device
 from .errors import ConfigError, DataError
-from .lagged import FIT, MAX_LAG, search
+from .lagged import FIT, MAX_LAG, find_lagged_sum
 from .linear import LinearScan
 from .values import BYTE, N_VALUES
 
@@ -91,7 +91,7 @@ def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, de
     scan = LinearScan.from_dict(state["linear"]) if state.get("linear") else None
     table.attrs["linear"] = None if scan is None else linear_next(scan, values, idx)
     start = max(0, idx - MAX_LAG - 2 * FIT)  # a lagged sum fitted on the values before idx only
-    found = search(values[start:idx]) if tokenizer.kind in LOSSLESS else None
+    found = find_lagged_sum(values[start:idx]) if tokenizer.kind in LOSSLESS else None
     table.attrs["lagged"] = None if found is None else found.next_text(values, idx)
     return table
 

@@ -21,7 +21,7 @@ from .data import (SAMPLING, U16Stream, WindowBatches, batch_iterator, eval_wind
 from .distributed import all_reduce_sum, dist_info, pick_device, process_group
 from .errors import ConfigError, SeqlibError
 from .formats import FORMATS
-from .lagged import LaggedSum, search
+from .lagged import LaggedSum, find_lagged_sum
 from .linear import LinearScan, scan
 from .lock import RunLock
 from .model import ModelConfig, SeqModel
@@ -265,10 +265,10 @@ class Trainer:
         return found
 
     def _lagged_sum(self, train_values, resumed: dict | None) -> LaggedSum | None:
-        """The training block's lagged sum modulo 2^16 (lagged.search), for evaluate; the checkpoint's when resuming."""
+        """The training block's lagged sum modulo 2^16, for evaluate; the checkpoint's when resuming."""
         if resumed is not None and "lagged" in resumed:
             return None if resumed["lagged"] is None else LaggedSum.from_dict(resumed["lagged"])
-        found = search(train_values)
+        found = find_lagged_sum(train_values)
         if found is not None and self.is_main:
             print(f"lagged-sum search of the training block: {found.describe()}")
         return found

@@ -9,7 +9,7 @@ import torch
 from seqlib.baselines import LaggedSumPredictor
 from seqlib.errors import CheckpointError, DataError
 from seqlib.evaluate import Windows
-from seqlib.lagged import LAGGED_LINEAR, LaggedSum, Residuals, search
+from seqlib.lagged import LAGGED_LINEAR, LaggedSum, Residuals, find_lagged_sum
 from seqlib.linear import scan
 from seqlib.sources import generate
 from seqlib.tokenize import fit_tokenizer
@@ -29,7 +29,7 @@ def subtractive(n: int, seed: int = 2) -> np.ndarray:
 
 
 def test_search_finds_the_lags_and_the_carry_of_an_additive_lagged_generator():
-    found = search(glibc_like(60_000))
+    found = find_lagged_sum(glibc_like(60_000))
     assert (sorted(found.lags), found.signs) == ([3, 31], [1, 1])
     assert sorted(found.residuals.values[:2]) == [0, 1] and sum(found.residuals.probs[:2]) > 0.999
     # the carry out of bit 0 of the state is 1 when both bits are: a quarter of the time, so H = H(1/4) = 0.811
@@ -40,14 +40,14 @@ def test_search_finds_the_lags_and_the_carry_of_an_additive_lagged_generator():
 
 
 def test_search_finds_a_subtraction_with_a_borrow_at_lags_beyond_the_model_window():
-    found = search(subtractive(40_000))
+    found = find_lagged_sum(subtractive(40_000))
     assert dict(zip(found.lags, found.signs)) == {55: 1, 24: -1}
     assert sorted(found.common()[0]) == [-1, 0] and found.check_bits < 1.01
     assert "x[t] = x[t-55] - x[t-24] + r" in found.describe() and "subtractive" in found.describe()
 
 
 def test_search_finds_a_weyl_sequence_as_one_lag_with_a_constant_residual():
-    found = search(((np.arange(30_000) * 40503 + 7) & 0xFFFF).astype(np.uint16))
+    found = find_lagged_sum(((np.arange(30_000) * 40503 + 7) & 0xFFFF).astype(np.uint16))
     assert (found.lags, found.signs, found.common()) == ([1], [1], ([40503 - 65536], pytest.approx(1.0, abs=1e-4)))
     assert "counter or Weyl sequence" in found.describe()
 
@@ -58,13 +58,13 @@ def test_search_finds_a_weyl_sequence_as_one_lag_with_a_constant_residual():
     generate("mt19937", 50_000, seed=2)[0],  # linear over GF(2), but no sum of two earlier values
 ], ids=["random", "die", "mt19937"])
 def test_search_finds_nothing_where_no_lagged_sum_holds(values):
-    assert search(values.astype(np.uint16)) is None
+    assert find_lagged_sum(values.astype(np.uint16)) is None
 
 
 def test_search_needs_enough_values_and_integer_input():
-    assert search(glibc_like(2_000)) is None  # fewer than MIN_POSITIONS past the longest lag
+    assert find_lagged_sum(glibc_like(2_000)) is None  # fewer than MIN_POSITIONS past the longest lag
     with pytest.raises(DataError, match="1-D array of integer values"):
-        search(np.zeros(10_000))
+        find_lagged_sum(np.zeros(10_000))
 
 
 def test_residuals_count_the_most_frequent_values_and_keep_the_escape_mass_above_zero():
@@ -85,7 +85,7 @@ def found_dict() -> dict:
 
 
 def test_a_lagged_sum_survives_to_dict_and_refuses_a_foreign_dict():
-    found = search(glibc_like(20_000))
+    found = find_lagged_sum(glibc_like(20_000))
     assert LaggedSum.from_dict(found.to_dict()) == found
     with pytest.raises(CheckpointError, match="not a LaggedSum dict"):
         LaggedSum.from_dict({"lags": [3]})
@@ -99,7 +99,7 @@ def windows_for(values: np.ndarray, tokenizer, starts: np.ndarray, seq_len: int 
 @pytest.mark.parametrize("kind", ["bytes16", "bits16"])
 def test_the_predictor_gives_each_value_exactly_the_residual_probability_of_its_offset(kind):
     values = glibc_like(30_000)
-    found, tokenizer = search(values[:20_000]), fit_tokenizer(values, kind)
+    found, tokenizer = find_lagged_sum(values[:20_000]), fit_tokenizer(values, kind)
     windows = windows_for(values, tokenizer, np.array([25_000, 26_000]))
     pred = LaggedSumPredictor(found, tokenizer).predict(windows)
     x = values.astype(np.int64)
@@ -117,7 +117,7 @@ def test_the_predictor_over_exact_tokens_puts_the_mass_on_the_tokens_of_the_sum(
     # x[t] = x[t-5] + x[t-17] mod 16: 16 tokens, period 8 (2^17 - 1) (lags (2, 5) would repeat after 248 values, and
     # the search would rightly prefer x[t] = x[t-248])
     values = generate("lagged_add", 30_000, seed=4, m=16)[0]
-    found, tokenizer = search(values[:20_000]), fit_tokenizer(values, "exact")
+    found, tokenizer = find_lagged_sum(values[:20_000]), fit_tokenizer(values, "exact")
     assert tokenizer.kind == "exact" and sorted(found.lags) == [5, 17] and sorted(found.common()[0]) == [-16, 0]
     windows = windows_for(values, tokenizer, np.array([25_000]))
     truth = tokenizer.encode(values[windows.positions])
@@ -128,7 +128,7 @@ def test_the_predictor_over_exact_tokens_puts_the_mass_on_the_tokens_of_the_sum(
 
 def test_the_predictor_reads_only_the_values_before_each_position():
     values = glibc_like(30_000)
-    found, tokenizer = search(values[:20_000]), fit_tokenizer(values, "bytes16")
+    found, tokenizer = find_lagged_sum(values[:20_000]), fit_tokenizer(values, "bytes16")
     predictor = LaggedSumPredictor(found, tokenizer)
     start = np.array([25_000])
     before = predictor.predict(windows_for(values, tokenizer, start)).dense()
@@ -141,7 +141,7 @@ def test_the_predictor_reads_only_the_values_before_each_position():
 
 def test_a_head_beyond_the_shortest_lag_and_a_segment_without_a_sum_predict_chance():
     values = generate("lagged_add", 30_000, seed=5)[0]  # x[t] = x[t-5] + x[t-17] mod 2^16, exactly
-    found, tokenizer = search(values[:20_000]), fit_tokenizer(values, "bytes16")
+    found, tokenizer = find_lagged_sum(values[:20_000]), fit_tokenizer(values, "bytes16")
     windows = windows_for(values, tokenizer, np.array([25_000]), heads=6)
     logp = LaggedSumPredictor(found, tokenizer).predict(windows).log_prob(windows.targets)
     assert (logp[:, :5] > -1e-3).all()  # heads 1-5: every lag is at least the head, so the value is known
@@ -153,7 +153,7 @@ def test_a_head_beyond_the_shortest_lag_and_a_segment_without_a_sum_predict_chan
 @pytest.mark.parametrize("kind", ["bytes16", "bits16"])
 def test_the_product_with_a_linear_low_bit_fixes_the_carry_with_exact_normalised_probabilities(kind):
     values = glibc_like(60_000)
-    found, linear = search(values[:50_000]), scan(values[:50_000])
+    found, linear = find_lagged_sum(values[:50_000]), scan(values[:50_000])
     assert linear.linear_planes == [0]  # the state's bit 1, L = 527: it tells whether a carry came from below
     tokenizer = fit_tokenizer(values, kind)
     windows = windows_for(values, tokenizer, np.array([55_000]))
