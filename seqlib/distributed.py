@@ -56,6 +56,8 @@ def process_group(info: DistInfo, device: torch.device, timeout_s: float = 600):
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(seconds=timeout_s))
     try:
         yield
+        if owned:  # leave together: a rank that tears gloo down while another still uses it can abort at exit
+            dist.barrier()
     finally:
         if owned:
             dist.destroy_process_group()
