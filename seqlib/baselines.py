@@ -419,13 +419,12 @@ class LaggedSumPredictor:
         if self.linear is None:
             return out
         bits, known = self.linear.predict_bits(windows.values, windows.positions)
-        for p in self.linear.planes:
+        for p in (p for p in self.linear.planes if p.linear):
             k = torch.from_numpy(((known >> p.plane) & 1).astype(bool))
             one = torch.from_numpy(((bits >> p.plane) & 1).astype(bool))[k]
-            if p.linear:
-                right, wrong = math.log(2 * (1 - p.eps)), math.log(2 * p.eps)
-                out[k, 0, 1, p.plane] = torch.where(one, right, wrong).double()
-                out[k, 0, 0, p.plane] = torch.where(one, wrong, right).double()
+            right, wrong = math.log(2 * (1 - p.eps)), math.log(2 * p.eps)
+            out[k, 0, 1, p.plane] = torch.where(one, right, wrong).double()
+            out[k, 0, 0, p.plane] = torch.where(one, wrong, right).double()
         return out
 
     @staticmethod
