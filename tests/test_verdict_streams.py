@@ -216,3 +216,12 @@ def test_linear_inputs_hand_the_model_a_linear_bit_it_does_not_learn_from_its_wi
         fit(path, tmp_path / f"run{linear}", steps=120, linear=linear, lr=3e-3)
         bits[linear] = float(pd.read_csv(tmp_path / f"run{linear}" / "history.csv")["val_loss_bits"].iloc[-1])
     assert bits[True] < bits[False] - 0.6, bits
+
+
+def test_another_file_of_a_lagged_generator_finds_its_sum_in_each_half(tmp_path):
+    train_file, _ = write_source(tmp_path, "lagged_add", 30_000, seed=1, a=3, b=31, m=2**32, shift=1)
+    other, _ = write_source(tmp_path, "lagged_add", 40_000, seed=2, a=3, b=31, m=2**32, shift=1)
+    result = evaluate(fit(train_file, tmp_path / "run"), other, max_samples=2_000, progress=False, write=False)
+    assert result["block"].startswith("whole file") and sorted(result["lagged"]["found"]["lags"]) == [3, 31]
+    assert result["verdict"]["explained_by"] in (LAGGED, LAGGED_LINEAR)
+    assert result["baselines"][LAGGED]["heads"][0]["ce_bits"] < 1.0  # searched on one half, scored on the other
