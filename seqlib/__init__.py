@@ -1,8 +1,9 @@
 """seqlib: learn streams of 16-bit values and measure, with evidence, how predictable they are.
 
 The flow from file to verdict: data (U16Stream, splits, windows) -> tokenize -> model (SeqModel and its output kinds)
--> train (Trainer) -> predictors (the model, the baselines, the linear recurrences, the lagged sums) -> evaluate
-(metrics, statistics, verdict) -> predict, plots, widgets and reports. The notebooks import from here only.
+-> train (Trainer) -> predictors (the model, the baselines, the linear recurrences, the lagged sums, the published
+LCGs) -> evaluate (metrics, statistics, verdict) -> predict, plots, widgets and reports. The notebooks import from
+here only.
 
 Every name loads on first use (PEP 562), so `import seqlib` loads neither torch nor pandas. evaluate, predict and
 train are functions named like their modules: the import system binds a submodule on its package once loaded, which
@@ -20,6 +21,7 @@ except PackageNotFoundError:  # a checkout on sys.path that was never installed
 
 _EXPORTS = {
     "checkpoint": ["RunPaths", "load_checkpoint", "load_model"],
+    "congruential": ["Congruential", "find_congruential"],
     "data": ["U16Stream"],
     "lagged": ["LaggedSum", "find_lagged_sum"],
     "linear": ["LinearScan", "scan"],

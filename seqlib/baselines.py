@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, DataError
+from .congruential import LCG, Congruential
 from .lagged import LAGGED, LAGGED_LINEAR, MASK, LaggedSum, Residuals
 from .prediction import BytePrediction, DensePrediction, FixedPrediction, Prediction
 from .values import BITS, BYTE, N_VALUES
@@ -468,6 +469,86 @@ class LaggedSumPredictor:
             out.scatter_add_(-1, s[:, :, None, :].expand_as(match), match * m[:, :, None, :])
             joint = first[rows].gather(-1, first_bytes) * total[rows][..., None]  # P(first byte), unnormalised
             return (out / joint[..., None]).log().float()
+
+        return BytePrediction(first.log().float(), second)
+
+
+class CongruentialPredictor:
+    """A Congruential (a published LCG found in the training block) as a predictor, for lossless tokens.
+
+    Per window it recovers the generator's state from the window's first `needs` values, or jumps ahead the state of
+    an earlier window that fitted; a row is predicted only when every value of its context from there on was the
+    generator's (and the recovery's values lie in it): then P(predicted value) = 1 - eps + eps / 65,536 at every head
+    (the state fixes all later values), eps = found.eps. Other rows, and every row for found=None, predict uniformly.
+    Every input of a row is a value before its head-1 target.
+    """
+
+    name = LCG
+
+    def __init__(self, found: Congruential | None, tokenizer):
+        self.found, self.tokenizer = found, tokenizer
+        self._last: tuple[int, int] | None = None  # (window start, state there) of the last window that fitted
+
+    def _window_states(self, windows) -> tuple[list[int], np.ndarray]:
+        """Each window's state at its first value (0 where none fits) and the offset its predictions may start at
+        (after the values that chose the state; the window's length where nothing fits)."""
+        found, k = self.found, self.found.needs
+        length = windows.raw.shape[1]
+        states, usable_from = [], np.full(len(windows.starts), length)
+        for i, (start, raw) in enumerate(zip(windows.starts.tolist(), windows.raw)):
+            x = None
+            if self._last is not None and start >= self._last[0]:  # cheaper than a recovery, checked the same way
+                x = found.jump(self._last[1], start - self._last[0])
+                x = x if found.outputs([x], k)[0].tolist() == raw[:k].tolist() else None
+            x = found.recover(np.asarray(raw[:k], np.int64)) if x is None else x
+            if x is not None:
+                self._last, usable_from[i] = (start, x), k
+            states.append(x or 0)
+        return states, usable_from
+
+    def _points(self, windows) -> tuple[torch.Tensor, torch.Tensor]:
+        """The predicted value (N, H) of every row and head, and whether the row is predicted (N,)."""
+        N, H, P = len(windows.positions), windows.heads, windows.seq_len - windows.start
+        if self.found is None:
+            return torch.zeros(N, H, dtype=torch.int64), torch.zeros(N, dtype=torch.bool)
+        states, usable_from = self._window_states(windows)
+        length = windows.raw.shape[1]
+        predicted = self.found.outputs(states, length)  # (B, length)
+        fits = np.cumprod(predicted == windows.raw, axis=1).astype(bool)  # every value up to here was predicted
+        context_end = windows.start + 1 + np.arange(P)  # offsets before a row's head-1 target
+        ok = fits[:, context_end - 1] & (context_end >= usable_from[:, None])
+        heads = windows.start + np.arange(P)[:, None] + np.arange(1, H + 1)  # (P, H) offsets of the targets
+        points = predicted[:, heads].reshape(N, H)
+        return torch.from_numpy(points), torch.from_numpy(ok.reshape(N))
+
+    def predict(self, windows) -> Prediction:
+        point, ok = self._points(windows)
+        eps = self.found.eps if self.found is not None else 0.5  # no row is predicted then: any eps in (0, 1)
+        tok, N, H = self.tokenizer, *point.shape
+        hit = torch.where(ok, math.log1p(-eps), -math.inf)[:, None].expand(N, H)  # log of the point's extra mass
+        if tok.output == "tokens":
+            token = torch.from_numpy(tok.lut)[point]
+            seen = token < tok.n_values
+            floor = torch.where(ok, math.log(eps / tok.n_values), -math.log(tok.n_values))[:, None, None]
+            logp = floor.expand(N, H, tok.n_values).clone().double()
+            at = token.clamp_max(tok.n_values - 1)[..., None]
+            logp.scatter_(-1, at, torch.logaddexp(logp.gather(-1, at), torch.where(seen, hit, -math.inf)[..., None]))
+            logp = torch.cat([logp, torch.full((N, H, tok.vocab_size - tok.n_values), UNUSED_LOGP,
+                                               dtype=torch.float64)], -1)
+            return DensePrediction(logp.float())
+        # bytes16: the token's first byte is the value's high byte; bits16: its low byte
+        first_b, second_b = (point >> 8, point & 0xFF) if tok.kind == "bytes16" else (point & 0xFF, point >> 8)
+        okh = ok[:, None].expand(N, H)
+        first = torch.where(okh, eps / BYTE, 1 / BYTE).double()[..., None].expand(N, H, BYTE).clone()
+        first.scatter_add_(-1, first_b[..., None], torch.where(okh, 1 - eps, 0.0).double()[..., None])
+
+        def second(first_bytes: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            on = okh[rows][..., None] & (first_bytes == first_b[rows][..., None])  # (n, H, width): the point's byte
+            floor = torch.where(on, eps / N_VALUES / ((1 - eps) + eps / BYTE), 1 / BYTE).double()
+            out = floor[..., None].expand(*first_bytes.shape, BYTE).clone()
+            top = torch.where(on, (1 - eps) / ((1 - eps) + eps / BYTE), 0.0).double()
+            out.scatter_add_(-1, second_b[rows][:, :, None, None].expand(*first_bytes.shape, 1), top[..., None])
+            return out.log().float()
 
         return BytePrediction(first.log().float(), second)
 

@@ -14,10 +14,11 @@ import torch
 from tqdm.auto import tqdm
 
 from . import stats
-from .baselines import LINEAR, LOSSLESS, LaggedSumPredictor, baseline_predictors
+from .baselines import LINEAR, LOSSLESS, CongruentialPredictor, LaggedSumPredictor, baseline_predictors
 from .checkpoint import RunPaths, atomic_write, load_model
 from .data import U16Stream, eval_windows, gather, model_inputs, score_from
 from .distributed import pick_device
+from .congruential import LCG, NONE_FOUND as CONGRUENTIAL_NONE, Congruential, find_congruential
 from .errors import ConfigError, DataError
 from .lagged import LAGGED, LAGGED_LINEAR, NONE_FOUND, LaggedSum, find_lagged_sum
 from .linear import LinearScan, scan
@@ -172,6 +173,14 @@ def _lagged_sum(state: dict, fit_values: np.ndarray, training_file: bool) -> Lag
     return find_lagged_sum(fit_values)
 
 
+def _congruential(state: dict, fit_values: np.ndarray, training_file: bool) -> Congruential | None:
+    """The published LCG of the block the baselines are fitted on: the checkpoint's for the training block (older
+    checkpoints have none), else a new search."""
+    if training_file and "congruential" in state:
+        return None if state["congruential"] is None else Congruential.from_dict(state["congruential"])
+    return find_congruential(fit_values)
+
+
 def _binned(tokenizer) -> str:
     """What the verdict scored when the tokens are bins of the values."""
     bins = f"{tokenizer.n_values:,} {tokenizer.kind} bins of the values"
@@ -208,8 +217,10 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     any_linear = any(found.linear_planes for found in scans)  # then every segment has the predictor (maybe empty)
     sums = [_lagged_sum(state, stream.values[seg.fit_start:seg.fit_end], len(segments) == 1) for seg in segments]
     with_sum = tokenizer.kind in LOSSLESS and any(s is not None for s in sums)  # uniform in a segment without one
+    lcgs = [_congruential(state, stream.values[seg.fit_start:seg.fit_end], len(segments) == 1) for seg in segments]
+    with_lcg = tokenizer.kind in LOSSLESS and any(g is not None for g in lcgs)
     bar = tqdm(total=sum(len(s.starts) for s in segments), desc="evaluate", unit="window", disable=not progress)
-    for seg, found, lagged in zip(segments, scans, sums):
+    for seg, found, lagged, lcg in zip(segments, scans, sums, lcgs):
         fit_values = np.asarray(stream.values[seg.fit_start:seg.fit_end])
         distinct[fit_values] = True
         predictors = [model_predictor, *baseline_predictors(fit_values, tokenizer, heads, orders,
@@ -217,6 +228,7 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
         if with_sum:  # the sum alone, and with the linear bits where there are some (its product with them)
             predictors += [LaggedSumPredictor(lagged, tokenizer), *([LaggedSumPredictor(lagged, tokenizer, found)]
                                                                       if any_linear else [])]
+        predictors += [CongruentialPredictor(lcg, tokenizer)] if with_lcg else []
         for i in range(0, len(seg.starts), batch):
             starts = seg.starts[i:i + batch]
             raw = gather(stream.values, starts, seq_len + heads)
@@ -253,7 +265,11 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     lagged = sums[0]
     result["lagged"] = {"found": None if lagged is None else lagged.to_dict(),
                         "text": NONE_FOUND if lagged is None else lagged.describe()}
+    lcg = lcgs[0]
+    result["congruential"] = {"found": None if lcg is None else lcg.to_dict(),
+                              "text": CONGRUENTIAL_NONE if lcg is None else lcg.describe()}
     found = {LINEAR: linear.describe()} if linear.linear_planes else {}
+    found |= {LCG: lcg.describe()} if lcg is not None else {}
     found |= {LAGGED: lagged.describe()} if lagged is not None else {}
     found |= {LAGGED_LINEAR: lagged.describe(linear)} if lagged and linear.linear_planes else {}
     n_distinct = int(distinct.sum())

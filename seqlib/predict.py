@@ -17,6 +17,7 @@ from .checkpoint import load_model
 from .data import U16Stream, model_inputs
 from .distributed import pick_device
 from .errors import ConfigError, DataError
+from .congruential import find_congruential
 from .lagged import FIT, MAX_LAG, find_lagged_sum
 from .linear import LinearScan
 from .values import BYTE, N_VALUES
@@ -79,11 +80,15 @@ def linear_next(scan: LinearScan, values: np.ndarray, idx: int) -> str | None:
     return f"linear recurrence (GF(2)): at index {idx}, {shown}; the other bits are not linear"
 
 
+LCG_SEARCH = 200_000  # values before the index in which `predict` looks for a published LCG
+
+
 def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, device: str = "cpu",
             format: str = "u16le") -> pd.DataFrame:
     """Load a checkpoint and a file, then `predict_at` one index; table.attrs["linear"] says what the training
     block's linear recurrences predict there (None when no bit plane is linear), table.attrs["lagged"] what a lagged
-    sum fitted on the values before the index does (None when there is none)."""
+    sum fitted on the values before the index does (None when there is none), table.attrs["congruential"] what a
+    published LCG found in the values before the index does (None when there is none)."""
     _check_topk(topk)
     model, tokenizer, state = load_model(ckpt, pick_device(device))
     values = U16Stream(u16_path, format=format).values
@@ -93,6 +98,8 @@ def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, de
     start = max(0, idx - MAX_LAG - 2 * FIT)  # a lagged sum fitted on the values before idx only
     found = find_lagged_sum(values[start:idx]) if tokenizer.kind in LOSSLESS else None
     table.attrs["lagged"] = None if found is None else found.next_text(values, idx)
+    lcg = find_congruential(values[max(0, idx - LCG_SEARCH):idx]) if tokenizer.kind in LOSSLESS else None
+    table.attrs["congruential"] = None if lcg is None else lcg.next_text(values, idx)
     return table
 
 
@@ -114,5 +121,5 @@ def format_prediction(table: pd.DataFrame) -> str:
                            f"({name} 0x{byte:02x}: p = {r.p_first_byte:.4f}){mark}")
             else:
                 out.append(f"  {r.rank:>3}. {r.value:>13}  p = {r.probability:.4f}{mark}")
-    out += [table.attrs[key] for key in ("linear", "lagged") if table.attrs.get(key)]
+    out += [table.attrs[key] for key in ("linear", "lagged", "congruential") if table.attrs.get(key)]
     return "\n".join(out)

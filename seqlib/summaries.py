@@ -30,7 +30,7 @@ def value_parts_text(head: dict, byte_names: tuple[str, str] = ("high byte", "lo
 
 def linear_lines(result: dict) -> list[str]:
     """The GF(2) scan behind the linear predictor (one line, and its table when some plane is linear), and the
-    lagged-sum search behind the lagged-sum predictor (one line)."""
+    lagged-sum search behind the lagged-sum predictor and the LCG search behind the LCG predictor (a line each)."""
     if "linear" not in result:
         return []
     scan = LinearScan.from_dict(result["linear"]["scan"])
@@ -39,6 +39,8 @@ def linear_lines(result: dict) -> list[str]:
         lines.append(scan.table().to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     if "lagged" in result:  # evaluations written before the lagged sums have none
         lines.append(f"lagged-sum search (modulo 2^16, on the training block): {result['lagged']['text']}")
+    if "congruential" in result:  # nor an LCG search before it
+        lines.append(f"LCG search (published generators, on the training block): {result['congruential']['text']}")
     return [*lines, ""]
 
 

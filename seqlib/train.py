@@ -21,6 +21,7 @@ from .data import (SAMPLING, U16Stream, WindowBatches, batch_iterator, eval_wind
 from .distributed import all_reduce_sum, dist_info, pick_device, process_group
 from .errors import ConfigError, SeqlibError
 from .formats import FORMATS
+from .congruential import Congruential, find_congruential
 from .lagged import LaggedSum, find_lagged_sum
 from .linear import LinearScan, scan
 from .lock import RunLock
@@ -209,6 +210,7 @@ class Trainer:
         train_values = self.stream.values[self.split.train_start:self.split.train_end]
         self.linear = self._scan(train_values, resumed)
         self.lagged = self._lagged_sum(train_values, resumed)
+        self.congruential = self._congruential(train_values, resumed)
         self.tokenizer = tokenizer or fit_tokenizer(train_values, cfg.tokenizer, cfg.num_bins, cfg.max_vocab,
                                                     seed=cfg.seed, linear=self.linear)
         self.model_cfg = replace(model_cfg or ModelConfig(), vocab_size=self.tokenizer.vocab_size,
@@ -271,6 +273,16 @@ class Trainer:
         found = find_lagged_sum(train_values)
         if found is not None and self.is_main:
             print(f"lagged-sum search of the training block: {found.describe()}")
+        return found
+
+    def _congruential(self, train_values, resumed: dict | None) -> Congruential | None:
+        """The published LCG whose states hold the training block's values, for evaluate; the checkpoint's when
+        resuming."""
+        if resumed is not None and "congruential" in resumed:
+            return None if resumed["congruential"] is None else Congruential.from_dict(resumed["congruential"])
+        found = find_congruential(train_values)
+        if found is not None and self.is_main:
+            print(f"LCG search of the training block: {found.describe()}")
         return found
 
     def _build_model(self) -> None:
@@ -544,6 +556,7 @@ class Trainer:
             "tokenizer": self.tokenizer.to_dict(), "split": self.split.to_dict(),
             "linear": None if self.linear is None else self.linear.to_dict(),
             "lagged": None if self.lagged is None else self.lagged.to_dict(),
+            "congruential": None if self.congruential is None else self.congruential.to_dict(),
             "model": self.raw_model.state_dict(), "step": self.step, "best_val_bits": self.best_val_bits,
             "bad_evals": self.bad_evals, "history": list(self.history),
         }

@@ -81,3 +81,16 @@ def test_additive_generator_trains_in_bits16_by_auto_and_predict_prints_full_val
     assert out.count("(0x") == 3 and "low byte 0x" in out and "linear recurrence (GF(2)): at index 19000, bit 0" in out
     truth = int(np.fromfile(tmp_path / "gen.u16", "<u2")[19000])  # x[t] = x[t-17] + x[t-5] exactly, found before 19000
     assert f"lagged sum (mod 2^16): x[t] = x[t-17] + x[t-5] + r (mod 2^16) puts the value at index 19000 at {truth} " in out
+
+
+def test_predict_recovers_a_published_lcg_from_the_values_before_the_index(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["make-stream", "--kind", "lcg", "--n", "20000", "--param", "a=214013", "--param", "c=2531011",
+                 "--param", f"m={2**32}", "--param", "shift=16", "--param", "bits=15", "msvc.u16"]) == 0  # MSVC rand()
+    assert main(["train", "--u16_path", "msvc.u16", "--d_model", "32", "--nlayers", "1", "--nhead", "2", "--seq_len",
+                 "32", "--max_steps", "2", "--eval_every", "2", "--ckpt", "msvc.pt", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--u16_path", "msvc.u16", "--ckpt", "msvc.pt", "--idx", "19000"]) == 0
+    truth = int(np.fromfile(tmp_path / "msvc.u16", "<u2")[19000])
+    assert (f"LCG state recovery: x' = 214,013 x + 2,531,011 (mod 2^32) (MSVC rand(), QuickC) puts the value at index "
+            f"19000 at {truth}") in capsys.readouterr().out

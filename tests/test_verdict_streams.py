@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from seqlib.baselines import LINEAR, LinearRecurrence
+from seqlib.congruential import LCG
 from seqlib.lagged import LAGGED, LAGGED_LINEAR
 from seqlib.checkpoint import load_checkpoint, load_model
 from seqlib.data import model_inputs
@@ -95,6 +96,7 @@ def test_random_16_bit_stream_has_no_linear_planes_and_no_structure(tmp_path):
     result = evaluate(fit(path, tmp_path / "run"), path, max_samples=2_000, progress=False, write=False)
     assert LINEAR not in result["baselines"] and result["linear"]["planes"] == []
     assert LAGGED not in result["baselines"] and result["lagged"]["found"] is None
+    assert LCG not in result["baselines"] and result["congruential"]["found"] is None
     assert not result["verdict"]["predictable"] and result["verdict"]["text"].startswith("no structure found")
 
 
@@ -225,3 +227,30 @@ def test_another_file_of_a_lagged_generator_finds_its_sum_in_each_half(tmp_path)
     assert result["block"].startswith("whole file") and sorted(result["lagged"]["found"]["lags"]) == [3, 31]
     assert result["verdict"]["explained_by"] in (LAGGED, LAGGED_LINEAR)
     assert result["baselines"][LAGGED]["heads"][0]["ce_bits"] < 1.0  # searched on one half, scored on the other
+
+
+JAVA_NEXT_INT_65536 = dict(a=0x5DEECE66D, c=11, m=2**48, shift=32)  # bits 32-47 of java.util.Random's 48-bit state
+
+
+def test_java_random_is_called_a_published_lcg_and_predicted_exactly(tmp_path, monkeypatch):
+    # 32 hidden bits a value: no bit plane is linear within reach and no window holds the state, yet 7 values fix it
+    path, _ = write_source(tmp_path, "lcg", 40_000, seed=5, **JAVA_NEXT_INT_65536)
+    ckpt = fit(path, tmp_path / "run")
+    assert load_checkpoint(ckpt)["congruential"]["shift"] == 32  # searched at training, kept in the checkpoint
+    monkeypatch.setattr(importlib.import_module("seqlib.evaluate"), "find_congruential", None)
+    result = evaluate(ckpt, path, max_samples=2_000, progress=False, write=False)
+    v, lcg = result["verdict"], result["baselines"][LCG]["heads"][0]
+    assert v["predictable"] and v["explained_by"] == LCG and lcg["top1"] == 1.0 and lcg["ce_bits"] < 0.001
+    assert result["linear"]["planes"] == [] and result["lagged"]["found"] is None
+    assert v["text"].startswith("predictable, and the values are bits 32-47 of the states of the linear congruential "
+                                "generator x' = 25,214,903,917 x + 11 (mod 2^48) (hint: java.util.Random")
+    assert "LCG search (published generators, on the training block): the values are bits 32-47" in format_report(
+        result)
+
+
+def test_another_file_of_a_published_lcg_is_predicted_in_each_half(tmp_path):
+    train_file, _ = write_source(tmp_path, "lcg", 30_000, seed=1, **JAVA_NEXT_INT_65536)
+    other, _ = write_source(tmp_path, "lcg", 40_000, seed=2, **JAVA_NEXT_INT_65536)
+    result = evaluate(fit(train_file, tmp_path / "run"), other, max_samples=2_000, progress=False, write=False)
+    assert result["block"].startswith("whole file") and result["verdict"]["explained_by"] == LCG
+    assert result["baselines"][LCG]["heads"][0]["top1"] == 1.0  # found on one half, its states recovered in the other

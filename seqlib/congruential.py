@@ -1,0 +1,379 @@
+"""Linear congruential generators: recover the hidden state of a published LCG from 16 (or fewer) bits of each state.
+
+An LCG x' = a x + c (mod m) is the RNG of java.util.Random, drand48, the C libraries' rand() (MSVC, Borland, musl,
+newlib, the C standard's sample), Delphi, Visual Basic, Numerical Recipes and MINSTD. Programs rarely emit the whole
+state: Java's nextInt(65536) keeps bits 32-47 of a 48-bit state, MSVC's rand() bits 16-30. Over GF(2) such a stream
+has no linear plane within reach (bit j of a state modulo 2^k has period 2^(j+1)), and no transformer window holds
+32 hidden bits, yet a few values fix the whole state and with it every later value.
+
+find_congruential() tries every generator of CATALOGUE at every bit offset of the values in its state (the values
+being `width` consecutive bits, width the bit length of the largest value): it recovers the state from the first
+values of a block and keeps the first (generator, offset) that predicts the next CHECK values with at most MAX_MISS
+misses. Random values match a wrong guess with probability 2^-width per value, so this is a selection rule that
+cannot fire by chance; the verdict's test of the predictor is on held-out values, as for every other predictor.
+
+How a state is recovered from outputs o_i = bits [s, s + w) of x_i:
+- modulo 2^k, bits above s + w never reach the bits below (a carry only moves up), so the outputs are those of the
+  same LCG modulo M = 2^(s + w), and the s hidden low bits are the unknowns;
+- up to BRUTE_BITS hidden bits (and for any other modulus): every candidate state is stepped and filtered;
+- more (Java's nextInt(65536): 32 hidden bits): the hidden parts u_i obey u_i = a^i u_0 + b_i (mod M) with known b_i,
+  so u - b is a point of the lattice {y : y_i = a^i y_0 mod M} near the known vector -b, found by LLL reduction and
+  Babai's nearest plane (Frieze, Hastad, Kannan, Lagarias and Shamir, SIAM J. Comput. 17, 1988).
+Only the published constants are known to it: an LCG with other constants is not recognised here (its low bits, when
+they are in the values, are found by the GF(2) scan).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from fractions import Fraction
+
+import numpy as np
+
+from .data import sparse_reads
+from .errors import CheckpointError, DataError
+
+LCG = "LCG state recovery"
+BRUTE_BITS = 12  # hidden bits searched by stepping every candidate state (more: the lattice)
+BRUTE_MAX = 20  # hidden bits of a modulus that is not a power of two searched that way (more: not at all)
+CHECK = 2_000  # values after the recovery that a candidate must predict
+MAX_MISS = 20  # misses it may make there (a generator's stream makes none; random values hit 1 in 2^width)
+MIN_WIDTH = 12  # fewer bits per value are not searched (dice, bytes: too little of a state is seen; the lattice grows)
+COUNT_CHUNKS = 64  # chunks of CHECK values over which a found generator's misses are counted
+TRIES = 2  # places in the block where a recovery is attempted (a stream may start with values of another source)
+NONE_FOUND = ("no published LCG of seqlib's catalogue (java.util.Random, the C libraries' rand(), drand48, MINSTD and "
+              "others; seqlib.congruential.CATALOGUE) has the values as consecutive bits of its states")
+
+
+@dataclasses.dataclass(frozen=True)
+class Lcg:
+    """x' = a x + c (mod m), with the programs known to use it."""
+
+    name: str
+    a: int
+    c: int
+    m: int
+
+    @property
+    def power_of_two(self) -> bool:
+        return self.m & (self.m - 1) == 0
+
+    @property
+    def bits(self) -> int:
+        """Bits of the state."""
+        return (self.m - 1).bit_length()
+
+    def modulus(self, shift: int, width: int) -> int:
+        """The modulus the values see: 2^(shift + width) for a power of two (the higher bits never reach them)."""
+        return 1 << (shift + width) if self.power_of_two else self.m
+
+    def jump(self, x: int, n: int, m: int | None = None) -> int:
+        """The state n >= 0 steps after x (modulo m, by default the generator's), in O(log n) steps."""
+        m = m or self.m
+        A, C, a, c = 1, 0, self.a % m, self.c % m  # x -> A x + C so far; a, c: the map of 2^i steps
+        while n:
+            if n & 1:
+                A, C = A * a % m, (C * a + c) % m
+            a, c, n = a * a % m, (c * a + c) % m, n >> 1
+        return (A * x + C) % m
+
+    def text(self) -> str:
+        m = f"2^{self.bits}" if self.power_of_two else f"{self.m:,}" if self.m.bit_length() < 31 else (
+            "2^31 - 1" if self.m == (1 << 31) - 1 else f"{self.m:,}")
+        c = f" + {self.c:,}" if self.c else ""
+        return f"x' = {self.a:,} x{c} (mod {m})"
+
+
+# Moduli 2^k stand for every smaller power of two too: x mod 2^31 of an LCG mod 2^32 is the same LCG mod 2^31.
+CATALOGUE = (
+    Lcg("java.util.Random, POSIX drand48/lrand48", 0x5DEECE66D, 11, 1 << 48),
+    Lcg("MSVC rand(), QuickC", 214_013, 2_531_011, 1 << 32),
+    Lcg("the C standard's sample rand(), glibc TYPE_0, many embedded C libraries", 1_103_515_245, 12_345, 1 << 32),
+    Lcg("Borland C/C++ rand()", 22_695_477, 1, 1 << 32),
+    Lcg("Delphi / Turbo Pascal Random", 134_775_813, 1, 1 << 32),
+    Lcg("Numerical Recipes ranqd1", 1_664_525, 1_013_904_223, 1 << 32),
+    Lcg("Visual Basic Rnd, QuickBASIC", 16_598_013, 12_820_163, 1 << 24),  # VB6 writes a as 0x43FD43FD: the same mod 2^24
+    Lcg("RANDU (IBM)", 65_539, 0, 1 << 31),
+    Lcg("Knuth's MMIX", 6_364_136_223_846_793_005, 1_442_695_040_888_963_407, 1 << 64),
+    Lcg("musl / newlib rand()", 6_364_136_223_846_793_005, 1, 1 << 64),
+    Lcg("MINSTD (Park-Miller 1988, C++ minstd_rand0)", 16_807, 0, (1 << 31) - 1),
+    Lcg("MINSTD (Park-Miller 1993, C++ minstd_rand)", 48_271, 0, (1 << 31) - 1),
+)
+
+
+@dataclasses.dataclass
+class Congruential:
+    """The values are bits [shift, shift + width) of the states of `lcg`, as find_congruential() checked them."""
+
+    name: str
+    a: int
+    c: int
+    m: int
+    shift: int
+    width: int
+    n_check: int  # values predicted after the recovery in the search
+    misses: int  # of which wrong
+
+    @property
+    def lcg(self) -> Lcg:
+        return Lcg(self.name, self.a, self.c, self.m)
+
+    @property
+    def eps(self) -> float:
+        """P(a predicted value is wrong): add-one over the search's check, never 0."""
+        return (self.misses + 1) / (self.n_check + 2)
+
+    @property
+    def needs(self) -> int:
+        """Values a recovery reads."""
+        return _outputs_needed(self.lcg, self.shift, self.width)
+
+    def recover(self, outputs: np.ndarray) -> int | None:
+        """The state whose outputs begin with `outputs` (at least `needs` of them), or None."""
+        return recover(self.lcg, self.shift, self.width, outputs)
+
+    def outputs(self, x0: list[int], n: int) -> np.ndarray:
+        """(len(x0), n) values from each state on (its own first), int64."""
+        return outputs_from(self.lcg, self.shift, self.width, x0, n)
+
+    def jump(self, x: int, n: int) -> int:
+        """The state n steps after x."""
+        return self.lcg.jump(x, n, self.lcg.modulus(self.shift, self.width))
+
+    def describe(self) -> str:
+        """One line for the verdict."""
+        bits = f"bit {self.shift}" if self.width == 1 else f"bits {self.shift}-{self.shift + self.width - 1}"
+        return (f"the values are {bits} of the states of the linear congruential generator {self.lcg.text()} "
+                f"(hint: {self.name}): its state is recovered from {self.needs} values and predicts every later one "
+                f"({self.n_check - self.misses:,} of the {self.n_check:,} after a recovery in the training block)")
+
+    def next_text(self, values: np.ndarray, idx: int) -> str:
+        """What the generator predicts for the value at idx, from the values just before it, for `predict`."""
+        k = self.needs
+        if idx < k:
+            return f"{LCG}: fewer than {k} values before index {idx}, nothing is predicted"
+        x = self.recover(np.asarray(values[idx - k:idx], np.int64))
+        if x is None:
+            return f"{LCG}: the {k} values before index {idx} are not outputs of {self.lcg.text()}"
+        return f"{LCG}: {self.lcg.text()} ({self.name}) puts the value at index {idx} at {self.outputs([x], k + 1)[0, -1]}"
+
+    def to_dict(self) -> dict:
+        """Plain ints and strings, for checkpoints and JSON (a modulus of 2^64 is a Python int, which torch.load
+        with weights_only accepts)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Congruential:
+        """The inverse of to_dict."""
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise CheckpointError(f"not a Congruential dict ({e}); pass the dict that Congruential.to_dict() wrote") \
+                from e
+
+
+def _outputs_needed(lcg: Lcg, shift: int, width: int) -> int:
+    """Values a recovery reads: enough that the state is fixed with room to spare (the lattice needs its vector to
+    be much shorter than the lattice's other points: (s + w)(n - 1) / n >= s + 8 bits)."""
+    hidden = _hidden(lcg, shift, width)
+    if hidden <= BRUTE_BITS or not lcg.power_of_two:
+        return hidden // width + 3  # each value keeps 2^-w of the candidates
+    return max(4, -(-(shift + width) // (width - 8)) + 1)
+
+
+def _hidden(lcg: Lcg, shift: int, width: int) -> int:
+    """Bits of the state the values do not show (modulo 2^k only the bits below them matter)."""
+    return shift if lcg.power_of_two else lcg.bits - width
+
+
+def _step(lcg: Lcg, x: np.ndarray, m: int) -> np.ndarray:
+    """a x + c (mod m) for uint64 states: wrapping modulo 2^64 is exact for a power-of-two m, and for another m
+    (below 2^32, as in CATALOGUE) a x fits."""
+    if m & (m - 1) == 0:
+        return (x * np.uint64(lcg.a % m) + np.uint64(lcg.c % m)) & np.uint64(m - 1)
+    return (x * np.uint64(lcg.a % m) % np.uint64(m) + np.uint64(lcg.c % m)) % np.uint64(m)
+
+
+def outputs_from(lcg: Lcg, shift: int, width: int, x0: np.ndarray, n: int) -> np.ndarray:
+    """(len(x0), n) values from each state on, int64."""
+    m = lcg.modulus(shift, width)
+    x = np.array([int(v) % m for v in x0], dtype=np.uint64)
+    out = np.empty((len(x), n), np.int64)
+    for i in range(n):
+        out[:, i] = ((x >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.int64)
+        x = _step(lcg, x, m)
+    return out
+
+
+def recover(lcg: Lcg, shift: int, width: int, outputs: np.ndarray) -> int | None:
+    """The state x_0 (modulo 2^(shift + width) for a power-of-two modulus: the higher bits are not seen) whose
+    values begin with `outputs`, or None; uses the first _outputs_needed() of them."""
+    n = _outputs_needed(lcg, shift, width)
+    o = [int(v) for v in outputs[:n]]
+    if len(o) < n or max(o) >> width:
+        return None
+    if not lcg.power_of_two:  # no lattice here: every candidate (MINSTD's 2^31 - 1 hides 15 bits of 16)
+        return _brute(lcg, shift, width, o) if _hidden(lcg, shift, width) <= BRUTE_MAX else None
+    if _hidden(lcg, shift, width) <= BRUTE_BITS:
+        return _brute(lcg, shift, width, o)
+    x0 = _lattice(lcg, shift, width, o)
+    return x0 if x0 is not None and outputs_from(lcg, shift, width, [x0], n)[0].tolist() == o else None
+
+
+def _brute(lcg: Lcg, shift: int, width: int, o: list[int]) -> int | None:
+    """Step every state whose bits [shift, shift + width) are o[0] and keep those that give o[1:]."""
+    m = lcg.modulus(shift, width)
+    low = np.arange(1 << shift, dtype=np.uint64)
+    high = np.arange(-(-m // (1 << (shift + width))), dtype=np.uint64)  # one value (0) for a power of two
+    x = ((high[:, None] << np.uint64(shift + width)) | np.uint64(o[0] << shift) | low).reshape(-1)
+    x = x[x < np.uint64(m)] if not lcg.power_of_two else x
+    mask = np.uint64((1 << width) - 1)
+    x0 = x
+    for v in o[1:]:
+        x = _step(lcg, x, m)
+        keep = ((x >> np.uint64(shift)) & mask) == np.uint64(v)
+        x, x0 = x[keep], x0[keep]
+        if len(x) == 0:
+            return None
+    return int(x0[0]) if len(x0) == 1 else None
+
+
+def _lattice(lcg: Lcg, shift: int, width: int, o: list[int]) -> int | None:
+    """The hidden low bits u_0 by the closest lattice point to the known offsets (module docstring)."""
+    M, n, s = 1 << (shift + width), len(o), shift
+    a, c = lcg.a % M, lcg.c % M
+    A, C = [1], [0]  # x_i = A_i x_0 + C_i (mod M)
+    for _ in range(n - 1):
+        A.append(A[-1] * a % M)
+        C.append((C[-1] * a + c) % M)
+    b = [(A[i] * (o[0] << s) + C[i] - (o[i] << s)) % M for i in range(n)]  # u_i = A_i u_0 + b_i (mod M)
+    target = [(1 << (s - 1)) - b[i] for i in range(n)]  # u - b with u in the middle of its range
+    v = _babai(*_reduced(a, M, n), target)
+    u0 = v[0] + b[0]
+    return (o[0] << s) + u0 if 0 <= u0 < 1 << s else None
+
+
+def _dot(x: list, y: list):
+    return sum(p * q for p, q in zip(x, y))
+
+
+def _gram_schmidt(B: list[list[int]]) -> tuple[list[list[Fraction]], list[Fraction]]:
+    """The Gram-Schmidt vectors b*_i of the rows of B and their squared norms."""
+    Bs: list[list[Fraction]] = []
+    norms: list[Fraction] = []
+    for b in B:
+        v = [Fraction(x) for x in b]
+        for w, nw in zip(Bs, norms):
+            mu = _dot(b, w) / nw
+            v = [x - mu * y for x, y in zip(v, w)]
+        Bs.append(v)
+        norms.append(_dot(v, v))
+    return Bs, norms
+
+
+def _lll(B: list[list[int]], delta: Fraction = Fraction(3, 4)) -> list[list[int]]:
+    """An LLL-reduced basis of the lattice spanned by the rows of B: exact rationals, Gram-Schmidt updated in place
+    at each swap (Cohen, A Course in Computational Algebraic Number Theory, algorithm 2.6.3)."""
+    B = [row[:] for row in B]
+    n = len(B)
+    Bs, norms = _gram_schmidt(B)
+    mu = [[_dot(B[i], Bs[j]) / norms[j] if j < i else Fraction(0) for j in range(n)] for i in range(n)]
+
+    def reduce(k: int, l: int) -> None:
+        q = round(mu[k][l])
+        if q:
+            B[k] = [x - q * y for x, y in zip(B[k], B[l])]
+            for j in range(l):
+                mu[k][j] -= q * mu[l][j]
+            mu[k][l] -= q
+
+    k = 1
+    while k < n:
+        reduce(k, k - 1)
+        m = mu[k][k - 1]
+        if norms[k] < (delta - m * m) * norms[k - 1]:
+            B[k], B[k - 1] = B[k - 1], B[k]
+            new = norms[k] + m * m * norms[k - 1]
+            mu[k][k - 1] = m * norms[k - 1] / new
+            norms[k], norms[k - 1] = norms[k - 1] * norms[k] / new, new
+            for j in range(k - 1):
+                mu[k - 1][j], mu[k][j] = mu[k][j], mu[k - 1][j]
+            for i in range(k + 1, n):
+                t = mu[i][k]
+                mu[i][k] = mu[i][k - 1] - m * t
+                mu[i][k - 1] = t + mu[k][k - 1] * mu[i][k]
+            k = max(k - 1, 1)
+        else:
+            for l in range(k - 2, -1, -1):
+                reduce(k, l)
+            k += 1
+    return B
+
+
+@functools.lru_cache(maxsize=256)
+def _reduced(a: int, M: int, n: int) -> tuple[list[list[int]], list[list[Fraction]], list[Fraction]]:
+    """The reduced basis of {y : y_i = a^i y_0 (mod M)} (n coordinates) and its Gram-Schmidt vectors: they depend on
+    the generator and the offset only, so each is reduced once."""
+    A = [pow(a, i, M) for i in range(n)]
+    B = _lll([A] + [[M if j == i else 0 for j in range(n)] for i in range(1, n)])
+    return (B, *_gram_schmidt(B))
+
+
+def _babai(B: list[list[int]], Bs: list[list[Fraction]], norms: list[Fraction], t: list[int]) -> list[int]:
+    """The lattice point Babai's nearest-plane method finds near t."""
+    r = [Fraction(x) for x in t]
+    v = [0] * len(t)
+    for i in range(len(B) - 1, -1, -1):
+        q = round(_dot(r, Bs[i]) / norms[i])
+        if q:
+            r = [x - q * y for x, y in zip(r, B[i])]
+            v = [x + q * y for x, y in zip(v, B[i])]
+    return v
+
+
+def _offsets(lcg: Lcg, width: int) -> range:
+    """Bit offsets at which `width` bits of a state can sit."""
+    return range(lcg.bits - width + 1) if lcg.bits >= width else range(0)
+
+
+def find_congruential(values: np.ndarray) -> Congruential | None:
+    """The first generator of CATALOGUE (at the first bit offset) whose recovered state predicts the block, or None
+    (see the module docstring). Reads the block's first TRIES * (CHECK + 100) values at most."""
+    values = np.asarray(values) if not isinstance(values, np.ndarray) else values
+    if values.ndim != 1 or values.dtype.kind not in "iu":
+        raise DataError(f"an LCG search needs a 1-D array of integer values, got dtype {values.dtype} with shape "
+                        f"{values.shape}; pass the uint16 stream, e.g. seqlib.data.open_u16(path)")
+    span = CHECK + 100
+    v = np.asarray(values[:TRIES * span], np.int64)
+    if len(v) < span or v.min() < 0:
+        return None
+    width = int(v.max()).bit_length()
+    if width < MIN_WIDTH:
+        return None
+    for lcg in CATALOGUE:
+        for shift in _offsets(lcg, width):
+            need = _outputs_needed(lcg, shift, width)
+            for start in range(0, len(v) - span + 1, span):
+                x = recover(lcg, shift, width, v[start:start + need])
+                if x is None:
+                    continue
+                predicted = outputs_from(lcg, shift, width, [x], need + CHECK)[0, need:]
+                if int((predicted != v[start + need:start + need + CHECK]).sum()) <= MAX_MISS:
+                    return _counted(Congruential(lcg.name, lcg.a, lcg.c, lcg.m, shift, width, 0, 0), values,
+                                    start, x)
+                break  # a state that fits its first values and then fails: the next offset
+    return None
+
+
+def _counted(found: Congruential, values: np.ndarray, start: int, x: int) -> Congruential:
+    """found with its misses counted over up to COUNT_CHUNKS chunks of CHECK values evenly spread over the block after
+    the recovery's values (the whole of it when it is short), each predicted from the state recovered at `start`
+    (jumped ahead)."""
+    first = start + found.needs
+    n = max(1, min(COUNT_CHUNKS, (len(values) - first) // CHECK))
+    starts = first + np.arange(n) * ((len(values) - first) // n)
+    states = [found.jump(x, int(s) - start) for s in starts]
+    with sparse_reads(values):
+        truth = np.stack([np.asarray(values[s:s + CHECK], np.int64) for s in starts])
+    predicted = found.outputs(states, truth.shape[1])
+    return dataclasses.replace(found, n_check=truth.size, misses=int((predicted != truth).sum()))

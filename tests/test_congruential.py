@@ -1,0 +1,147 @@
+"""Published LCGs: the state recovered from truncated outputs (by stepping candidates and by lattice reduction), nothing
+found where no catalogued generator made the values, and the predictor's exact probabilities and causality."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from seqlib.baselines import CongruentialPredictor
+from seqlib.congruential import CATALOGUE, Congruential, Lcg, find_congruential
+from seqlib.errors import CheckpointError, DataError
+from seqlib.evaluate import Windows
+from seqlib.sources import generate
+from seqlib.tokenize import fit_tokenizer
+
+
+def lcg_outputs(a: int, c: int, m: int, n: int, out, seed: int = 20_261_202) -> np.ndarray:
+    """n outputs out(x) of x <- a x + c mod m, in plain Python integers (an emulation independent of seqlib's)."""
+    x, values = seed % m, []
+    for _ in range(n):
+        x = (a * x + c) % m
+        values.append(out(x))
+    return np.array(values, dtype=np.int64)
+
+
+JAVA = (0x5DEECE66D, 11, 1 << 48)
+STREAMS = {  # name: (values, catalogue name, bit offset, width)
+    "java nextInt(65536)": (lambda n: lcg_outputs(*JAVA, n, lambda x: x >> 32), "java.util.Random", 32, 16),
+    "java nextInt() & 0xFFFF": (lambda n: lcg_outputs(*JAVA, n, lambda x: (x >> 16) & 0xFFFF), "java.util.Random",
+                                16, 16),
+    "MSVC rand()": (lambda n: lcg_outputs(214_013, 2_531_011, 1 << 32, n, lambda x: (x >> 16) & 0x7FFF), "MSVC", 16,
+                    15),
+    "musl rand() >> 15": (lambda n: lcg_outputs(6_364_136_223_846_793_005, 1, 1 << 64, n, lambda x: x >> 48), "musl",
+                          48, 16),
+    "MINSTD & 0xFFFF": (lambda n: lcg_outputs(16_807, 0, 2**31 - 1, n, lambda x: x & 0xFFFF), "MINSTD", 0, 16),
+}
+
+
+@pytest.mark.parametrize("name", STREAMS)
+def test_search_recovers_the_generator_and_the_bits_its_values_keep(name):
+    make, catalogue_name, shift, width = STREAMS[name]
+    found = find_congruential(make(20_000))
+    assert found.name.startswith(catalogue_name) or catalogue_name in found.name
+    assert (found.shift, found.width, found.misses) == (shift, width, 0) and found.n_check == 18_000
+    assert found.describe().startswith(f"the values are bits {shift}-{shift + width - 1} of the states of the linear "
+                                       f"congruential generator")
+
+
+@pytest.mark.parametrize("values", [
+    np.random.default_rng(0).integers(0, 65536, 30_000),  # random 16-bit values
+    np.random.default_rng(1).integers(0, 6, 30_000),  # a die: too few bits a value to search
+    generate("mt19937", 30_000, seed=2)[0],  # linear over GF(2), not congruential
+    generate("lcg", 30_000, seed=3, a=69_069, c=1, m=2**32, shift=16)[0],  # an LCG outside the catalogue
+], ids=["random", "die", "mt19937", "uncatalogued-lcg"])
+def test_search_finds_nothing_where_no_catalogued_generator_made_the_values(values):
+    assert find_congruential(values.astype(np.uint16)) is None
+
+
+def test_misses_are_counted_exactly_where_other_values_replace_the_generator_s():
+    values = STREAMS["java nextInt(65536)"][0](7 + 15 * 2_000)  # the recovery's 7 values, then 15 chunks of 2,000
+    replaced = np.arange(5_000, len(values), 997)  # after the recovery and its first check
+    values[replaced] ^= 0x0101
+    found = find_congruential(values)
+    assert (found.n_check, found.misses) == (30_000, len(replaced))
+    assert found.eps == (len(replaced) + 1) / 30_002
+
+
+def test_search_refuses_an_array_that_is_not_a_stream_of_integers():
+    with pytest.raises(DataError, match="1-D array of integer values"):
+        find_congruential(np.zeros(10_000))
+
+
+def test_jump_ahead_equals_stepping_one_value_at_a_time():
+    lcg = Lcg("test", *JAVA)
+    x = 123_456_789
+    stepped = x
+    for _ in range(1_000):
+        stepped = (lcg.a * stepped + lcg.c) % lcg.m
+    assert lcg.jump(x, 1_000) == stepped and lcg.jump(x, 0) == x
+
+
+def test_a_found_generator_survives_a_weights_only_checkpoint_and_refuses_a_foreign_dict(tmp_path):
+    found = find_congruential(STREAMS["musl rand() >> 15"][0](10_000))  # a modulus of 2^64: beyond int64
+    torch.save({"congruential": found.to_dict()}, tmp_path / "c.pt")
+    assert Congruential.from_dict(torch.load(tmp_path / "c.pt", weights_only=True)["congruential"]) == found
+    with pytest.raises(CheckpointError, match="not a Congruential dict"):
+        Congruential.from_dict({"name": "x"})
+
+
+def test_every_catalogued_generator_has_a_state_of_at_least_sixteen_bits():
+    assert all(lcg.bits >= 16 and 0 < lcg.a < lcg.m for lcg in CATALOGUE)
+
+
+def windows_for(values: np.ndarray, tokenizer, starts: np.ndarray, seq_len: int = 16, heads: int = 1) -> Windows:
+    raw = values[starts[:, None] + np.arange(seq_len + heads)]
+    return Windows(values, starts, raw, torch.from_numpy(tokenizer.encode(raw)), seq_len, heads, seq_len // 2)
+
+
+@pytest.mark.parametrize("kind", ["bytes16", "bits16"])
+def test_the_predictor_gives_every_head_the_generator_s_value_with_probability_one_minus_eps(kind):
+    values = STREAMS["java nextInt(65536)"][0](30_000)
+    found, tokenizer = find_congruential(values[:20_000]), fit_tokenizer(values, kind)
+    windows = windows_for(values, tokenizer, np.array([20_000, 20_100, 25_000]), heads=3)  # a jump, then a gap
+    pred = CongruentialPredictor(found, tokenizer).predict(windows)
+    truth = torch.from_numpy(tokenizer.encode(windows.target_values))
+    eps = found.eps
+    torch.testing.assert_close(pred.log_prob(truth), torch.full(truth.shape, math.log(1 - eps + eps / 65536)),
+                               atol=1e-6, rtol=0)
+    other = torch.from_numpy(tokenizer.encode(windows.target_values ^ 0x0100))
+    torch.testing.assert_close(pred.log_prob(other), torch.full(truth.shape, math.log(eps / 65536)), atol=1e-5,
+                               rtol=0)
+    assert torch.allclose(pred.dense().exp().sum(-1), torch.ones(len(truth), 3), atol=1e-4)
+
+
+def test_the_predictor_over_exact_tokens_puts_the_mass_on_the_generator_s_token():
+    values = lcg_outputs(214_013, 2_531_011, 1 << 32, 30_000, lambda x: (x >> 19) & 0xFFF)  # 12 bits a value
+    found, tokenizer = find_congruential(values[:20_000]), fit_tokenizer(values, "exact", max_vocab=4096)
+    assert tokenizer.kind == "exact" and (found.shift, found.width) == (19, 12)
+    windows = windows_for(values, tokenizer, np.array([25_000]), seq_len=32)
+    probs = CongruentialPredictor(found, tokenizer).predict(windows).dense()[:, 0].exp()
+    truth = torch.from_numpy(tokenizer.encode(values[windows.positions]))
+    assert torch.allclose(probs[torch.arange(len(truth)), truth], torch.full((len(truth),), 1 - found.eps +
+                          found.eps / tokenizer.n_values), atol=1e-5)
+
+
+def test_the_predictor_reads_only_the_values_before_each_position_and_falls_back_to_chance():
+    values = STREAMS["java nextInt(65536)"][0](30_000)
+    found, tokenizer = find_congruential(values[:20_000]), fit_tokenizer(values, "bytes16")
+    start = np.array([25_000])
+    before = CongruentialPredictor(found, tokenizer).predict(windows_for(values, tokenizer, start)).dense()
+    changed = values.copy()
+    changed[25_012] ^= 0x5A5A  # the target of the fourth scored row (rows predict 25,009..25,016)
+    after = CongruentialPredictor(found, tokenizer).predict(windows_for(changed, tokenizer, start)).dense()
+    torch.testing.assert_close(after[:4], before[:4], atol=0, rtol=0)  # its own row and the rows before it
+    # every later row's context holds a value the generator did not give: chance, exactly
+    torch.testing.assert_close(after[4:], torch.full_like(after[4:], -math.log(65536)), atol=1e-5, rtol=0)
+    nothing = CongruentialPredictor(None, tokenizer).predict(windows_for(values, tokenizer, start)).dense()
+    torch.testing.assert_close(nothing, torch.full_like(nothing, -math.log(65536)), atol=1e-5, rtol=0)
+
+
+def test_a_window_whose_first_values_are_not_the_generator_s_is_predicted_at_chance():
+    values = STREAMS["java nextInt(65536)"][0](30_000)
+    found, tokenizer = find_congruential(values[:20_000]), fit_tokenizer(values, "bytes16")
+    noisy = values.copy()
+    noisy[25_000:25_007] = np.random.default_rng(5).integers(0, 65536, 7)  # the values a recovery would read
+    pred = CongruentialPredictor(found, tokenizer).predict(windows_for(noisy, tokenizer, np.array([25_000])))
+    torch.testing.assert_close(pred.dense(), torch.full_like(pred.dense(), -math.log(65536)), atol=1e-5, rtol=0)
