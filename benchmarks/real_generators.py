@@ -1,11 +1,11 @@
 """The verdict on streams from real generator implementations nobody on the project wrote (glibc via ctypes,
 CPython's random, NumPy's bit generators, os.urandom), exact emulations where none is at hand (java.util.Random,
-MINSTD, RANDU, .NET's Random) or the published recurrences where the seeding is not at hand (Knuth's ran_array, Go's
+MINSTD, RANDU, .NET's Random, MSVC's and musl's rand()) or the published recurrences where the seeding is not at hand (Knuth's ran_array, Go's
 math/rand, RANLUX's subtract-with-borrow), and entropy-source simulations that are not generators.
 
 `python benchmarks/real_generators.py [--quick] [--write]`: per stream, a tiny model trained for one step (the verdict
 comes from evaluate, which needs a checkpoint; the model adds nothing after one step), then evaluate: the GF(2) scan
-of the training block, the lagged-sum search, every baseline and the verdict, as the CLI's evaluate gives them.
+of the training block, the lagged-sum search, the LCG search, every baseline and the verdict, as the CLI's evaluate gives them.
 The table says what the ground truth is (from the generator's definition), what seqlib found, and whether both
 agree. About 20 s per stream.
 """
@@ -28,7 +28,8 @@ from seqlib.model import ModelConfig
 from seqlib.sources import write_u16
 from seqlib.train import TrainConfig, train
 
-LINEAR_VERDICT, LAGGED_VERDICT, SIMPLE, NONE = "linear", "lagged sum", "simple statistics", "no structure found"
+LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, SIMPLE, NONE = ("linear", "lagged sum", "published LCG", "simple statistics",
+                                                             "no structure found")
 
 
 @dataclass
@@ -36,10 +37,11 @@ class Stream:
     name: str
     how: str
     make: Callable[[int, int], np.ndarray]  # (n, seed) -> values
-    expect: str  # LINEAR_VERDICT, LAGGED_VERDICT, SIMPLE or NONE: what an honest verdict says at this sample size
+    expect: str  # LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, SIMPLE or NONE: what an honest verdict says
     truth: str  # the ground truth in words
     linear: dict[int, int | None] = field(default_factory=dict)  # plane -> its true L (None: finite, not derived)
     lagged: list[int] = field(default_factory=list)  # the lags of x_t = +-x_{t-a} +-x_{t-b} + small (mod 2^16)
+    lcg: tuple[str, int] | None = None  # (a word of its catalogue name, the bit offset of the values in its state)
     tokenizer: str = "auto"
 
 
@@ -69,13 +71,14 @@ STREAMS = [
            "recurrence (seeded from NumPy)", R.ranlux_swb, LAGGED_VERDICT, "the borrow and the carry of the dropped "
            "bits: r in {0, -1}", lagged=[10, 24]),
     Stream("glibc random(), TYPE_0 state", "ctypes libc initstate(1, buf, 8), random() & 0xFFFF", R.glibc_type0,
-           LINEAR_VERDICT, "LCG 1103515245 x + 12345 mod 2^31: plane j has period 2^(j+1), L = 2^j + 1",
-           _lcg_planes(0, 15, lambda j: 2**j + 1)),
+           LCG_VERDICT, "LCG 1103515245 x + 12345 mod 2^31, state bits 0-15: plane j has period 2^(j+1), "
+           "L = 2^j + 1", _lcg_planes(0, 15, lambda j: 2**j + 1), lcg=("C standard", 0)),
     Stream("glibc mrand48() & 0xFFFF", "ctypes libc srand48(1), mrand48()", lambda n, s: R.glibc_48(n, s, "mrand48"),
-           LINEAR_VERDICT, "48-bit LCG (as Java's), state bits 16-31: plane 0 L = 2^16 + 1 = 65,537; planes 1+ "
-           "beyond", {0: 65_537}),
+           LCG_VERDICT, "48-bit LCG (as Java's), state bits 16-31: plane 0 L = 2^16 + 1 = 65,537; planes 1+ "
+           "beyond; 16 hidden bits below", {0: 65_537}, lcg=("drand48", 16)),
     Stream("glibc lrand48() & 0xFFFF", "ctypes libc srand48(1), lrand48()", lambda n, s: R.glibc_48(n, s, "lrand48"),
-           NONE, "state bits 17-32: L >= 2^17 + 1, beyond reach (a lattice attack predicts it; seqlib cannot)"),
+           LCG_VERDICT, "state bits 17-32: L >= 2^17 + 1, beyond reach over GF(2); 17 hidden bits below",
+           lcg=("drand48", 17)),
     Stream("Python random.getrandbits(16)", "random.Random(1)", R.python_getrandbits, LINEAR_VERDICT,
            "MT19937 tempered, high 16 bits: every plane L = 19,937", _lcg_planes(0, 15, lambda j: 19_937)),
     Stream("Python random.randrange(65536)", "random.Random(1)", R.python_randrange, NONE,
@@ -97,15 +100,25 @@ STREAMS = [
              f"{g}: nonlinear output function") for g in ("PCG64", "PCG64DXSM", "Philox", "SFC64")],
     Stream("os.urandom", "os.urandom(2n)", R.urandom, NONE, "the kernel's CSPRNG: no structure"),
     Stream("java.util.Random nextInt(65536)", "exact emulation (48-bit LCG a = 0x5DEECE66D, c = 11)",
-           R.java_next_int_bound, NONE, "state bits 32-47: L >= 2^32 + 1; predictable by lattice methods, not by "
-           "seqlib's predictors"),
-    Stream("java.util.Random nextInt() & 0xFFFF", "exact emulation", R.java_next_int_low, LINEAR_VERDICT,
-           "state bits 16-31: plane 0 L = 2^16 + 1 = 65,537 (period 2^17); planes 1+ beyond", {0: 65_537}),
-    Stream("MINSTD (Park-Miller) & 0xFFFF", "x = 16807 x mod (2^31 - 1), exact", R.minstd, NONE,
-           "prime modulus: no bit plane is linear"),
-    Stream("RANDU & 0xFFFF", "x = 65539 x mod 2^31, exact, x0 = 1", R.randu, LINEAR_VERDICT,
+           R.java_next_int_bound, LCG_VERDICT, "state bits 32-47: L >= 2^32 + 1 over GF(2); 32 hidden bits, "
+           "recovered by lattice reduction", lcg=("java.util.Random", 32)),
+    Stream("java.util.Random nextInt() & 0xFFFF", "exact emulation", R.java_next_int_low, LCG_VERDICT,
+           "state bits 16-31: plane 0 L = 2^16 + 1 = 65,537 (period 2^17); planes 1+ beyond", {0: 65_537},
+           lcg=("java.util.Random", 16)),
+    Stream("MINSTD (Park-Miller) & 0xFFFF", "x = 16807 x mod (2^31 - 1), exact", R.minstd, LCG_VERDICT,
+           "prime modulus: no bit plane is linear; 15 hidden bits", lcg=("MINSTD", 0)),
+    Stream("MSVC rand()", "exact emulation (x = 214013 x + 2531011 mod 2^32, (x >> 16) & 0x7FFF)", R.msvc_rand,
+           LCG_VERDICT, "15-bit values, state bits 16-30: plane 0 L = 2^16 + 1 = 65,537; 16 hidden bits below",
+           {0: 65_537}, lcg=("MSVC", 16)),
+    Stream("musl rand() & 0xFFFF", "exact emulation (x = 6364136223846793005 x + 1 mod 2^64, x >> 33)", R.musl_rand,
+           LCG_VERDICT, "state bits 33-48: no plane within reach over GF(2); 33 hidden bits below",
+           lcg=("musl", 33)),
+    Stream("LCG 69069 x + 1 mod 2^32, bits 16-31", "exact emulation (not in seqlib's catalogue)", R.marsaglia_lcg,
+           LINEAR_VERDICT, "plane 0 L = 2^16 + 1 = 65,537; planes 1+ beyond; constants unknown to seqlib",
+           {0: 65_537}),
+    Stream("RANDU & 0xFFFF", "x = 65539 x mod 2^31, exact, x0 = 1", R.randu, LCG_VERDICT,
            "planes 0 and 2 constant (x = 1, 3 mod 8), plane 1 period 2 (L = 2), plane j >= 3 period 2^(j-1), "
-           "L = 2^(j-2) + 1", {1: 2, **_lcg_planes(3, 15, lambda j: 2 ** (j - 2) + 1)}),
+           "L = 2^(j-2) + 1", {1: 2, **_lcg_planes(3, 15, lambda j: 2 ** (j - 2) + 1)}, lcg=("RANDU", 0)),
     Stream("12-bit ADC, drifting noisy signal", "AR(1) drift (phi 0.999, sd 400 LSB) + noise 8 LSB, rounded",
            R.adc_drift, SIMPLE, "clustered, autocorrelated values; no exact recurrence in any plane"),
     Stream("von Neumann-debiased correlated bits", "pairs of a sticky biased bit source (stay 0.7, p1 0.6), 16 bits "
@@ -132,7 +145,8 @@ def _planes(planes: list[int]) -> str:
     return ", ".join(parts)
 
 
-def judge(stream: Stream, found: dict[int, int], lagged: dict | None, verdict: dict) -> tuple[bool, str]:
+def judge(stream: Stream, found: dict[int, int], lagged: dict | None, lcg: dict | None,
+          verdict: dict) -> tuple[bool, str]:
     """Does what seqlib found and said match the ground truth? (ok, why not)"""
     text = verdict["text"]
     if sorted(found) != sorted(stream.linear):
@@ -143,6 +157,13 @@ def judge(stream: Stream, found: dict[int, int], lagged: dict | None, verdict: d
     lags = sorted(lagged["lags"]) if lagged else []
     if lags != sorted(stream.lagged):
         return False, f"lagged sum at lags {lags or 'none'}, expected {sorted(stream.lagged) or 'none'}"
+    if (lcg is None) != (stream.lcg is None) or lcg and not (stream.lcg[0] in lcg["name"]
+                                                             and lcg["shift"] == stream.lcg[1]):
+        return False, (f"LCG {lcg['name']} at bit {lcg['shift']}" if lcg else "no LCG") + (
+            f", expected {stream.lcg[0]} at bit {stream.lcg[1]}" if stream.lcg else ", expected none")
+    if stream.expect == LCG_VERDICT and not (text.startswith("predictable") and (
+            "linear congruential generator" in text or stream.linear and "linear recurrence" in text)):
+        return False, "no LCG verdict"
     if stream.expect == LAGGED_VERDICT and not (text.startswith("predictable") and "x[t] = " in text):
         return False, "no lagged-sum verdict"
     if stream.expect == LINEAR_VERDICT and not (text.startswith("predictable") and "linear recurrence" in text):
@@ -171,8 +192,8 @@ def run(stream: Stream, n: int, tmp: Path, max_samples: int, seed: int = 1) -> d
     planes = result["linear"]["scan"]["planes"]
     found = {p["plane"]: p["L"] for p in planes if p["linear"]}
     v = result["verdict"]
-    lagged = result["lagged"]["found"]
-    ok, why = judge(stream, found, lagged, v)
+    lagged, lcg = result["lagged"]["found"], result["congruential"]["found"]
+    ok, why = judge(stream, found, lagged, lcg, v)
     linear = result["baselines"].get(LINEAR, {}).get("heads", [{}])[0]
     return {
         "source": stream.name, "how produced": stream.how, "ground truth": stream.truth,
@@ -181,6 +202,7 @@ def run(stream: Stream, n: int, tmp: Path, max_samples: int, seed: int = 1) -> d
         "linear predictor top-1": linear.get("top1", ""),
         "lagged sum found": " ".join(f"{'+' if s > 0 else '-'}{a}" for a, s in zip(lagged["lags"], lagged["signs"]))
         if lagged else "none",
+        "LCG found": f"{lcg['name']}, bits {lcg['shift']}-{lcg['shift'] + lcg['width'] - 1}" if lcg else "none",
         "best other predictor": v["best_baseline"],
         "verdict": v["text"], "right": met(ok) + (f" ({why})" if why else ""),
         "s": round(time.perf_counter() - started, 1), "generate s": round(made, 1),
@@ -201,9 +223,10 @@ def main(quick: bool, write: bool, only: str | None = None) -> None:
     missed = sum(row["right"].startswith("**missed") for row in rows)
     report_if(write, f"Real generators ({'quick' if quick else 'full'})", rows, [
         f"{n:,} values per stream (seed 1); a tiny model (d_model 32, 1 layer) trained for 1 step, then evaluate on "
-        f"up to {max_samples:,} held-out positions: the GF(2) scan and the lagged-sum search of the training block, "
-        f"the baselines and the verdict as the CLI gives them. right: the linear planes (and L where the ground truth "
-        f"gives it), the lags of the lagged sum and the kind of verdict match the ground truth. {len(rows) - missed} of "
+        f"up to {max_samples:,} held-out positions: the GF(2) scan, the lagged-sum search and the LCG search of the "
+        f"training block, the baselines and the verdict as the CLI gives them. right: the linear planes (and L where "
+        f"the ground truth gives it), the lags of the lagged sum, the LCG and its bits, and the kind of verdict match "
+        f"the ground truth. {len(rows) - missed} of "
         f"{len(rows)} right."])
 
 

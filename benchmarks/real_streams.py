@@ -89,6 +89,27 @@ def randu(n: int, seed: int) -> np.ndarray:
     return _lcg_loop(n, seed | 1, 65539, 0, 2**31) & 0xFFFF
 
 
+def msvc_rand(n: int, seed: int) -> np.ndarray:
+    """Microsoft C runtime rand() after srand(seed), exact: x = 214013 x + 2531011 mod 2^32, (x >> 16) & 0x7FFF
+    (15-bit values)."""
+    return _lcg_loop(n, seed, 214_013, 2_531_011, 2**32) >> 16 & 0x7FFF
+
+
+def musl_rand(n: int, seed: int) -> np.ndarray:
+    """musl libc rand() after srand(seed), exact: x = 6364136223846793005 x + 1 mod 2^64 from x = seed - 1, x >> 33,
+    low 16 bits (state bits 33-48)."""
+    x, out = seed - 1, np.empty(n, np.int64)
+    for i in range(n):
+        x = (6_364_136_223_846_793_005 * x + 1) & (2**64 - 1)
+        out[i] = (x >> 33) & 0xFFFF
+    return out
+
+
+def marsaglia_lcg(n: int, seed: int) -> np.ndarray:
+    """x = 69069 x + 1 mod 2^32 (Marsaglia's 'super-duper' LCG, not in seqlib's catalogue), bits 16-31."""
+    return _lcg_loop(n, seed, 69_069, 1, 2**32) >> 16
+
+
 def dotnet_next_65536(n: int, seed: int) -> np.ndarray:
     """.NET Framework System.Random(seed).Next(65536), exact: Knuth's subtractive generator x_t = x_{t-55} - x_{t-34}
     mod (2^31 - 1) with Microsoft's seeding (MSEED 161803398), each output scaled as (int)(x / (2^31 - 1) * 65536)."""

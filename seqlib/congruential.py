@@ -78,10 +78,9 @@ class Lcg:
         return (A * x + C) % m
 
     def text(self) -> str:
-        m = f"2^{self.bits}" if self.power_of_two else f"{self.m:,}" if self.m.bit_length() < 31 else (
-            "2^31 - 1" if self.m == (1 << 31) - 1 else f"{self.m:,}")
-        c = f" + {self.c:,}" if self.c else ""
-        return f"x' = {self.a:,} x{c} (mod {m})"
+        """'x' = a x + c (mod m)'."""
+        m = f"2^{self.bits}" if self.power_of_two else "2^31 - 1" if self.m == (1 << 31) - 1 else f"{self.m:,}"
+        return f"x' = {self.a:,} x{f' + {self.c:,}' if self.c else ''} (mod {m})"
 
 
 # Moduli 2^k stand for every smaller power of two too: x mod 2^31 of an LCG mod 2^32 is the same LCG mod 2^31.
@@ -142,7 +141,7 @@ class Congruential:
 
     def describe(self) -> str:
         """One line for the verdict."""
-        bits = f"bit {self.shift}" if self.width == 1 else f"bits {self.shift}-{self.shift + self.width - 1}"
+        bits = f"bits {self.shift}-{self.shift + self.width - 1}"
         return (f"the values are {bits} of the states of the linear congruential generator {self.lcg.text()} "
                 f"(hint: {self.name}): its state is recovered from {self.needs} values and predicts every later one "
                 f"({self.n_check - self.misses:,} of the {self.n_check:,} after a recovery in the training block)")
@@ -155,7 +154,8 @@ class Congruential:
         x = self.recover(np.asarray(values[idx - k:idx], np.int64))
         if x is None:
             return f"{LCG}: the {k} values before index {idx} are not outputs of {self.lcg.text()}"
-        return f"{LCG}: {self.lcg.text()} ({self.name}) puts the value at index {idx} at {self.outputs([x], k + 1)[0, -1]}"
+        value = self.outputs([x], k + 1)[0, -1]
+        return f"{LCG}: {self.lcg.text()} ({self.name}) puts the value at index {idx} at {value}"
 
     def to_dict(self) -> dict:
         """Plain ints and strings, for checkpoints and JSON (a modulus of 2^64 is a Python int, which torch.load
@@ -338,18 +338,21 @@ def _offsets(lcg: Lcg, width: int) -> range:
 
 def find_congruential(values: np.ndarray) -> Congruential | None:
     """The first generator of CATALOGUE (at the first bit offset) whose recovered state predicts the block, or None
-    (see the module docstring). Reads the block's first TRIES * (CHECK + 100) values at most."""
+    (see the module docstring). Recovers from the block's first TRIES * (CHECK + 100) values at most; a generator
+    found there is counted over up to COUNT_CHUNKS * CHECK values spread over the whole block."""
     values = np.asarray(values) if not isinstance(values, np.ndarray) else values
     if values.ndim != 1 or values.dtype.kind not in "iu":
         raise DataError(f"an LCG search needs a 1-D array of integer values, got dtype {values.dtype} with shape "
                         f"{values.shape}; pass the uint16 stream, e.g. seqlib.data.open_u16(path)")
     span = CHECK + 100
     v = np.asarray(values[:TRIES * span], np.int64)
-    if len(v) < span or v.min() < 0:
+    if len(v) < span:
         return None
+    if v.min() < 0 or v.max() > 0xFFFF:
+        raise DataError(f"values must lie in 0..65535, got {v.min()}..{v.max()}; pass the uint16 stream")
     width = int(v.max()).bit_length()
-    if width < MIN_WIDTH:
-        return None
+    if width < MIN_WIDTH or len(np.unique(v[:span])) < span // 4:  # few distinct values: no generator's 12+ bits (a
+        return None  # multiplicative LCG's state 0 would 'predict' a stream of zeros)
     for lcg in CATALOGUE:
         for shift in _offsets(lcg, width):
             need = _outputs_needed(lcg, shift, width)

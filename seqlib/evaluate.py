@@ -165,20 +165,13 @@ def _linear_scan(state: dict, fit_values: np.ndarray, training_file: bool, alpha
     return scan(fit_values, alpha=alpha)
 
 
-def _lagged_sum(state: dict, fit_values: np.ndarray, training_file: bool) -> LaggedSum | None:
-    """The lagged sum of the block the baselines are fitted on: the checkpoint's when that is the training block (it
-    was searched at training; older checkpoints have none), else a new search."""
-    if training_file and "lagged" in state:
-        return None if state["lagged"] is None else LaggedSum.from_dict(state["lagged"])
-    return find_lagged_sum(fit_values)
-
-
-def _congruential(state: dict, fit_values: np.ndarray, training_file: bool) -> Congruential | None:
-    """The published LCG of the block the baselines are fitted on: the checkpoint's for the training block (older
-    checkpoints have none), else a new search."""
-    if training_file and "congruential" in state:
-        return None if state["congruential"] is None else Congruential.from_dict(state["congruential"])
-    return find_congruential(fit_values)
+def _searched(state: dict, key: str, search, kind, fit_values: np.ndarray, training_file: bool):
+    """What `search` finds in the block the baselines are fitted on (the lagged sum, the published LCG): the
+    checkpoint's for the training block (it was searched at training; older checkpoints have none), else a new
+    search."""
+    if training_file and key in state:
+        return None if state[key] is None else kind.from_dict(state[key])
+    return search(fit_values)
 
 
 def _binned(tokenizer) -> str:
@@ -215,9 +208,11 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     scans = [_linear_scan(state, stream.values[seg.fit_start:seg.fit_end], len(segments) == 1, alpha)
              for seg in segments]
     any_linear = any(found.linear_planes for found in scans)  # then every segment has the predictor (maybe empty)
-    sums = [_lagged_sum(state, stream.values[seg.fit_start:seg.fit_end], len(segments) == 1) for seg in segments]
+    sums = [_searched(state, "lagged", find_lagged_sum, LaggedSum, stream.values[seg.fit_start:seg.fit_end],
+                      len(segments) == 1) for seg in segments]
     with_sum = tokenizer.kind in LOSSLESS and any(s is not None for s in sums)  # uniform in a segment without one
-    lcgs = [_congruential(state, stream.values[seg.fit_start:seg.fit_end], len(segments) == 1) for seg in segments]
+    lcgs = [_searched(state, "congruential", find_congruential, Congruential,
+                      stream.values[seg.fit_start:seg.fit_end], len(segments) == 1) for seg in segments]
     with_lcg = tokenizer.kind in LOSSLESS and any(g is not None for g in lcgs)
     bar = tqdm(total=sum(len(s.starts) for s in segments), desc="evaluate", unit="window", disable=not progress)
     for seg, found, lagged, lcg in zip(segments, scans, sums, lcgs):

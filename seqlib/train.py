@@ -209,8 +209,9 @@ class Trainer:
         self._build_data_split(model_cfg or ModelConfig(), resumed)
         train_values = self.stream.values[self.split.train_start:self.split.train_end]
         self.linear = self._scan(train_values, resumed)
-        self.lagged = self._lagged_sum(train_values, resumed)
-        self.congruential = self._congruential(train_values, resumed)
+        self.lagged = self._searched("lagged", find_lagged_sum, LaggedSum, "lagged-sum search", train_values, resumed)
+        self.congruential = self._searched("congruential", find_congruential, Congruential, "LCG search", train_values,
+                                           resumed)
         self.tokenizer = tokenizer or fit_tokenizer(train_values, cfg.tokenizer, cfg.num_bins, cfg.max_vocab,
                                                     seed=cfg.seed, linear=self.linear)
         self.model_cfg = replace(model_cfg or ModelConfig(), vocab_size=self.tokenizer.vocab_size,
@@ -266,23 +267,14 @@ class Trainer:
             print(f"linear scan of the training block: {found.describe()}")
         return found
 
-    def _lagged_sum(self, train_values, resumed: dict | None) -> LaggedSum | None:
-        """The training block's lagged sum modulo 2^16, for evaluate; the checkpoint's when resuming."""
-        if resumed is not None and "lagged" in resumed:
-            return None if resumed["lagged"] is None else LaggedSum.from_dict(resumed["lagged"])
-        found = find_lagged_sum(train_values)
+    def _searched(self, key: str, search, kind, what: str, train_values, resumed: dict | None):
+        """What `search` finds in the training block (None: nothing), kept in the checkpoint under `key` for evaluate:
+        the lagged sum, the published LCG; the checkpoint's when resuming."""
+        if resumed is not None and key in resumed:
+            return None if resumed[key] is None else kind.from_dict(resumed[key])
+        found = search(train_values)
         if found is not None and self.is_main:
-            print(f"lagged-sum search of the training block: {found.describe()}")
-        return found
-
-    def _congruential(self, train_values, resumed: dict | None) -> Congruential | None:
-        """The published LCG whose states hold the training block's values, for evaluate; the checkpoint's when
-        resuming."""
-        if resumed is not None and "congruential" in resumed:
-            return None if resumed["congruential"] is None else Congruential.from_dict(resumed["congruential"])
-        found = find_congruential(train_values)
-        if found is not None and self.is_main:
-            print(f"LCG search of the training block: {found.describe()}")
+            print(f"{what} of the training block: {found.describe()}")
         return found
 
     def _build_model(self) -> None:

@@ -51,7 +51,8 @@ def test_search_recovers_the_generator_and_the_bits_its_values_keep(name):
     np.random.default_rng(1).integers(0, 6, 30_000),  # a die: too few bits a value to search
     generate("mt19937", 30_000, seed=2)[0],  # linear over GF(2), not congruential
     generate("lcg", 30_000, seed=3, a=69_069, c=1, m=2**32, shift=16)[0],  # an LCG outside the catalogue
-], ids=["random", "die", "mt19937", "uncatalogued-lcg"])
+    np.r_[4095, np.zeros(20_000, int)],  # 12 bits wide, but zeros: a fixed point of RANDU and MINSTD, not their output
+], ids=["random", "die", "mt19937", "uncatalogued-lcg", "zeros"])
 def test_search_finds_nothing_where_no_catalogued_generator_made_the_values(values):
     assert find_congruential(values.astype(np.uint16)) is None
 
@@ -68,6 +69,10 @@ def test_misses_are_counted_exactly_where_other_values_replace_the_generator_s()
 def test_search_refuses_an_array_that_is_not_a_stream_of_integers():
     with pytest.raises(DataError, match="1-D array of integer values"):
         find_congruential(np.zeros(10_000))
+    values = np.arange(10_000)
+    values[:2] = -1, 65_536
+    with pytest.raises(DataError, match="values must lie in 0..65535, got -1..65536"):
+        find_congruential(values)
 
 
 def test_jump_ahead_equals_stepping_one_value_at_a_time():

@@ -318,7 +318,7 @@ def test_make_stream_cli_writes_each_new_kind(tmp_path, kind):
 
 def test_lcg_modulo_2_32_shifted_by_16_is_the_classic_rand():
     class StartAt:  # the state after srand(1) and one step: 1 * 214013 + 2531011
-        def integers(self, low, high):
+        def integers(self, low, high, dtype=None):
             return 2_745_024
 
     values, info = _lcg(5, StartAt(), a=214013, c=2531011, m=2**32, shift=16, bits=15)
