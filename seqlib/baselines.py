@@ -478,8 +478,9 @@ class CongruentialPredictor:
 
     Per window it recovers the generator's state from the window's first `needs` values, or jumps ahead the state of
     an earlier window that fitted; a row is predicted only when every value of its context from there on was the
-    generator's (and the recovery's values lie in it): then P(predicted value) = 1 - eps + eps / 65,536 at every head
-    (the state fixes all later values), eps = found.eps. Other rows, and every row for found=None, predict uniformly.
+    generator's (and the recovery's values lie in it): then the predicted value gets 1 - eps and every value a share of
+    eps (1 - eps + eps / 65,536 in all for 16-bit tokens) at every head, the state fixing all later values; eps =
+    found.eps. Other rows, and every row for found=None, predict uniformly.
     Every input of a row is a value before its head-1 target.
     """
 
@@ -525,8 +526,8 @@ class CongruentialPredictor:
         point, ok = self._points(windows)
         eps = self.found.eps if self.found is not None else 0.5  # no row is predicted then: any eps in (0, 1)
         tok, N, H = self.tokenizer, *point.shape
-        hit = torch.where(ok, math.log1p(-eps), -math.inf)[:, None].expand(N, H)  # log of the point's extra mass
         if tok.output == "tokens":
+            hit = torch.where(ok, math.log1p(-eps), -math.inf)[:, None].expand(N, H)  # log of the point's extra mass
             token = torch.from_numpy(tok.lut)[point]
             seen = token < tok.n_values
             floor = torch.where(ok, math.log(eps / tok.n_values), -math.log(tok.n_values))[:, None, None]

@@ -91,7 +91,7 @@ CATALOGUE = (
     Lcg("Borland C/C++ rand()", 22_695_477, 1, 1 << 32),
     Lcg("Delphi / Turbo Pascal Random", 134_775_813, 1, 1 << 32),
     Lcg("Numerical Recipes ranqd1", 1_664_525, 1_013_904_223, 1 << 32),
-    Lcg("Visual Basic Rnd, QuickBASIC", 16_598_013, 12_820_163, 1 << 24),  # VB6 writes a as 0x43FD43FD: the same mod 2^24
+    Lcg("Visual Basic Rnd, QuickBASIC", 16_598_013, 12_820_163, 1 << 24),  # VB6's 0x43FD43FD: the same a mod 2^24
     Lcg("RANDU (IBM)", 65_539, 0, 1 << 31),
     Lcg("Knuth's MMIX", 6_364_136_223_846_793_005, 1_442_695_040_888_963_407, 1 << 64),
     Lcg("musl / newlib rand()", 6_364_136_223_846_793_005, 1, 1 << 64),
