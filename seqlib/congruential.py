@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from fractions import Fraction
 
 import numpy as np
 
@@ -253,80 +252,91 @@ def _lattice(lcg: Lcg, shift: int, width: int, o: list[int]) -> int | None:
     return (o[0] << s) + u0 if 0 <= u0 < 1 << s else None
 
 
-def _dot(x: list, y: list):
+def _dot(x: list[int], y: list[int]) -> int:
     return sum(p * q for p, q in zip(x, y))
 
 
-def _gram_schmidt(B: list[list[int]]) -> tuple[list[list[Fraction]], list[Fraction]]:
-    """The Gram-Schmidt vectors b*_i of the rows of B and their squared norms."""
-    Bs: list[list[Fraction]] = []
-    norms: list[Fraction] = []
-    for b in B:
-        v = [Fraction(x) for x in b]
-        for w, nw in zip(Bs, norms):
-            mu = _dot(b, w) / nw
-            v = [x - mu * y for x, y in zip(v, w)]
-        Bs.append(v)
-        norms.append(_dot(v, v))
-    return Bs, norms
-
-
-def _lll(B: list[list[int]], delta: Fraction = Fraction(3, 4)) -> list[list[int]]:
-    """An LLL-reduced basis of the lattice spanned by the rows of B: exact rationals, Gram-Schmidt updated in place
-    at each swap (Cohen, A Course in Computational Algebraic Number Theory, algorithm 2.6.3)."""
+def _lll(B: list[list[int]]) -> tuple[list[list[int]], list[int], list[list[int]]]:
+    """An LLL-reduced basis (delta = 3/4) of the lattice spanned by the independent rows of B, in integers only (the
+    integral LLL of Cohen, A Course in Computational Algebraic Number Theory, algorithm 2.6.7: every division is
+    exact, so no fraction is ever formed), with its Gram-Schmidt data: d[i] the Gram determinant of the first i rows
+    and lam[k][j] = d[j + 1] mu[k][j]."""
     B = [row[:] for row in B]
     n = len(B)
-    Bs, norms = _gram_schmidt(B)
-    mu = [[_dot(B[i], Bs[j]) / norms[j] if j < i else Fraction(0) for j in range(n)] for i in range(n)]
+    d = [1] + [0] * n  # d[i + 1]: the Gram determinant of the first i + 1 rows
+    lam = [[0] * n for _ in range(n)]  # lam[k][j] = d[j + 1] mu[k][j]
+
+    def gram(k: int) -> None:
+        for j in range(k + 1):
+            u = _dot(B[k], B[j])
+            for i in range(j):
+                u = (d[i + 1] * u - lam[k][i] * lam[j][i]) // d[i]
+            if j < k:
+                lam[k][j] = u
+            else:
+                d[k + 1] = u
 
     def reduce(k: int, l: int) -> None:
-        q = round(mu[k][l])
-        if q:
+        if 2 * abs(lam[k][l]) > d[l + 1]:
+            q = (2 * lam[k][l] + d[l + 1]) // (2 * d[l + 1])  # the nearest integer to mu[k][l]
             B[k] = [x - q * y for x, y in zip(B[k], B[l])]
-            for j in range(l):
-                mu[k][j] -= q * mu[l][j]
-            mu[k][l] -= q
+            lam[k][l] -= q * d[l + 1]
+            for i in range(l):
+                lam[k][i] -= q * lam[l][i]
 
-    k = 1
+    def swap(k: int, k_max: int) -> None:
+        B[k], B[k - 1] = B[k - 1], B[k]
+        for j in range(k - 1):
+            lam[k][j], lam[k - 1][j] = lam[k - 1][j], lam[k][j]
+        la = lam[k][k - 1]
+        b = (d[k - 1] * d[k + 1] + la * la) // d[k]
+        for i in range(k + 1, k_max + 1):
+            t = lam[i][k]
+            lam[i][k] = (d[k + 1] * lam[i][k - 1] - la * t) // d[k]
+            lam[i][k - 1] = (b * t + la * lam[i][k]) // d[k + 1]
+        d[k] = b
+
+    d[1] = _dot(B[0], B[0])
+    k, k_max = 1, 0
     while k < n:
+        if k > k_max:
+            k_max = k
+            gram(k)
         reduce(k, k - 1)
-        m = mu[k][k - 1]
-        if norms[k] < (delta - m * m) * norms[k - 1]:
-            B[k], B[k - 1] = B[k - 1], B[k]
-            new = norms[k] + m * m * norms[k - 1]
-            mu[k][k - 1] = m * norms[k - 1] / new
-            norms[k], norms[k - 1] = norms[k - 1] * norms[k] / new, new
-            for j in range(k - 1):
-                mu[k - 1][j], mu[k][j] = mu[k][j], mu[k - 1][j]
-            for i in range(k + 1, n):
-                t = mu[i][k]
-                mu[i][k] = mu[i][k - 1] - m * t
-                mu[i][k - 1] = t + mu[k][k - 1] * mu[i][k]
-            k = max(k - 1, 1)
+        if 4 * d[k + 1] * d[k - 1] < 3 * d[k] ** 2 - 4 * lam[k][k - 1] ** 2:  # Lovasz's condition fails
+            swap(k, k_max)
+            k = max(1, k - 1)
         else:
             for l in range(k - 2, -1, -1):
                 reduce(k, l)
             k += 1
-    return B
+    return B, d, lam
 
 
 @functools.lru_cache(maxsize=256)
-def _reduced(a: int, M: int, n: int) -> tuple[list[list[int]], list[list[Fraction]], list[Fraction]]:
-    """The reduced basis of {y : y_i = a^i y_0 (mod M)} (n coordinates) and its Gram-Schmidt vectors: they depend on
-    the generator and the offset only, so each is reduced once."""
-    A = [pow(a, i, M) for i in range(n)]
-    B = _lll([A] + [[M if j == i else 0 for j in range(n)] for i in range(1, n)])
-    return (B, *_gram_schmidt(B))
+def _reduced(a: int, M: int, n: int) -> tuple[list[list[int]], list[int], list[list[int]]]:
+    """The reduced basis of {y : y_i = a^i y_0 (mod M)} (n coordinates) and its Gram-Schmidt data: they depend on the
+    generator and the offset only, so each is reduced once."""
+    return _lll([[pow(a, i, M) for i in range(n)]] + [[M if j == i else 0 for j in range(n)] for i in range(1, n)])
 
 
-def _babai(B: list[list[int]], Bs: list[list[Fraction]], norms: list[Fraction], t: list[int]) -> list[int]:
-    """The lattice point Babai's nearest-plane method finds near t."""
-    r = [Fraction(x) for x in t]
-    v = [0] * len(t)
-    for i in range(len(B) - 1, -1, -1):
-        q = round(_dot(r, Bs[i]) / norms[i])
+def _babai(B: list[list[int]], d: list[int], lam: list[list[int]], t: list[int]) -> list[int]:
+    """The lattice point Babai's nearest-plane method finds near t: t size-reduced against the basis, in integers
+    (t's own lam row, d[j] <t, b*_j>, is integral for an integral t, as the basis rows' are)."""
+    n = len(B)
+    lt = [0] * n
+    for j in range(n):
+        u = _dot(t, B[j])
+        for i in range(j):
+            u = (d[i + 1] * u - lt[i] * lam[j][i]) // d[i]
+        lt[j] = u
+    v = [0] * n
+    for i in range(n - 1, -1, -1):
+        q = (2 * lt[i] + d[i + 1]) // (2 * d[i + 1])  # the nearest integer to t's coordinate along b*_i
         if q:
-            r = [x - q * y for x, y in zip(r, B[i])]
+            lt[i] -= q * d[i + 1]
+            for j in range(i):
+                lt[j] -= q * lam[i][j]
             v = [x + q * y for x, y in zip(v, B[i])]
     return v
 
