@@ -70,6 +70,9 @@ STREAMS = [
     Stream("RANLUX (luxury 0) subtract-with-borrow, top 16 bits", "x_t = x_{t-10} - x_{t-24} - c mod 2^24, exact "
            "recurrence (seeded from NumPy)", R.ranlux_swb, LAGGED_VERDICT, "the borrow and the carry of the dropped "
            "bits: r in {0, -1}", lagged=[10, 24]),
+    Stream("glibc rand() % 6 + 1 (a die)", "ctypes libc srand(1), rand() % 6 + 1", R.glibc_dice, LAGGED_VERDICT,
+           "r = r[i-3] + r[i-31] mod 2^32, out r >> 1: the die obeys the sum mod 6 up to the carry and the wrap "
+           "(2^31 = 2 mod 6), r in {-2, -1, 0, 3}; its parity is linear (L = 528)", {0: 528}, lagged=[3, 31]),
     Stream("glibc random(), TYPE_0 state", "ctypes libc initstate(1, buf, 8), random() & 0xFFFF", R.glibc_type0,
            LCG_VERDICT, "LCG 1103515245 x + 12345 mod 2^31, state bits 0-15: plane j has period 2^(j+1), "
            "L = 2^j + 1", _lcg_planes(0, 15, lambda j: 2**j + 1), lcg=("C standard", 0)),

@@ -32,6 +32,14 @@ def glibc_random(n: int, seed: int, shift: int) -> np.ndarray:
     return np.fromiter((f() for _ in range(n)), np.int64, n) >> shift & 0xFFFF
 
 
+def glibc_dice(n: int, seed: int) -> np.ndarray:
+    """rand() % 6 + 1 after srand(seed): a die of glibc's default generator, as C games throw one."""
+    libc = _libc()
+    libc.srand(seed)
+    f = libc.rand
+    return np.fromiter((f() for _ in range(n)), np.int64, n) % 6 + 1
+
+
 def glibc_type0(n: int, seed: int) -> np.ndarray:
     """glibc random() with an 8-byte state from initstate (TYPE_0: x = 1103515245 x + 12345 mod 2^31), low 16 bits."""
     libc = _libc()

@@ -13,7 +13,7 @@ import torch
 
 from .errors import ConfigError, DataError
 from .congruential import LCG, Congruential
-from .lagged import LAGGED, LAGGED_LINEAR, MASK, LaggedSum, Residuals
+from .lagged import LAGGED, LAGGED_LINEAR, LaggedSum, Residuals
 from .prediction import BytePrediction, DensePrediction, FixedPrediction, Prediction
 from .values import BITS, BYTE, N_VALUES
 
@@ -395,7 +395,7 @@ class LaggedSumPredictor:
         r = found.residuals if found else Residuals([], [], 1.0)
         self.r = torch.tensor(r.values, dtype=torch.int64)
         self.probs = torch.tensor(r.probs, dtype=torch.float64)
-        self.escape = r.escape
+        self.escape, self.size = r.escape, r.size  # the escape mass covers the residues modulo `size`
 
     def _mass(self, windows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The values the kept residuals point at (N, H, K), their probabilities, and the escape mass (N, H)."""
@@ -408,7 +408,7 @@ class LaggedSumPredictor:
                 ok = target >= self.found.history
                 usable[:, h - 1] = torch.from_numpy(ok)
                 base[ok, h - 1] = torch.from_numpy(self.found.base(windows.values, target[ok]))
-        point = (base[..., None] + self.r) & MASK
+        point = self.found.value(base[..., None], self.r) if self.found is not None else base[..., None] + self.r
         mass = self.probs * usable[..., None]
         escape = torch.where(usable, self.escape, 1.0).double()
         return point, mass, escape
@@ -447,7 +447,7 @@ class LaggedSumPredictor:
             token = lut[point]
             valid = token < tok.n_values
             token_values = torch.from_numpy(tok.lo[:tok.n_values]).expand(*escape.shape, -1)
-            probs = (escape / N_VALUES)[..., None] * self._log_weight(token_values, logf, every).exp()
+            probs = (escape / self.size)[..., None] * self._log_weight(token_values, logf, every).exp()
             probs.scatter_add_(-1, token.clamp_max(tok.n_values - 1), mass * valid)
             logp = torch.cat([probs.log(), torch.full((*escape.shape, tok.vocab_size - tok.n_values), UNUSED_LOGP,
                                                       dtype=torch.float64)], -1)

@@ -38,7 +38,7 @@ def linear_lines(result: dict) -> list[str]:
     if scan.linear_planes:
         lines.append(scan.table().to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     if "lagged" in result:  # evaluations written before the lagged sums have none
-        lines.append(f"lagged-sum search (modulo 2^16, on the training block): {result['lagged']['text']}")
+        lines.append(f"lagged-sum search (on the training block): {result['lagged']['text']}")
     if "congruential" in result:  # nor an LCG search before it
         lines.append(f"LCG search (published generators, on the training block): {result['congruential']['text']}")
     return [*lines, ""]

@@ -80,7 +80,7 @@ def test_additive_generator_trains_in_bits16_by_auto_and_predict_prints_full_val
     out = capsys.readouterr().out
     assert out.count("(0x") == 3 and "low byte 0x" in out and "linear recurrence (GF(2)): at index 19000, bit 0" in out
     truth = int(np.fromfile(tmp_path / "gen.u16", "<u2")[19000])  # x[t] = x[t-17] + x[t-5] exactly, found before 19000
-    assert f"lagged sum (mod 2^16): x[t] = x[t-17] + x[t-5] + r (mod 2^16) puts the value at index 19000 at {truth} " in out
+    assert f"lagged sum: x[t] = x[t-17] + x[t-5] + r (mod 2^16) puts the value at index 19000 at {truth} " in out
 
 
 def test_predict_recovers_a_published_lcg_from_the_values_before_the_index(tmp_path, monkeypatch, capsys):

@@ -9,7 +9,7 @@ import torch
 from seqlib.baselines import LaggedSumPredictor
 from seqlib.errors import CheckpointError, DataError
 from seqlib.evaluate import Windows
-from seqlib.lagged import LAGGED_LINEAR, LaggedSum, Residuals, find_lagged_sum
+from seqlib.lagged import LAGGED_LINEAR, LaggedSum, Residuals, _modulus, find_lagged_sum
 from seqlib.linear import scan
 from seqlib.sources import generate
 from seqlib.tokenize import fit_tokenizer
@@ -37,6 +37,50 @@ def test_search_finds_the_lags_and_the_carry_of_an_additive_lagged_generator():
     text = found.describe()
     assert text.startswith("the values obey x[t] = x[t-31] + x[t-3] + r (mod 2^16) with r in {0, 1}")
     assert "additive lagged Fibonacci generator" in text and "from the 31 before it" in text
+
+
+def glibc_dice(n: int, seed: int = 3) -> np.ndarray:
+    """rand() % 6 + 1 of glibc's additive generator: r[i] = r[i-3] + r[i-31] mod 2^32, each die r >> 1 mod 6, plus 1."""
+    r = [int(v) | 1 for v in np.random.default_rng(seed).integers(0, 2**32, 31)] + [0] * n
+    for t in range(31, n + 31):
+        r[t] = (r[t - 3] + r[t - 31]) % 2**32
+    return np.array([(x >> 1) % 6 + 1 for x in r[31:]], dtype=np.uint16)
+
+
+def test_dice_taken_modulo_six_of_an_additive_generator_obey_the_sum_modulo_six():
+    # o = r >> 1 gains a carry c (1 in 4) and loses 2^31 on a wrap w (1 in 2): modulo 6, o[t] - o[t-3] - o[t-31] =
+    # c - 2w (2^31 = 2 mod 6), and with the faces 1..6 the residual of the values is c - 2w - 1: {-1, 0, -3, -2}
+    found = find_lagged_sum(glibc_dice(60_000))
+    assert (sorted(found.lags), found.signs, found.modulus, found.low) == ([3, 31], [1, 1], 6, 1)
+    assert sorted(found.common()[0]) == [-2, -1, 0, 3] and found.common()[1] == pytest.approx(1.0, abs=1e-3)
+    h = -(2 * 3 / 8 * math.log2(3 / 8) + 2 * 1 / 8 * math.log2(1 / 8))  # 1.811 bits against log2(6) = 2.585
+    assert abs(found.check_bits - h) < 0.03 and abs(found.values_bits - math.log2(6)) < 0.01
+    assert found.describe().startswith("the values obey x[t] = x[t-31] + x[t-3] + r (mod 6) with r in {-2, -1, 0, 3}")
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([1, 2, 3, 4, 5, 6, 6], (6, 1)),  # every face seen: a die wraps at its faces
+    ([1, 2, 3, 5, 6], (8, 0)),  # a face never seen: the power of two above the largest value
+    ([0, 7, 65_000], (65_536, 0)),  # 16-bit values need not show 0 and 65,535
+    ([3, 32_767], (32_768, 0)),  # 15-bit rand()
+])
+def test_the_modulus_is_the_alphabet_when_complete_else_the_power_of_two_above(values, expected):
+    assert _modulus(np.array(values, dtype=np.int64)) == expected
+
+
+def test_the_predictor_over_die_faces_gives_each_face_the_residual_probability_modulo_six():
+    values = glibc_dice(30_000)
+    found, tokenizer = find_lagged_sum(values[:20_000]), fit_tokenizer(values, "exact")
+    windows = windows_for(values, tokenizer, np.array([25_000, 26_000]), seq_len=64)
+    probs = LaggedSumPredictor(found, tokenizer).predict(windows).dense()[:, 0].exp()
+    x = values.astype(np.int64)
+    base = (x[windows.positions - 3] + x[windows.positions - 31]) % 6
+    r = dict(zip(found.residuals.values, found.residuals.probs))
+    for face in range(1, 7):
+        expected = torch.tensor([r.get((face - b) % 6, 0.0) + found.residuals.escape / 6 for b in base],
+                                dtype=torch.float32)
+        token = tokenizer.encode(np.array([face]))[0]
+        torch.testing.assert_close(probs[:, token], expected, atol=1e-5, rtol=0)
 
 
 def test_search_finds_a_subtraction_with_a_borrow_at_lags_beyond_the_model_window():
@@ -115,10 +159,11 @@ def test_the_predictor_gives_each_value_exactly_the_residual_probability_of_its_
 
 def test_the_predictor_over_exact_tokens_puts_the_mass_on_the_tokens_of_the_sum():
     # x[t] = x[t-5] + x[t-17] mod 16: 16 tokens, period 8 (2^17 - 1) (lags (2, 5) would repeat after 248 values, and
-    # the search would rightly prefer x[t] = x[t-248])
+    # the search would rightly prefer x[t] = x[t-248]); all 16 values seen, so the sums wrap at 16: r = 0 always
     values = generate("lagged_add", 30_000, seed=4, m=16)[0]
     found, tokenizer = find_lagged_sum(values[:20_000]), fit_tokenizer(values, "exact")
-    assert tokenizer.kind == "exact" and sorted(found.lags) == [5, 17] and sorted(found.common()[0]) == [-16, 0]
+    assert tokenizer.kind == "exact" and sorted(found.lags) == [5, 17] and found.common() == ([0], pytest.approx(1.0, abs=1e-4))
+    assert found.equation() == "x[t] = x[t-17] + x[t-5] + r (mod 16)"
     windows = windows_for(values, tokenizer, np.array([25_000]))
     truth = tokenizer.encode(values[windows.positions])
     for linear in (None, scan(values[:20_000])):  # alone, and with its linear lowest plane (L = 17)

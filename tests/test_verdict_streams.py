@@ -23,6 +23,7 @@ from seqlib.tokenize import fit_tokenizer
 from seqlib.train import TrainConfig, train
 
 from conftest import write_source
+from test_lagged import glibc_dice
 
 TINY = ModelConfig(d_model=32, nlayers=1, nhead=2, seq_len=32)
 
@@ -254,3 +255,16 @@ def test_another_file_of_a_published_lcg_is_predicted_in_each_half(tmp_path):
     result = evaluate(fit(train_file, tmp_path / "run"), other, max_samples=2_000, progress=False, write=False)
     assert result["block"].startswith("whole file") and result["verdict"]["explained_by"] == LCG
     assert result["baselines"][LCG]["heads"][0]["top1"] == 1.0  # found on one half, its states recovered in the other
+
+
+def test_dice_of_an_additive_generator_are_predicted_by_the_sum_modulo_six_and_their_linear_parity(tmp_path):
+    # rand() % 6 + 1 of glibc's generator: the parity is linear (1 bit of 2.585), the sum modulo 6 leaves c - 2w - 1,
+    # and the parity tells the carry c, which leaves the wrap w: 1 bit a die, top-1 one half
+    path = tmp_path / "dice.u16"
+    write_u16(path, glibc_dice(60_000))
+    result = evaluate(fit(path, tmp_path / "run"), path, max_samples=2_000, progress=False, write=False)
+    b, v = result["baselines"], result["verdict"]
+    assert abs(b[LINEAR]["heads"][0]["ce_bits"] - np.log2(3)) < 0.02  # log2 6 - 1
+    assert abs(b[LAGGED]["heads"][0]["ce_bits"] - 1.811) < 0.05
+    assert v["explained_by"] == LAGGED_LINEAR and abs(b[LAGGED_LINEAR]["heads"][0]["ce_bits"] - 1.0) < 0.02
+    assert v["text"].startswith("predictable, and the values obey x[t] = x[t-31] + x[t-3] + r (mod 6)")
