@@ -133,6 +133,9 @@ def test_a_lagged_sum_survives_to_dict_and_refuses_a_foreign_dict():
     assert LaggedSum.from_dict(found.to_dict()) == found
     with pytest.raises(CheckpointError, match="not a LaggedSum dict"):
         LaggedSum.from_dict({"lags": [3]})
+    old = found.to_dict()  # a checkpoint written before sums had a modulus: 16-bit words
+    del old["modulus"], old["low"], old["residuals"]["size"]
+    assert LaggedSum.from_dict(old) == found and found.modulus == 65_536
 
 
 def windows_for(values: np.ndarray, tokenizer, starts: np.ndarray, seq_len: int = 16, heads: int = 1) -> Windows:
