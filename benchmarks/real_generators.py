@@ -1,13 +1,14 @@
 """The verdict on streams from real generator implementations nobody on the project wrote (glibc via ctypes,
 CPython's random, NumPy's bit generators, os.urandom), exact emulations where none is at hand (java.util.Random,
-MINSTD, RANDU, .NET's Random, MSVC's and musl's rand()) or the published recurrences where the seeding is not at hand (Knuth's ran_array, Go's
-math/rand, RANLUX's subtract-with-borrow), and entropy-source simulations that are not generators.
+MINSTD, RANDU, .NET's Random, MSVC's and musl's rand(), dumps of 32-bit outputs) or the published recurrences where
+the seeding is not at hand (Knuth's ran_array, Go's math/rand, RANLUX's subtract-with-borrow), and entropy-source
+simulations that are not generators.
 
 `python benchmarks/real_generators.py [--quick] [--write]`: per stream, a tiny model trained for one step (the verdict
 comes from evaluate, which needs a checkpoint; the model adds nothing after one step), then evaluate: the GF(2) scan
-of the training block, the lagged-sum search, the LCG search, every baseline and the verdict, as the CLI's evaluate gives them.
-The table says what the ground truth is (from the generator's definition), what seqlib found, and whether both
-agree. About 20 s per stream.
+of the training block, the lagged-sum search, the LCG search, every baseline and the verdict, as the CLI's evaluate
+gives them. The table says what the ground truth is (from the generator's definition), what seqlib found, and
+whether both agree. About 20 s per stream.
 """
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ from seqlib.model import ModelConfig
 from seqlib.sources import write_u16
 from seqlib.train import TrainConfig, train
 
-LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, SIMPLE, NONE = ("linear", "lagged sum", "published LCG", "simple statistics",
-                                                             "no structure found")
+LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT = "linear", "lagged sum", "published LCG"
+SIMPLE, NONE = "simple statistics", "no structure found"
 
 
 @dataclass
@@ -116,6 +117,12 @@ STREAMS = [
     Stream("musl rand() & 0xFFFF", "exact emulation (x = 6364136223846793005 x + 1 mod 2^64, x >> 33)", R.musl_rand,
            LCG_VERDICT, "state bits 33-48: no plane within reach over GF(2); 33 hidden bits below",
            lcg=("musl", 33)),
+    Stream("Numerical Recipes ranqd1, 32-bit states dumped", "exact emulation, little-endian 32-bit words read as "
+           "16-bit values", R.ranqd1_dump, LCG_VERDICT, "the whole state in every two values; each plane interleaves "
+           "state bit j (L <= 2^j + 1) with bit j + 16 (beyond reach over GF(2))", lcg=("Numerical Recipes", 0)),
+    Stream("java.util.Random nextInt(), writeInt() dump", "exact emulation, big-endian 32-bit words read as big-endian "
+           "16-bit values", R.java_next_int_be, LCG_VERDICT, "state bits 47-32 then 31-16 of each state: no plane "
+           "within reach over GF(2)", lcg=("java.util.Random", 16)),
     Stream("LCG 69069 x + 1 mod 2^32, bits 16-31", "exact emulation (not in seqlib's catalogue)", R.marsaglia_lcg,
            LINEAR_VERDICT, "plane 0 L = 2^16 + 1 = 65,537; planes 1+ beyond; constants unknown to seqlib",
            {0: 65_537}),
@@ -205,7 +212,8 @@ def run(stream: Stream, n: int, tmp: Path, max_samples: int, seed: int = 1) -> d
         "linear predictor top-1": linear.get("top1", ""),
         "lagged sum found": " ".join(f"{'+' if s > 0 else '-'}{a}" for a, s in zip(lagged["lags"], lagged["signs"]))
         if lagged else "none",
-        "LCG found": f"{lcg['name']}, bits {lcg['shift']}-{lcg['shift'] + lcg['width'] - 1}" if lcg else "none",
+        "LCG found": f"{lcg['name']}, bits {lcg['shift']}-{lcg['shift'] + lcg['width'] - 1}"
+        + (f" in {lcg['stride']} values" if lcg.get("stride", 1) > 1 else "") if lcg else "none",
         "best other predictor": v["best_baseline"],
         "verdict": v["text"], "right": met(ok) + (f" ({why})" if why else ""),
         "s": round(time.perf_counter() - started, 1), "generate s": round(made, 1),

@@ -113,6 +113,20 @@ def musl_rand(n: int, seed: int) -> np.ndarray:
     return out
 
 
+def ranqd1_dump(n: int, seed: int) -> np.ndarray:
+    """Numerical Recipes' ranqd1 x = 1664525 x + 1013904223 mod 2^32, the whole 32-bit states written little-endian
+    and read as 16-bit values: low half, high half, ..."""
+    x = _lcg_loop(n // 2 + 1, seed, 1_664_525, 1_013_904_223, 2**32)
+    return np.stack([x & 0xFFFF, x >> 16], axis=1).reshape(-1)[:n]
+
+
+def java_next_int_be(n: int, seed: int) -> np.ndarray:
+    """java.util.Random.nextInt() (state bits 47..16) written by DataOutputStream.writeInt (big-endian) and read as
+    big-endian 16-bit values: bits 47..32, then 31..16."""
+    x = (_java_states(n // 2 + 1, seed) >> np.uint64(16)).astype(np.int64)
+    return np.stack([x >> 16, x & 0xFFFF], axis=1).reshape(-1)[:n]
+
+
 def marsaglia_lcg(n: int, seed: int) -> np.ndarray:
     """x = 69069 x + 1 mod 2^32 (Marsaglia's 'super-duper' LCG, not in seqlib's catalogue), bits 16-31."""
     return _lcg_loop(n, seed, 69_069, 1, 2**32) >> 16

@@ -476,11 +476,12 @@ class LaggedSumPredictor:
 class CongruentialPredictor:
     """A Congruential (a published LCG found in the training block) as a predictor, for lossless tokens.
 
-    Per window it recovers the generator's state from the window's first `needs` values, or jumps ahead the state of
-    an earlier window that fitted; a row is predicted only when every value of its context from there on was the
-    generator's (and the recovery's values lie in it): then the predicted value gets 1 - eps and every value a share of
-    eps (1 - eps + eps / 65,536 in all for 16-bit tokens) at every head, the state fixing all later values; eps =
-    found.eps. Other rows, and every row for found=None, predict uniformly.
+    Per window it recovers the generator's state from the window's first values, or jumps ahead the state of an
+    earlier window that fitted (Congruential.window); a row is predicted only when every value of its context from
+    the state's first on was the generator's (and the values that chose the state lie in it): then the predicted
+    value gets 1 - eps and every value a share of eps (1 - eps + eps / 65,536 in all for 16-bit tokens) at every
+    head, the state fixing all later values; eps = found.eps. Other rows, and every row for found=None, predict
+    uniformly.
     Every input of a row is a value before its head-1 target.
     """
 
@@ -488,38 +489,24 @@ class CongruentialPredictor:
 
     def __init__(self, found: Congruential | None, tokenizer):
         self.found, self.tokenizer = found, tokenizer
-        self._last: tuple[int, int] | None = None  # (window start, state there) of the last window that fitted
-
-    def _window_states(self, windows) -> tuple[list[int], np.ndarray]:
-        """Each window's state at its first value (0 where none fits) and the offset its predictions may start at
-        (after the values that chose the state; the window's length where nothing fits)."""
-        found, k = self.found, self.found.needs
-        length = windows.raw.shape[1]
-        states, usable_from = [], np.full(len(windows.starts), length)
-        for i, (start, raw) in enumerate(zip(windows.starts.tolist(), windows.raw)):
-            x = None
-            if self._last is not None and start >= self._last[0]:  # cheaper than a recovery, checked the same way
-                x = found.jump(self._last[1], start - self._last[0])
-                x = x if found.outputs([x], k)[0].tolist() == raw[:k].tolist() else None
-            x = found.recover(np.asarray(raw[:k], np.int64)) if x is None else x
-            if x is not None:
-                self._last, usable_from[i] = (start, x), k
-            states.append(x or 0)
-        return states, usable_from
+        self._last: tuple[int, int] | None = None  # (file index, state there) of the last window that fitted
 
     def _points(self, windows) -> tuple[torch.Tensor, torch.Tensor]:
         """The predicted value (N, H) of every row and head, and whether the row is predicted (N,)."""
         N, H, P = len(windows.positions), windows.heads, windows.seq_len - windows.start
         if self.found is None:
             return torch.zeros(N, H, dtype=torch.int64), torch.zeros(N, dtype=torch.bool)
-        states, usable_from = self._window_states(windows)
-        length = windows.raw.shape[1]
-        predicted = self.found.outputs(states, length)  # (B, length)
-        fits = np.cumprod(predicted == windows.raw, axis=1).astype(bool)  # every value up to here was predicted
+        raw = windows.raw.astype(np.int64)
+        predicted, usable_from = np.empty_like(raw), np.empty(len(raw), np.int64)
+        for i, start in enumerate(windows.starts.tolist()):
+            predicted[i], usable_from[i], self._last = self.found.window(raw[i], start, self._last)
+        first = np.argmax(predicted >= 0, axis=1)[:, None]  # the first value the state gives
+        offset = np.arange(raw.shape[1])
+        wrong = np.cumsum((predicted != raw) & (offset >= first), axis=1)  # the state's misses up to here
         context_end = windows.start + 1 + np.arange(P)  # offsets before a row's head-1 target
-        ok = fits[:, context_end - 1] & (context_end >= usable_from[:, None])
+        ok = (wrong[:, context_end - 1] == 0) & (context_end >= usable_from[:, None])
         heads = windows.start + np.arange(P)[:, None] + np.arange(1, H + 1)  # (P, H) offsets of the targets
-        points = predicted[:, heads].reshape(N, H)
+        points = predicted[:, heads].clip(0).reshape(N, H)
         return torch.from_numpy(points), torch.from_numpy(ok.reshape(N))
 
     def predict(self, windows) -> Prediction:

@@ -7,10 +7,12 @@ has no linear plane within reach (bit j of a state modulo 2^k has period 2^(j+1)
 32 hidden bits, yet a few values fix the whole state and with it every later value.
 
 find_congruential() tries every generator of CATALOGUE at every bit offset of the values in its state (the values
-being `width` consecutive bits, width the bit length of the largest value): it recovers the state from the first
-values of a block and keeps the first (generator, offset) that predicts the next CHECK values with at most MAX_MISS
-misses. Random values match a wrong guess with probability 2^-width per value, so this is a selection rule that
-cannot fire by chance; the verdict's test of the predictor is on held-out values, as for every other predictor.
+being `width` consecutive bits, width the bit length of the largest value; or every 2 or 4 values one 32- or 64-bit
+output, as a dump of wider outputs reads as 16-bit values, in either order of its halves): it recovers the state
+from the first values of a block and keeps the first (generator, offset) that predicts the next CHECK outputs with
+at most MAX_MISS misses. Random values match a wrong guess with probability 2^-width per value, so this is a
+selection rule that cannot fire by chance; the verdict's test of the predictor is on held-out values, as for every
+other predictor.
 
 How a state is recovered from outputs o_i = bits [s, s + w) of x_i:
 - modulo 2^k, bits above s + w never reach the bits below (a carry only moves up), so the outputs are those of the
@@ -101,7 +103,8 @@ CATALOGUE = (
 
 @dataclasses.dataclass
 class Congruential:
-    """The values are bits [shift, shift + width) of the states of `lcg`, as find_congruential() checked them."""
+    """The outputs are bits [shift, shift + width) of the states of `lcg`, as find_congruential() checked them; each
+    output is one value, or `stride` 16-bit values (the lowest 16 bits first, or the highest with high_first)."""
 
     name: str
     a: int
@@ -111,6 +114,8 @@ class Congruential:
     width: int
     n_check: int  # values predicted after the recovery in the search
     misses: int  # of which wrong
+    stride: int = 1
+    high_first: bool = False
 
     @property
     def lcg(self) -> Lcg:
@@ -123,7 +128,7 @@ class Congruential:
 
     @property
     def needs(self) -> int:
-        """Values a recovery reads."""
+        """Outputs a recovery reads."""
         return _outputs_needed(self.lcg, self.shift, self.width)
 
     def recover(self, outputs: np.ndarray) -> int | None:
@@ -131,30 +136,59 @@ class Congruential:
         return recover(self.lcg, self.shift, self.width, outputs)
 
     def outputs(self, x0: list[int], n: int) -> np.ndarray:
-        """(len(x0), n) values from each state on (its own first), int64."""
+        """(len(x0), n) outputs from each state on (its own first), uint64."""
         return outputs_from(self.lcg, self.shift, self.width, x0, n)
 
     def jump(self, x: int, n: int) -> int:
         """The state n steps after x."""
         return self.lcg.jump(x, n, self.lcg.modulus(self.shift, self.width))
 
+    def window(self, raw: np.ndarray, start: int, last: tuple[int, int] | None
+               ) -> tuple[np.ndarray, int, tuple[int, int] | None]:
+        """The values this generator predicts for a window `raw` of the file from index `start` on, the offset from
+        which they may be used (after the values that chose the state), and (file index of an output's first value,
+        the state there) to jump from at the next window; (-1s, len(raw), last) where no state fits.
+
+        The state is `last` jumped ahead when it predicts the window's first values, else recovered from them (at
+        each phase of the outputs' values)."""
+        k, n = self.stride, self.needs
+        look = n * k + k - 1  # the values a recovery may read, at the last phase
+        if last is not None and start >= last[0]:
+            steps, behind = divmod(start - last[0], k)  # the output holding raw[0], and raw[0]'s place in it
+            x = self.jump(last[1], steps)
+            predicted = self._values(x, len(raw) + behind)[behind:]
+            if (predicted[:look] == raw[:look]).all():
+                return predicted, look, (start - behind, x)
+        for phase in range(k):
+            x = self.recover(to_words(raw[phase:], k, self.high_first)[:n])
+            if x is not None:
+                predicted = np.full(len(raw), -1, np.int64)
+                predicted[phase:] = self._values(x, len(raw) - phase)
+                return predicted, phase + n * k, (start + phase, x)
+        return np.full(len(raw), -1, np.int64), len(raw), last
+
+    def _values(self, x: int, n: int) -> np.ndarray:
+        """The first n values from the state x on."""
+        return to_values(self.outputs([x], -(-n // self.stride)), self.stride, self.high_first)[0, :n]
+
     def describe(self) -> str:
         """One line for the verdict."""
         bits = f"bits {self.shift}-{self.shift + self.width - 1}"
-        return (f"the values are {bits} of the states of the linear congruential generator {self.lcg.text()} "
-                f"(hint: {self.name}): its state is recovered from {self.needs} values and predicts every later one "
-                f"({self.n_check - self.misses:,} of the {self.n_check:,} after a recovery in the training block)")
+        what = "the values are" if self.stride == 1 else (
+            f"every {self.stride} values are, {'highest' if self.high_first else 'lowest'} 16 bits first,")
+        return (f"{what} {bits} of the states of the linear congruential generator {self.lcg.text()} (hint: "
+                f"{self.name}): its state is recovered from {self.needs * self.stride} values and predicts every later "
+                f"one ({self.n_check - self.misses:,} of the {self.n_check:,} after a recovery in the training block)")
 
     def next_text(self, values: np.ndarray, idx: int) -> str:
         """What the generator predicts for the value at idx, from the values just before it, for `predict`."""
-        k = self.needs
+        k = self.needs * self.stride + self.stride - 1
         if idx < k:
             return f"{LCG}: fewer than {k} values before index {idx}, nothing is predicted"
-        x = self.recover(np.asarray(values[idx - k:idx], np.int64))
-        if x is None:
+        predicted, usable, _ = self.window(np.asarray(values[idx - k:idx + 1], np.int64), idx - k, None)
+        if usable > k:  # no recovery from the values before idx
             return f"{LCG}: the {k} values before index {idx} are not outputs of {self.lcg.text()}"
-        value = self.outputs([x], k + 1)[0, -1]
-        return f"{LCG}: {self.lcg.text()} ({self.name}) puts the value at index {idx} at {value}"
+        return f"{LCG}: {self.lcg.text()} ({self.name}) puts the value at index {idx} at {predicted[k]}"
 
     def to_dict(self) -> dict:
         """Plain ints and strings, for checkpoints and JSON (a modulus of 2^64 is a Python int, which torch.load
@@ -193,15 +227,32 @@ def _step(lcg: Lcg, x: np.ndarray, m: int) -> np.ndarray:
     return (x * np.uint64(lcg.a % m) % np.uint64(m) + np.uint64(lcg.c % m)) % np.uint64(m)
 
 
-def outputs_from(lcg: Lcg, shift: int, width: int, x0: np.ndarray, n: int) -> np.ndarray:
-    """(len(x0), n) values from each state on, int64."""
+def outputs_from(lcg: Lcg, shift: int, width: int, x0: list[int], n: int) -> np.ndarray:
+    """(len(x0), n) outputs (bits [shift, shift + width) of the states, uint64) from each state on."""
     m = lcg.modulus(shift, width)
     x = np.array([int(v) % m for v in x0], dtype=np.uint64)
-    out = np.empty((len(x), n), np.int64)
+    out = np.empty((len(x), n), np.uint64)
     for i in range(n):
-        out[:, i] = ((x >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.int64)
+        out[:, i] = (x >> np.uint64(shift)) & np.uint64((1 << width) - 1)
         x = _step(lcg, x, m)
     return out
+
+
+def to_words(values: np.ndarray, stride: int, high_first: bool = False) -> np.ndarray:
+    """Each `stride` consecutive 16-bit values as one word (uint64), the first of them its lowest 16 bits (a
+    little-endian dump of 32- or 64-bit outputs read as 16-bit values) or its highest (high_first: a big-endian one,
+    read as big-endian 16-bit values)."""
+    n = len(values) // stride
+    groups = np.asarray(values[:n * stride], np.uint64).reshape(n, stride)
+    groups = groups[:, ::-1] if high_first else groups
+    return np.bitwise_or.reduce(groups << (np.uint64(16) * np.arange(stride, dtype=np.uint64)), axis=1)
+
+
+def to_values(words: np.ndarray, stride: int, high_first: bool = False) -> np.ndarray:
+    """The inverse of to_words along the last axis: (..., n) words -> (..., n * stride) 16-bit values, int64."""
+    parts = (words[..., None] >> (np.uint64(16) * np.arange(stride, dtype=np.uint64))) & np.uint64(0xFFFF)
+    parts = parts[..., ::-1] if high_first else parts
+    return parts.reshape(*words.shape[:-1], -1).astype(np.int64)
 
 
 def recover(lcg: Lcg, shift: int, width: int, outputs: np.ndarray) -> int | None:
@@ -223,9 +274,11 @@ def _brute(lcg: Lcg, shift: int, width: int, o: list[int]) -> int | None:
     """Step every state whose bits [shift, shift + width) are o[0] and keep those that give o[1:]."""
     m = lcg.modulus(shift, width)
     low = np.arange(1 << shift, dtype=np.uint64)
-    high = np.arange(-(-m // (1 << (shift + width))), dtype=np.uint64)  # one value (0) for a power of two
-    x = ((high[:, None] << np.uint64(shift + width)) | np.uint64(o[0] << shift) | low).reshape(-1)
-    x = x[x < np.uint64(m)] if not lcg.power_of_two else x
+    x = np.uint64(o[0] << shift) | low
+    if not lcg.power_of_two:  # the bits above the values too
+        high = np.arange(-(-m // (1 << (shift + width))), dtype=np.uint64)
+        x = ((high[:, None] << np.uint64(shift + width)) | x).reshape(-1)
+        x = x[x < np.uint64(m)]
     mask = np.uint64((1 << width) - 1)
     x0 = x
     for v in o[1:]:
@@ -346,16 +399,21 @@ def _offsets(lcg: Lcg, width: int) -> range:
     return range(lcg.bits - width + 1) if lcg.bits >= width else range(0)
 
 
+LAYOUTS = ((1, False), (2, False), (2, True), (4, False), (4, True))  # (values per state, high half first)
+
+
 def find_congruential(values: np.ndarray) -> Congruential | None:
     """The first generator of CATALOGUE (at the first bit offset) whose recovered state predicts the block, or None
-    (see the module docstring). Recovers from the block's first TRIES * (CHECK + 100) values at most; a generator
-    found there is counted over up to COUNT_CHUNKS * CHECK values spread over the whole block."""
+    (see the module docstring). The values are taken one per state, or as the 16-bit halves (quarters) of 32-bit
+    (64-bit) outputs in either order, as a dump of wider outputs reads (LAYOUTS). Recovers from the block's first
+    4 TRIES (CHECK + 100) values at most; a generator found there is counted over up to COUNT_CHUNKS chunks of CHECK
+    outputs spread over the whole block."""
     values = np.asarray(values) if not isinstance(values, np.ndarray) else values
     if values.ndim != 1 or values.dtype.kind not in "iu":
         raise DataError(f"an LCG search needs a 1-D array of integer values, got dtype {values.dtype} with shape "
                         f"{values.shape}; pass the uint16 stream, e.g. seqlib.data.open_u16(path)")
     span = CHECK + 100
-    v = np.asarray(values[:TRIES * span], np.int64)
+    v = np.asarray(values[:4 * TRIES * span], np.int64)
     if len(v) < span:
         return None
     if v.min() < 0 or v.max() > 0xFFFF:
@@ -363,30 +421,48 @@ def find_congruential(values: np.ndarray) -> Congruential | None:
     width = int(v.max()).bit_length()
     if width < MIN_WIDTH or len(np.unique(v[:span])) < span // 4:  # few distinct values: no generator's 12+ bits (a
         return None  # multiplicative LCG's state 0 would 'predict' a stream of zeros)
+    for stride, high_first in LAYOUTS:
+        if stride > 1 and width < 16:
+            continue
+        for phase in range(stride):
+            words = to_words(v[phase:], stride, high_first)[:TRIES * span]
+            found = _search_words(words, width if stride == 1 else 16 * stride)
+            if found is not None:
+                lcg, shift, start, x = found
+                return _counted(Congruential(lcg.name, lcg.a, lcg.c, lcg.m, shift, 16 * stride if stride > 1 else width,
+                                             0, 0, stride, high_first), values, phase + start * stride, x)
+    return None
+
+
+def _search_words(words: np.ndarray, width: int) -> tuple[Lcg, int, int, int] | None:
+    """The first (generator, offset) whose state recovered at one of TRIES places predicts the next CHECK words with
+    at most MAX_MISS misses, with that place (a word index) and the state there."""
+    span = CHECK + 100
     for lcg in CATALOGUE:
         for shift in _offsets(lcg, width):
             need = _outputs_needed(lcg, shift, width)
-            for start in range(0, len(v) - span + 1, span):
-                x = recover(lcg, shift, width, v[start:start + need])
+            for start in range(0, len(words) - span + 1, span):
+                x = recover(lcg, shift, width, words[start:start + need])
                 if x is None:
                     continue
                 predicted = outputs_from(lcg, shift, width, [x], need + CHECK)[0, need:]
-                if int((predicted != v[start + need:start + need + CHECK]).sum()) <= MAX_MISS:
-                    return _counted(Congruential(lcg.name, lcg.a, lcg.c, lcg.m, shift, width, 0, 0), values,
-                                    start, x)
-                break  # a state that fits its first values and then fails: the next offset
+                if int((predicted != words[start + need:start + need + CHECK]).sum()) <= MAX_MISS:
+                    return lcg, shift, start, x
+                break  # a state that fits its first words and then fails: the next offset
     return None
 
 
 def _counted(found: Congruential, values: np.ndarray, start: int, x: int) -> Congruential:
-    """found with its misses counted over up to COUNT_CHUNKS chunks of CHECK values evenly spread over the block after
-    the recovery's values (the whole of it when it is short), each predicted from the state recovered at `start`
-    (jumped ahead)."""
-    first = start + found.needs
-    n = max(1, min(COUNT_CHUNKS, (len(values) - first) // CHECK))
-    starts = first + np.arange(n) * ((len(values) - first) // n)
-    states = [found.jump(x, int(s) - start) for s in starts]
+    """found with its misses counted over up to COUNT_CHUNKS chunks of CHECK outputs evenly spread over the block
+    after the recovery's values (the whole of it when it is short), each predicted from the state x recovered at the
+    value index `start` (jumped ahead)."""
+    k = found.stride
+    first = (len(values) - start) // k - found.needs  # whole outputs after the recovery's
+    n = max(1, min(COUNT_CHUNKS, first // CHECK))
+    chunk = min(CHECK, first)
+    offsets = found.needs + np.arange(n) * (first // n)  # in outputs from `start`
+    states = [found.jump(x, int(o)) for o in offsets]
     with sparse_reads(values):
-        truth = np.stack([np.asarray(values[s:s + CHECK], np.int64) for s in starts])
-    predicted = found.outputs(states, truth.shape[1])
+        truth = np.stack([np.asarray(values[start + o * k:start + (o + chunk) * k], np.int64) for o in offsets])
+    predicted = to_values(found.outputs(states, chunk), k, found.high_first)
     return dataclasses.replace(found, n_check=truth.size, misses=int((predicted != truth).sum()))

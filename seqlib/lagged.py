@@ -46,8 +46,8 @@ FIT = 1_000_000  # positions in each half (fit, check) at most
 MIN_GAIN = 1.0  # bits/value the check half must gain over the values' own distribution (a quarter of log2 m when less)
 MIN_POSITIONS = 2_000  # positions a block needs beyond the longest lag for a search
 NONE_FOUND = (f"no lagged sum (one or two lags up to {MAX_LAG:,}, each added or subtracted, modulo the values' range) "
-              f"predicts the training block {MIN_GAIN:g} bit/value (a quarter of its bits for a small range) better than "
-              f"the values' own distribution")
+              f"predicts the training block {MIN_GAIN:g} bit/value (a quarter of its bits for a small range) better "
+              f"than the values' own distribution")
 
 
 @dataclasses.dataclass

@@ -46,6 +46,40 @@ def test_search_recovers_the_generator_and_the_bits_its_values_keep(name):
                                        f"congruential generator")
 
 
+def dump(a: int, c: int, m: int, n: int, shift: int, stride: int, high_first: bool) -> np.ndarray:
+    """n outputs of 16 stride bits (from bit `shift`) of x <- a x + c mod m, each as `stride` 16-bit values: a dump of
+    32- or 64-bit outputs read as 16-bit values (high_first: a big-endian dump read as big-endian values)."""
+    x, values = 20_261_202, []
+    for _ in range(n):
+        x = (a * x + c) % m
+        word = (x >> shift) & ((1 << 16 * stride) - 1)
+        parts = [(word >> 16 * i) & 0xFFFF for i in range(stride)]
+        values += parts[::-1] if high_first else parts
+    return np.array(values, dtype=np.int64)
+
+
+@pytest.mark.parametrize("params, name, shift, stride, high_first", [
+    ((1_664_525, 1_013_904_223, 1 << 32, 0, 2, False), "Numerical Recipes", 0, 2, False),  # whole 32-bit states
+    ((1_664_525, 1_013_904_223, 1 << 32, 0, 2, True), "Numerical Recipes", 0, 2, True),  # a big-endian dump
+    ((*JAVA, 16, 2, False), "java.util.Random", 16, 2, False),  # Java's nextInt(), 32 bits
+    ((6_364_136_223_846_793_005, 1_442_695_040_888_963_407, 1 << 64, 0, 4, False), "MMIX", 0, 4, False),
+], ids=["32-bit LE", "32-bit BE", "java nextInt() LE", "64-bit LE"])
+def test_a_dump_of_wider_outputs_is_found_at_its_phase_and_its_halves_order(params, name, shift, stride, high_first):
+    values = dump(*params[:3], 12_000, *params[3:])[1:]  # from the second value: the outputs start mid-way
+    found = find_congruential(values)
+    assert name in found.name and (found.shift, found.width, found.stride, found.high_first) == (
+        shift, 16 * stride, stride, high_first) and found.misses == 0
+    assert found.describe().startswith(f"every {stride} values are, {'highest' if high_first else 'lowest'} 16 bits "
+                                       f"first, bits {shift}-{shift + 16 * stride - 1} of the states")
+    tokenizer = fit_tokenizer(values, "bytes16")
+    windows = windows_for(values, tokenizer, np.array([8_001, 8_100, 9_003]), seq_len=32, heads=2)  # odd offsets
+    pred = CongruentialPredictor(found, tokenizer).predict(windows)
+    truth = torch.from_numpy(tokenizer.encode(windows.target_values))
+    eps = found.eps
+    torch.testing.assert_close(pred.log_prob(truth), torch.full(truth.shape, math.log(1 - eps + eps / 65536)),
+                               atol=1e-6, rtol=0)
+
+
 @pytest.mark.parametrize("values", [
     np.random.default_rng(0).integers(0, 65536, 30_000),  # random 16-bit values
     np.random.default_rng(1).integers(0, 6, 30_000),  # a die: too few bits a value to search
@@ -128,8 +162,11 @@ def test_the_predictor_over_exact_tokens_puts_the_mass_on_the_generator_s_token(
                           found.eps / tokenizer.n_values), atol=1e-5)
 
 
-def test_the_predictor_reads_only_the_values_before_each_position_and_falls_back_to_chance():
-    values = STREAMS["java nextInt(65536)"][0](30_000)
+@pytest.mark.parametrize("make", [lambda: STREAMS["java nextInt(65536)"][0](30_000),
+                                  lambda: dump(1_664_525, 1_013_904_223, 1 << 32, 15_000, 0, 2, False)],
+                         ids=["one value a state", "two values a state"])
+def test_the_predictor_reads_only_the_values_before_each_position_and_falls_back_to_chance(make):
+    values = make()
     found, tokenizer = find_congruential(values[:20_000]), fit_tokenizer(values, "bytes16")
     start = np.array([25_000])
     before = CongruentialPredictor(found, tokenizer).predict(windows_for(values, tokenizer, start)).dense()
