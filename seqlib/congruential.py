@@ -21,6 +21,12 @@ How a state is recovered from outputs o_i = bits [s, s + w) of x_i:
 - more (Java's nextInt(65536): 32 hidden bits): the hidden parts u_i obey u_i = a^i u_0 + b_i (mod M) with known b_i,
   so u - b is a point of the lattice {y : y_i = a^i y_0 mod M} near the known vector -b, found by LLL reduction and
   Babai's nearest plane (Frieze, Hastad, Kannan, Lagarias and Shamir, SIAM J. Comput. 17, 1988).
+Dice and other small alphabets: a program's `rand() % 6 + 1` keeps o_i = (bits [s, s + w) of x_i) mod d, plus a
+face offset, where the values form a complete alphabet lo..lo + d - 1. For an even d = 2^v q (q odd; every common die
+but d3 and d5 is even), the lowest v bits of o_i - lo are bits [s, s + v) of x_i, which depend only on the state's
+bits below s + v: every candidate of those (2^s of them, at most 2^LOW_BITS) is stepped and filtered on them; then
+every candidate of the bits [s + v, s + w) (at most 2^HIGH_BITS) on the whole faces. MSVC's rand() % 6 hides 16 + 14
+bits this way, each found in milliseconds, where the 2^31 states at once would not be.
 Only the published constants are known to it: an LCG with other constants is not recognised here (its low bits, when
 they are in the values, are found by the GF(2) scan).
 """
@@ -41,6 +47,11 @@ CHECK = 2_000  # values after the recovery that a candidate must predict
 MAX_MISS = 20  # misses it may make there (a generator's stream makes none; random values hit 1 in 2^width)
 MIN_WIDTH = 12  # fewer bits per value are not searched (dice, bytes: too little of a state is seen; the lattice grows)
 COUNT_CHUNKS = 64  # chunks of CHECK values over which a found generator's misses are counted
+FACES_MAX = 1024  # alphabets of at most this many values are searched as values modulo d (when d is even)
+LOW_BITS = 18  # hidden bits below a die's bit field searched by stepping every candidate (rand(): 16)
+HIGH_BITS = 20  # hidden bits above its lowest v bits searched the same way
+MIN_STATE_BITS = 11  # a die's state of fewer bits repeats within CHECK values: a short cycle, not a found generator
+MAX_CYCLE = 1024  # nor is a block that repeats with a period up to this (degenerate states, e.g. RANDU's even ones)
 TRIES = 2  # places in the block where a recovery is attempted (a stream may start with values of another source)
 NONE_FOUND = ("no published LCG of seqlib's catalogue (java.util.Random, the C libraries' rand(), drand48, MINSTD and "
               "others; seqlib.congruential.CATALOGUE) has the values as consecutive bits of its states")
@@ -104,7 +115,8 @@ CATALOGUE = (
 @dataclasses.dataclass
 class Congruential:
     """The outputs are bits [shift, shift + width) of the states of `lcg`, as find_congruential() checked them; each
-    output is one value, or `stride` 16-bit values (the lowest 16 bits first, or the highest with high_first)."""
+    output is one value, or `stride` 16-bit values (the lowest 16 bits first, or the highest with high_first); with
+    faces, each value is low + (that output mod faces), a die's throw."""
 
     name: str
     a: int
@@ -116,6 +128,8 @@ class Congruential:
     misses: int  # of which wrong
     stride: int = 1
     high_first: bool = False
+    faces: int = 0  # 0: the bits are the value
+    low: int = 0
 
     @property
     def lcg(self) -> Lcg:
@@ -129,15 +143,25 @@ class Congruential:
     @property
     def needs(self) -> int:
         """Outputs a recovery reads."""
+        if self.faces:
+            return _throws_needed(self.shift, self.width, self.faces)
         return _outputs_needed(self.lcg, self.shift, self.width)
 
     def recover(self, outputs: np.ndarray) -> int | None:
         """The state whose outputs begin with `outputs` (at least `needs` of them), or None."""
-        return recover(self.lcg, self.shift, self.width, outputs)
+        if not self.faces:
+            return recover(self.lcg, self.shift, self.width, outputs)
+        o = np.asarray(outputs[:self.needs], np.int64) - self.low
+        if len(o) < self.needs or o.min() < 0 or o.max() >= self.faces:
+            return None
+        lows = _low_states(self.lcg, self.shift, _twos(self.faces), o)
+        found = _high_states(self.lcg, self.shift, self.width, self.faces, lows, o)
+        return int(found[0]) if len(found) == 1 else None
 
     def outputs(self, x0: list[int], n: int) -> np.ndarray:
         """(len(x0), n) outputs from each state on (its own first), uint64."""
-        return outputs_from(self.lcg, self.shift, self.width, x0, n)
+        out = outputs_from(self.lcg, self.shift, self.width, x0, n)
+        return out % np.uint64(self.faces) + np.uint64(self.low) if self.faces else out
 
     def jump(self, x: int, n: int) -> int:
         """The state n steps after x."""
@@ -173,12 +197,16 @@ class Congruential:
 
     def describe(self) -> str:
         """One line for the verdict."""
-        bits = f"bits {self.shift}-{self.shift + self.width - 1}"
         what = "the values are" if self.stride == 1 else (
             f"every {self.stride} values are, {'highest' if self.high_first else 'lowest'} 16 bits first,")
-        return (f"{what} {bits} of the states of the linear congruential generator {self.lcg.text()} (hint: "
-                f"{self.name}): its state is recovered from {self.needs * self.stride} values and predicts every later "
-                f"one ({self.n_check - self.misses:,} of the {self.n_check:,} after a recovery in the training block)")
+        bits = (f"bit{f's {self.shift}-' if self.width > 1 else ' '}{self.shift + self.width - 1} of the states of the linear congruential generator "
+                f"{self.lcg.text()}")
+        if self.faces and self.faces != 1 << self.width:  # a power of two keeps the bits as they are
+            bits = f"({bits}) mod {self.faces}"
+        bits = f"{self.low} + {bits}" if self.low else bits
+        return (f"{what} {bits} (hint: {self.name}): its state is recovered from {self.needs * self.stride} values and "
+                f"predicts every later one ({self.n_check - self.misses:,} of the {self.n_check:,} after a recovery in "
+                f"the training block)")
 
     def next_text(self, values: np.ndarray, idx: int) -> str:
         """What the generator predicts for the value at idx, from the values just before it, for `predict`."""
@@ -220,10 +248,11 @@ def _hidden(lcg: Lcg, shift: int, width: int) -> int:
 
 
 def _step(lcg: Lcg, x: np.ndarray, m: int) -> np.ndarray:
-    """a x + c (mod m) for uint64 states: wrapping modulo 2^64 is exact for a power-of-two m, and for another m
-    (below 2^32, as in CATALOGUE) a x fits."""
+    """a x + c (mod m) for uint64 states (or uint32 ones for m <= 2^32): wrapping modulo 2^64 (2^32) is exact for a
+    power-of-two m, and for another m (below 2^32, as in CATALOGUE) a x fits in 64 bits."""
     if m & (m - 1) == 0:
-        return (x * np.uint64(lcg.a % m) + np.uint64(lcg.c % m)) & np.uint64(m - 1)
+        t = x.dtype.type
+        return (x * t(lcg.a % m) + t(lcg.c % m)) & t(m - 1)
     return (x * np.uint64(lcg.a % m) % np.uint64(m) + np.uint64(lcg.c % m)) % np.uint64(m)
 
 
@@ -394,6 +423,83 @@ def _babai(B: list[list[int]], d: list[int], lam: list[list[int]], t: list[int])
     return v
 
 
+def _twos(faces: int) -> int:
+    """v of faces = 2^v q with q odd: the bits of a value modulo faces that are bits of the state."""
+    return (faces & -faces).bit_length() - 1
+
+
+def _throws_needed(shift: int, width: int, faces: int) -> int:
+    """Throws a die's recovery reads: 4 more than the low bits need (a few candidates left there are told apart by
+    the faces), and 8 more than the whole state needs."""
+    v = _twos(faces)
+    return max(-(-(shift + v) // v) + 4, int(np.ceil((shift + width) / np.log2(faces))) + 8)
+
+
+def _survivors(lcg: Lcg, x: np.ndarray, throws: np.ndarray, shift: int, width: int, faces: int) -> np.ndarray:
+    """The states of x (modulo 2^(shift + width), at the first throw) whose (bits [shift, shift + width)) mod faces
+    are the throws: every candidate is stepped, and the ones that miss are dropped."""
+    m = 1 << (shift + width)
+    t = np.uint32 if m <= 1 << 32 else np.uint64  # half the memory traffic of 2^20 candidates
+    s, mask, d = t(shift), t((1 << width) - 1), t(faces)
+    x0 = x = x.astype(t)
+    for i, o in enumerate(throws.astype(t)):
+        x = _step(lcg, x, m) if i else x
+        keep = np.flatnonzero((x >> s & mask) % d == o)
+        x, x0 = x[keep], x0[keep]
+        if not len(x):
+            break
+    return x0.astype(np.uint64)
+
+
+def _low_states(lcg: Lcg, shift: int, v: int, throws: np.ndarray) -> np.ndarray:
+    """The states modulo 2^(shift + v) whose bits [shift, shift + v) are the throws' lowest v bits."""
+    x = np.uint64((int(throws[0]) & ((1 << v) - 1)) << shift) | np.arange(1 << shift, dtype=np.uint64)
+    return _survivors(lcg, x, throws & ((1 << v) - 1), shift, v, 1 << v)
+
+
+def _high_states(lcg: Lcg, shift: int, width: int, faces: int, lows: np.ndarray, throws: np.ndarray) -> np.ndarray:
+    """The states modulo 2^(shift + width) over the candidates `lows` for their low bits whose (bits [shift,
+    shift + width)) mod faces are the throws; none when too many low candidates are left (too few throws)."""
+    if faces == 1 << width:  # the low bits are the whole throw
+        return lows
+    if not 0 < len(lows) <= 4:
+        return lows[:0]
+    high = np.arange(1 << (width - _twos(faces)), dtype=np.uint64) << np.uint64(shift + _twos(faces))
+    return _survivors(lcg, (lows[:, None] | high).reshape(-1), throws, shift, width, faces)
+
+
+def _cycle(v: np.ndarray) -> bool:
+    """Whether v repeats with a period of at most MAX_CYCLE."""
+    return any(np.array_equal(v[p:], v[:-p]) for p in range(1, min(MAX_CYCLE, len(v) // 2) + 1))
+
+
+def _find_throws(values: np.ndarray, v: np.ndarray) -> Congruential | None:
+    """The first (generator, offset, width) of CATALOGUE whose states, their bits modulo d plus lo, give the
+    block's throws, when its values are the complete alphabet lo..lo + d - 1 of an even d <= FACES_MAX."""
+    lo, faces = int(v.min()), int(v.max() - v.min()) + 1
+    span, twos = CHECK + 100, _twos(faces)
+    if faces < 2 or faces > FACES_MAX or faces % 2 or len(np.unique(v)) != faces or _cycle(v[:span]):
+        return None
+    throws = v[:TRIES * span] - lo
+    for lcg in (g for g in CATALOGUE if g.power_of_two):
+        widths = [twos] if faces == 1 << twos else range(twos + 1, twos + HIGH_BITS + 1)
+        for shift in range(min(LOW_BITS, lcg.bits - twos) + 1):
+            for start in range(0, len(throws) - span + 1, span):
+                lows = _low_states(lcg, shift, twos, throws[start:start + _throws_needed(shift, twos, 2 ** twos)])
+                if not len(lows):
+                    continue
+                for width in (w for w in widths if shift + w <= lcg.bits and shift + w >= MIN_STATE_BITS):
+                    found = Congruential(lcg.name, lcg.a, lcg.c, lcg.m, shift, width, 0, 0, faces=faces, low=lo)
+                    x = _high_states(lcg, shift, width, faces, lows, throws[start:start + found.needs])
+                    if len(x) != 1:
+                        continue
+                    predicted = found.outputs([int(x[0])], found.needs + CHECK)[0, found.needs:].astype(np.int64)
+                    if int((predicted != v[start + found.needs:start + found.needs + CHECK]).sum()) <= MAX_MISS:
+                        return _counted(found, values, start, int(x[0]))
+                break  # low bits that fit their first throws: the next offset if no width fits the rest
+    return None
+
+
 def _offsets(lcg: Lcg, width: int) -> range:
     """Bit offsets at which `width` bits of a state can sit."""
     return range(lcg.bits - width + 1) if lcg.bits >= width else range(0)
@@ -420,7 +526,7 @@ def find_congruential(values: np.ndarray) -> Congruential | None:
         raise DataError(f"values must lie in 0..65535, got {v.min()}..{v.max()}; pass the uint16 stream")
     width = int(v.max()).bit_length()
     if width < MIN_WIDTH or len(np.unique(v[:span])) < span // 4:  # few distinct values: no generator's 12+ bits (a
-        return None  # multiplicative LCG's state 0 would 'predict' a stream of zeros)
+        return _find_throws(values, v)  # multiplicative LCG's state 0 would 'predict' a stream of zeros); a die's?
     for stride, high_first in LAYOUTS:
         if stride > 1 and width < 16:
             continue
@@ -431,7 +537,7 @@ def find_congruential(values: np.ndarray) -> Congruential | None:
                 lcg, shift, start, x = found
                 return _counted(Congruential(lcg.name, lcg.a, lcg.c, lcg.m, shift, 16 * stride if stride > 1 else width,
                                              0, 0, stride, high_first), values, phase + start * stride, x)
-    return None
+    return _find_throws(values, v)
 
 
 def _search_words(words: np.ndarray, width: int) -> tuple[Lcg, int, int, int] | None:

@@ -123,16 +123,19 @@ def _lagged_sum(n: int, rng: np.random.Generator, k: int = 16, a: int = 3, b: in
 
 
 def _lcg(n: int, rng: np.random.Generator, a: int = 25173, c: int = 13849, m: int = 65536, shift: int = 0,
-         bits: int = 16) -> tuple[np.ndarray, SourceInfo]:
+         bits: int = 16, faces: int = 0, low: int = 0) -> tuple[np.ndarray, SourceInfo]:
     """Linear congruential generator x_{t+1} = (a x_t + c) mod m, each value the `bits` bits of x_t from bit `shift`
-    up. The defaults output the whole state; a=214013, c=2531011, m=2**32, shift=16, bits=15 is the classic rand()
-    of Microsoft's C library, a=0x5DEECE66D, c=11, m=2**48, shift=32 Java's nextInt(65536). Deterministic given the
-    state; the whole state is seen only when shift == 0."""
+    up (with faces > 0: low + those bits mod faces, a die). The defaults output the whole state; a=214013,
+    c=2531011, m=2**32, shift=16, bits=15 is the classic rand() of Microsoft's C library (faces=6, low=1: its
+    rand() % 6 + 1), a=0x5DEECE66D, c=11, m=2**48, shift=32 Java's nextInt(65536). Deterministic given the state;
+    the whole state is seen only when shift == 0."""
     power = m & (m - 1) == 0
     _check(2 <= m <= 65536 or (power and m <= 1 << 64), f"lcg needs 2 <= m <= 65536, or m a power of two up to 2**64, "
            f"got m={m}")
     _check(1 <= bits <= 16 and shift >= 0 and m > 1 << shift,
            f"lcg outputs 1..16 bits from bit shift < log2(m); got bits={bits}, shift={shift}, m={m}")
+    _check(faces == 0 or (2 <= faces and 0 <= low and low + faces <= 65536),
+           f"lcg's die needs faces >= 2 and 0 <= low <= 65536 - faces (or faces=0: no die); got faces={faces}, low={low}")
     x = np.empty(n, dtype=np.uint64)  # products stay below 2^64, or wrap modulo it when m is a power of two
     x[0] = rng.integers(0, m, dtype=np.uint64)
     length, mul, add = 1, a % m, c % m  # x[t + length] = (mul * x[t] + add) mod m
@@ -141,9 +144,10 @@ def _lcg(n: int, rng: np.random.Generator, a: int = 25173, c: int = 13849, m: in
         y = np.uint64(mul) * x[:step] + np.uint64(add)
         x[length:length + step] = y & np.uint64(m - 1) if power else y % np.uint64(m)
         length, mul, add = length + step, mul * mul % m, (mul * add + add) % m
-    values = (x >> np.uint64(shift)) & np.uint64((1 << bits) - 1)
-    return values.astype(np.int64), SourceInfo("lcg", dict(a=a, c=c, m=m, shift=shift, bits=bits),
-                                                min(m >> shift, 1 << bits), 0.0, 1.0)
+    values = ((x >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.int64)
+    values = values % faces + low if faces else values
+    return values, SourceInfo("lcg", dict(a=a, c=c, m=m, shift=shift, bits=bits, faces=faces, low=low),
+                              faces or min(m >> shift, 1 << bits), 0.0, 1.0)
 
 
 def _lagged_add(n: int, rng: np.random.Generator, a: int = 5, b: int = 17, m: int = 65536,

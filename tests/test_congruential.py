@@ -1,5 +1,6 @@
-"""Published LCGs: the state recovered from truncated outputs (by stepping candidates and by lattice reduction), nothing
-found where no catalogued generator made the values, and the predictor's exact probabilities and causality."""
+"""Published LCGs: the state recovered from truncated outputs (by stepping candidates and by lattice reduction) and from
+dice (their bits modulo the faces), nothing found where no catalogued generator made the values, and the predictor's
+exact probabilities and causality."""
 import math
 
 import numpy as np
@@ -78,6 +79,70 @@ def test_a_dump_of_wider_outputs_is_found_at_its_phase_and_its_halves_order(para
     eps = found.eps
     torch.testing.assert_close(pred.log_prob(truth), torch.full(truth.shape, math.log(1 - eps + eps / 65536)),
                                atol=1e-6, rtol=0)
+
+
+MSVC = (214_013, 2_531_011, 1 << 32)
+DICE = {  # name: (values, catalogue name, bit offset, width, faces, lowest face, the describe() text's start)
+    "MSVC rand() % 6 + 1": (lambda n: lcg_outputs(*MSVC, n, lambda x: ((x >> 16) & 0x7FFF) % 6 + 1), "MSVC", 16, 15,
+                            6, 1, "the values are 1 + (bits 16-30 of the states of the linear congruential generator "
+                                  "x' = 214,013 x + 2,531,011 (mod 2^32)) mod 6 (hint: MSVC"),
+    "Borland rand() % 20": (lambda n: lcg_outputs(22_695_477, 1, 1 << 32, n, lambda x: ((x >> 16) & 0x7FFF) % 20),
+                            "Borland", 16, 15, 20, 0, "the values are (bits 16-30 of the states"),
+    "MSVC rand() % 100": (lambda n: lcg_outputs(*MSVC, n, lambda x: ((x >> 16) & 0x7FFF) % 100), "MSVC", 16, 15, 100,
+                          0, "the values are (bits 16-30"),
+    "C standard rand() % 2": (lambda n: lcg_outputs(1_103_515_245, 12_345, 1 << 32, n, lambda x: (x >> 16) & 1),
+                              "the C standard", 16, 1, 2, 0, "the values are bit 16 of the states"),
+    "MSVC rand() & 0xFF": (lambda n: lcg_outputs(*MSVC, n, lambda x: (x >> 16) & 0xFF), "MSVC", 16, 8, 256, 0,
+                           "the values are bits 16-23 of the states"),
+}
+
+
+@pytest.mark.parametrize("name", DICE)
+def test_dice_of_a_catalogued_generator_recover_its_state_from_their_faces(name):
+    make, catalogue_name, shift, width, faces, low, text = DICE[name]
+    found = find_congruential(make(20_000))
+    assert catalogue_name in found.name and (found.shift, found.width, found.faces, found.low) == (
+        shift, width, faces, low)
+    assert (found.misses, found.n_check) == (0, 18_000) and found.describe().startswith(text)
+
+
+def test_a_die_s_misses_are_counted_exactly_and_its_state_is_recovered_from_any_window():
+    values = DICE["MSVC rand() % 6 + 1"][0](21 + 15 * 2_000)  # the recovery's 21 throws, then 15 chunks of 2,000
+    replaced = np.arange(5_000, len(values), 991)
+    values[replaced] = values[replaced] % 6 + 1  # another face
+    found = find_congruential(values)
+    assert found.needs == 21 and (found.n_check, found.misses) == (30_000, len(replaced))
+    x = found.recover(values[20_001:20_001 + found.needs])
+    assert found.outputs([x], 50)[0].tolist() == values[20_001:20_051].tolist()
+    assert found.recover(values[20_001:20_001 + found.needs] % 6 + 1) is None  # not the generator's throws
+
+
+def test_the_predictor_puts_one_minus_eps_on_the_generator_s_face_and_reads_only_the_past():
+    values = DICE["MSVC rand() % 6 + 1"][0](30_000)
+    found, tokenizer = find_congruential(values[:20_000]), fit_tokenizer(values, "exact")
+    assert tokenizer.n_values == 6
+    start, seq_len = np.array([25_000]), 2 * found.needs  # rows predict from 25,000 + needs + 1 on
+    probs = CongruentialPredictor(found, tokenizer).predict(windows_for(values, tokenizer, start, seq_len)).dense()
+    first = 25_000 + found.needs + 1  # the first row's target; the recovery reads the needs values before it
+    truth = torch.from_numpy(tokenizer.encode(values[first:25_000 + seq_len + 1]))
+    assert torch.allclose(probs[:, 0].exp()[torch.arange(len(truth)), truth],
+                          torch.full((len(truth),), 1 - found.eps + found.eps / 6), atol=1e-5)
+    changed = values.copy()
+    changed[first + 6] = changed[first + 6] % 6 + 1  # the target of the seventh row
+    after = CongruentialPredictor(found, tokenizer).predict(windows_for(changed, tokenizer, start, seq_len)).dense()
+    torch.testing.assert_close(after[:7], probs[:7], atol=0, rtol=0)  # its own row and the rows before it
+    torch.testing.assert_close(after[7:, :, :6], torch.full_like(after[7:, :, :6], -math.log(6)), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("values", [
+    np.random.default_rng(0).integers(1, 7, 30_000),  # a fair die
+    lcg_outputs(0x5DEECE66D, 11, 1 << 48, 30_000, lambda x: (x >> 17) % 6),  # Java nextInt(6): 30 bits above parity
+    lcg_outputs(69_069, 1, 1 << 32, 30_000, lambda x: ((x >> 16) & 0x7FFF) % 6),  # not catalogued
+    lcg_outputs(*MSVC, 30_000, lambda x: ((x >> 16) & 0x7FFF) % 5),  # an odd die: no bit of the state in it
+    np.arange(30_000) % 2,  # a cycle of two values (bit 10 of a RANDU state 2^9 u): too short to name a generator
+], ids=["fair die", "java nextInt(6)", "uncatalogued", "odd die", "period 2"])
+def test_search_names_no_generator_for_dice_it_cannot_or_should_not_recover(values):
+    assert find_congruential(values.astype(np.uint16)) is None
 
 
 @pytest.mark.parametrize("values", [

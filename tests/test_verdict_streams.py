@@ -1,4 +1,5 @@
 """The verdict end to end on streams with known structure: linear generators, random, degenerate and foreign files."""
+import dataclasses
 import importlib
 import json
 
@@ -268,3 +269,17 @@ def test_dice_of_an_additive_generator_are_predicted_by_the_sum_modulo_six_and_t
     assert abs(b[LAGGED]["heads"][0]["ce_bits"] - 1.811) < 0.05
     assert v["explained_by"] == LAGGED_LINEAR and abs(b[LAGGED_LINEAR]["heads"][0]["ce_bits"] - 1.0) < 0.02
     assert v["text"].startswith("predictable, and the values obey x[t] = x[t-31] + x[t-3] + r (mod 6)")
+
+
+def test_dice_of_msvc_rand_are_called_a_published_lcg_and_predicted_exactly(tmp_path):
+    # rand() % 6 + 1 of Microsoft's C library: only the parity is linear (L = 65,537, beyond this block), and 30 bits
+    # of state are hidden, yet the parities fix its low 17 bits and the faces the other 14
+    path, _ = write_source(tmp_path, "lcg", 40_000, seed=5, a=214_013, c=2_531_011, m=2**32, shift=16, bits=15,
+                           faces=6, low=1)
+    train(TrainConfig(u16_path=str(path), run_dir=str(tmp_path / "run"), batch=16, max_steps=5, eval_every=5,
+                      eval_windows=16, progress=False), dataclasses.replace(TINY, seq_len=64))  # a state: 21 throws
+    result = evaluate(tmp_path / "run" / "model.pt", path, max_samples=2_000, progress=False, write=False)
+    v, lcg = result["verdict"], result["baselines"][LCG]["heads"][0]
+    assert v["predictable"] and v["explained_by"] == LCG and lcg["top1"] == 1.0 and lcg["ce_bits"] < 0.001
+    assert v["text"].startswith("predictable, and the values are 1 + (bits 16-30 of the states of the linear "
+                                "congruential generator x' = 214,013 x + 2,531,011 (mod 2^32)) mod 6 (hint: MSVC")
