@@ -74,6 +74,12 @@ STREAMS = [
     Stream("glibc rand() % 6 + 1 (a die)", "ctypes libc srand(1), rand() % 6 + 1", R.glibc_dice, LAGGED_VERDICT,
            "r = r[i-3] + r[i-31] mod 2^32, out r >> 1: the die obeys the sum mod 6 up to the carry and the wrap "
            "(2^31 = 2 mod 6), r in {-2, -1, 0, 3}; its parity is linear (L = 528)", {0: 528}, lagged=[3, 31]),
+    Stream("MSVC rand() % 6 + 1 (a die)", "exact emulation (as MSVC rand()), % 6 + 1", R.msvc_dice, LCG_VERDICT,
+           "the parity is state bit 16 (L = 2^16 + 1); the faces fix the other 14 bits: 30 hidden bits in all",
+           {0: 65_537}, lcg=("MSVC", 16)),
+    Stream(".NET System.Random.Next(1, 7) (a die)", "exact emulation (as Next(65536)), (int)(x / (2^31 - 1) * 6) + 1",
+           R.dotnet_dice, LAGGED_VERDICT, "scaled from the top of each sample: the die obeys the difference mod 6 up "
+           "to a borrow of 0 or 1 (1 bit/value); no plane linear", lagged=[34, 55]),
     Stream("glibc random(), TYPE_0 state", "ctypes libc initstate(1, buf, 8), random() & 0xFFFF", R.glibc_type0,
            LCG_VERDICT, "LCG 1103515245 x + 12345 mod 2^31, state bits 0-15: plane j has period 2^(j+1), "
            "L = 2^j + 1", _lcg_planes(0, 15, lambda j: 2**j + 1), lcg=("C standard", 0)),
@@ -213,7 +219,8 @@ def run(stream: Stream, n: int, tmp: Path, max_samples: int, seed: int = 1) -> d
         "lagged sum found": " ".join(f"{'+' if s > 0 else '-'}{a}" for a, s in zip(lagged["lags"], lagged["signs"]))
         if lagged else "none",
         "LCG found": f"{lcg['name']}, bits {lcg['shift']}-{lcg['shift'] + lcg['width'] - 1}"
-        + (f" in {lcg['stride']} values" if lcg.get("stride", 1) > 1 else "") if lcg else "none",
+        + (f" in {lcg['stride']} values" if lcg.get("stride", 1) > 1 else "")
+        + (f" mod {lcg['faces']}" if lcg.get("faces") else "") if lcg else "none",
         "best other predictor": v["best_baseline"],
         "verdict": v["text"], "right": met(ok) + (f" ({why})" if why else ""),
         "s": round(time.perf_counter() - started, 1), "generate s": round(made, 1),

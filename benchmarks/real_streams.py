@@ -132,9 +132,9 @@ def marsaglia_lcg(n: int, seed: int) -> np.ndarray:
     return _lcg_loop(n, seed, 69_069, 1, 2**32) >> 16
 
 
-def dotnet_next_65536(n: int, seed: int) -> np.ndarray:
-    """.NET Framework System.Random(seed).Next(65536), exact: Knuth's subtractive generator x_t = x_{t-55} - x_{t-34}
-    mod (2^31 - 1) with Microsoft's seeding (MSEED 161803398), each output scaled as (int)(x / (2^31 - 1) * 65536)."""
+def _dotnet_samples(n: int, seed: int) -> list[int]:
+    """.NET Framework System.Random(seed)'s InternalSample(), exact: Knuth's subtractive generator x_t = x_{t-55} -
+    x_{t-34} mod (2^31 - 1) with Microsoft's seeding (MSEED 161803398)."""
     mbig = 2**31 - 1
     mj = 161803398 - abs(seed)
     seeds = [0] * 56
@@ -151,9 +151,9 @@ def dotnet_next_65536(n: int, seed: int) -> np.ndarray:
             seeds[i] -= seeds[1 + (i + 30) % 55]
             if seeds[i] < 0:
                 seeds[i] += mbig
-    out = np.empty(n, np.int64)
+    out = []
     inext, inextp = 0, 21
-    for t in range(n):
+    for _ in range(n):
         inext = inext + 1 if inext < 55 else 1
         inextp = inextp + 1 if inextp < 55 else 1
         x = seeds[inext] - seeds[inextp]
@@ -162,8 +162,24 @@ def dotnet_next_65536(n: int, seed: int) -> np.ndarray:
         if x < 0:
             x += mbig
         seeds[inext] = x
-        out[t] = int(x * (1.0 / mbig) * 65536)
+        out.append(x)
     return out
+
+
+def dotnet_next_65536(n: int, seed: int) -> np.ndarray:
+    """.NET Framework System.Random(seed).Next(65536), exact: each sample scaled as (int)(x / (2^31 - 1) * 65536)."""
+    return np.array([int(x * (1.0 / (2**31 - 1)) * 65536) for x in _dotnet_samples(n, seed)], np.int64)
+
+
+def dotnet_dice(n: int, seed: int) -> np.ndarray:
+    """.NET Framework System.Random(seed).Next(1, 7), exact: (int)(x / (2^31 - 1) * 6) + 1, a die scaled from the top
+    of each sample (not a remainder)."""
+    return np.array([int(x * (1.0 / (2**31 - 1)) * 6) + 1 for x in _dotnet_samples(n, seed)], np.int64)
+
+
+def msvc_dice(n: int, seed: int) -> np.ndarray:
+    """MSVC rand() % 6 + 1 after srand(seed), exact (as msvc_rand): the die of countless Windows C programs."""
+    return msvc_rand(n, seed) % 6 + 1
 
 
 def _lagged(n: int, seed: int, long: int, short: int, modulus: int, subtract: bool) -> list[int]:

@@ -476,12 +476,13 @@ class LaggedSumPredictor:
 class CongruentialPredictor:
     """A Congruential (a published LCG found in the training block) as a predictor, for lossless tokens.
 
-    Per window it recovers the generator's state from the window's first values, or jumps ahead the state of an
-    earlier window that fitted (Congruential.window); a row is predicted only when every value of its context from
-    the state's first on was the generator's (and the values that chose the state lie in it): then the predicted
-    value gets 1 - eps and every value a share of eps (1 - eps + eps / 65,536 in all for 16-bit tokens) at every
-    head, the state fixing all later values; eps = found.eps. Other rows, and every row for found=None, predict
-    uniformly.
+    Per window it recovers the generator's state from the `found.look` values just before the window (as the linear
+    recurrences, it reads the stream beyond the window: a state needs 21 throws of a die, more than a short window's
+    context), or jumps ahead the state of an earlier window that fitted (Congruential.window); a row is predicted
+    only when every value from the state's first to the row's last was the generator's (and the values that chose
+    the state lie before its target): then the predicted value gets 1 - eps and every value a share of eps
+    (1 - eps + eps / 65,536 in all for 16-bit tokens) at every head, the state fixing all later values;
+    eps = found.eps. Other rows, and every row for found=None, predict uniformly.
     Every input of a row is a value before its head-1 target.
     """
 
@@ -496,18 +497,19 @@ class CongruentialPredictor:
         N, H, P = len(windows.positions), windows.heads, windows.seq_len - windows.start
         if self.found is None:
             return torch.zeros(N, H, dtype=torch.int64), torch.zeros(N, dtype=torch.bool)
-        raw = windows.raw.astype(np.int64)
-        predicted, usable_from = np.empty_like(raw), np.empty(len(raw), np.int64)
-        for i, start in enumerate(windows.starts.tolist()):
-            predicted[i], usable_from[i], self._last = self.found.window(raw[i], start, self._last)
-        first = np.argmax(predicted >= 0, axis=1)[:, None]  # the first value the state gives
-        offset = np.arange(raw.shape[1])
-        wrong = np.cumsum((predicted != raw) & (offset >= first), axis=1)  # the state's misses up to here
+        raw, look = windows.raw.astype(np.int64), self.found.look
         context_end = windows.start + 1 + np.arange(P)  # offsets before a row's head-1 target
-        ok = (wrong[:, context_end - 1] == 0) & (context_end >= usable_from[:, None])
         heads = windows.start + np.arange(P)[:, None] + np.arange(1, H + 1)  # (P, H) offsets of the targets
-        points = predicted[:, heads].clip(0).reshape(N, H)
-        return torch.from_numpy(points), torch.from_numpy(ok.reshape(N))
+        points, ok = np.empty((N // P, P, H), np.int64), np.empty((N // P, P), bool)
+        for i, start in enumerate(windows.starts.tolist()):
+            before = min(start, look)  # the values just before the window, where the file has them
+            seen = np.concatenate([np.asarray(windows.values[start - before:start], np.int64), raw[i]])
+            predicted, usable_from, self._last = self.found.window(seen, start - before, self._last)
+            offset = np.arange(len(seen))
+            wrong = np.cumsum((predicted != seen) & (offset >= np.argmax(predicted >= 0)))  # misses from the state on
+            ok[i] = (wrong[before + context_end - 1] == 0) & (before + context_end >= usable_from)
+            points[i] = predicted[before + heads].clip(0)
+        return torch.from_numpy(points.reshape(N, H)), torch.from_numpy(ok.reshape(N))
 
     def predict(self, windows) -> Prediction:
         point, ok = self._points(windows)

@@ -147,6 +147,11 @@ class Congruential:
             return _throws_needed(self.shift, self.width, self.faces)
         return _outputs_needed(self.lcg, self.shift, self.width)
 
+    @property
+    def look(self) -> int:
+        """Values a recovery may read, at the last phase of the outputs' values."""
+        return self.needs * self.stride + self.stride - 1
+
     def recover(self, outputs: np.ndarray) -> int | None:
         """The state whose outputs begin with `outputs` (at least `needs` of them), or None."""
         if not self.faces:
@@ -175,8 +180,7 @@ class Congruential:
 
         The state is `last` jumped ahead when it predicts the window's first values, else recovered from them (at
         each phase of the outputs' values)."""
-        k, n = self.stride, self.needs
-        look = n * k + k - 1  # the values a recovery may read, at the last phase
+        k, n, look = self.stride, self.needs, self.look
         if last is not None and start >= last[0]:
             steps, behind = divmod(start - last[0], k)  # the output holding raw[0], and raw[0]'s place in it
             x = self.jump(last[1], steps)
@@ -210,7 +214,7 @@ class Congruential:
 
     def next_text(self, values: np.ndarray, idx: int) -> str:
         """What the generator predicts for the value at idx, from the values just before it, for `predict`."""
-        k = self.needs * self.stride + self.stride - 1
+        k = self.look
         if idx < k:
             return f"{LCG}: fewer than {k} values before index {idx}, nothing is predicted"
         predicted, usable, _ = self.window(np.asarray(values[idx - k:idx + 1], np.int64), idx - k, None)

@@ -134,6 +134,21 @@ def test_the_predictor_puts_one_minus_eps_on_the_generator_s_face_and_reads_only
     torch.testing.assert_close(after[7:, :, :6], torch.full_like(after[7:, :, :6], -math.log(6)), atol=1e-5, rtol=0)
 
 
+def test_a_window_shorter_than_a_recovery_is_predicted_from_the_values_before_it():
+    values = DICE["MSVC rand() % 6 + 1"][0](30_000)
+    found, tokenizer = find_congruential(values[:20_000]), fit_tokenizer(values, "exact")
+    assert found.needs == 21  # more than the 8 to 15 values of context of a window of 16
+    windows = windows_for(values, tokenizer, np.array([21_000, 25_000, 10]))  # rows: targets 8 + 1.. 16 on
+    probs = CongruentialPredictor(found, tokenizer).predict(windows).dense()[:, 0].exp()
+    truth = torch.from_numpy(tokenizer.encode(windows.target_values[:, 0]))
+    hit = probs[torch.arange(len(truth)), truth]
+    predicted = 1 - found.eps + found.eps / 6
+    assert torch.allclose(hit[:16], torch.full((16,), predicted), atol=1e-5)  # every row of the first two windows
+    # the third window's targets are the file's values 19..26: a state needs values 0..20 before its target
+    assert torch.allclose(hit[16:18], torch.full((2,), 1 / 6), atol=1e-5)
+    assert torch.allclose(hit[18:], torch.full((6,), predicted), atol=1e-5)
+
+
 @pytest.mark.parametrize("values", [
     np.random.default_rng(0).integers(1, 7, 30_000),  # a fair die
     lcg_outputs(0x5DEECE66D, 11, 1 << 48, 30_000, lambda x: (x >> 17) % 6),  # Java nextInt(6): 30 bits above parity
