@@ -5,8 +5,9 @@ Many generators are linear over GF(2) in every output bit (Mersenne Twister, LFS
 (LCGs modulo 2^k, additive lagged generators). Bit plane j of a stream is the sequence of bit j of its values; its
 linear complexity L is the degree of the shortest recurrence s_t = XOR_{i in taps} s_{t-i} that generates it. A
 random plane has L close to half its length, so a recurrence counts only when L stays unchanged well past 2L bits
-(confirmed) and then predicts held-out bits better than the plane's own simple predictors do (the majority bit, the
-previous bit or its complement: an exact binomial test).
+(confirmed) and then predicts held-out bits better than each of the plane's own simple predictors does (always 0,
+always 1, the previous bit and its complement: beats_simple, a one-sided t-test on batch means of the paired
+differences, so that agreements that cluster do not count as independent).
 """
 from __future__ import annotations
 
@@ -325,7 +326,7 @@ class PlaneScan:
     confirmed: bool  # L unchanged over confirm_margin(L) bits past 2L
     agreements: int  # held-out positions where the recurrence predicted the bit
     checked: int  # held-out positions checked (0 when not confirmed)
-    p_value: float  # exact one-sided binomial test of agreements against the simple predictors' (simple_share)
+    p_value: float  # one-sided test that the recurrence agrees more often than each simple predictor (beats_simple)
     linear: bool  # confirmed and p_value < alpha
     eps: float  # smoothed disagreement rate (errors + 0.5) / (checked + 1), never 0
     taps: list[int]  # lags j >= 1 of s_t = XOR s_{t-j}; empty when not confirmed
@@ -503,9 +504,6 @@ def _check(head: np.ndarray, planes: list[int], bm: LockstepBM, confirmed: np.nd
            alpha: float) -> list[PlaneScan]:
     """A PlaneScan per plane (row i of bm is planes[i]): each confirmed recurrence predicts the next max_check
     values that no row of bm has read, and is linear when it beats the plane's simple predictors (p < alpha)."""
-    # bdtrc(k, n, p) = P[Binomial(n, p) > k], as binom.sf: importing scipy.stats would cost training ~50 MB more
-    from scipy.special import bdtrc
-
     start = int(bm.bits_used.max())  # positions no row's Berlekamp–Massey has read
     actual = head[start : start + max_check]
     rows = [i for i in range(len(planes)) if confirmed[i]]
@@ -516,30 +514,53 @@ def _check(head: np.ndarray, planes: list[int], bm: LockstepBM, confirmed: np.nd
     for i, j in enumerate(planes):
         checked, hits, p_value = (len(actual), int(((agree >> j) & 1).sum()), 1.0) if i in taps else (0, 0, 1.0)
         if checked:
-            p_value = float(bdtrc(hits - 1, checked, simple_share((actual >> j) & 1, exact=hits == checked)))
+            p_value = beats_simple((agree >> j) & 1, (actual >> j) & 1, exact=hits == checked)
         out.append(PlaneScan(j, int(bm.L[i]), int(bm.bits_used[i]), bool(confirmed[i]), hits, checked, p_value,
                              checked > 0 and p_value < alpha, (checked - hits + 0.5) / (checked + 1),
                              taps.get(i, [])))
     return out
 
 
-def simple_share(bits: np.ndarray, exact: bool = False) -> float:
-    """The agreement share a recurrence must beat on held-out bits: the best of 1/2, the majority bit, and (unless the
-    recurrence was exact) the previous bit and its complement.
+BATCHES = 64  # batch means of beats_simple (fewer in a short check: at least BATCH_MIN values each)
+BATCH_MIN = 32
+MIN_BATCHES = 8  # fewer: too few held-out bits to test, p = 1
 
-    A plane that changes slowly (the high bits of a drifting sensor) can fool Berlekamp–Massey: over a constant
-    stretch any recurrence with an odd number of taps holds, so one of low degree is confirmed, and it then agrees
-    with most held-out bits only because they repeat. The previous bit agrees with them more often still. An exact
-    recurrence ties the previous bit (or its complement) only on a plane of period 1 or 2, which is linear
-    (s_t = s_{t-2}); the majority bit still rules out a constant plane.
+
+def beats_simple(agree: np.ndarray, bits: np.ndarray, exact: bool = False) -> float:
+    """One-sided p-value that a recurrence's agreements with held-out bits (0/1 per position) beat every simple
+    predictor of those bits: always 0, always 1 and, unless the recurrence was exact, the previous bit and its
+    complement.
+
+    Each comparison is paired: d_t = agree_t - simple_t over the positions after the first, cut into up to BATCHES
+    contiguous batches, and a t-test on the batch means (B - 1 degrees of freedom). Agreements are not independent
+    (a plane that drifts agrees in runs, and a recurrence shares its taps between neighbours), so a binomial test on
+    them would be too bold; batch means assume only that the dependence is short beside a batch (at least 32 values,
+    about 15,600 in a full scan's check). The p-value is the largest of the comparisons' (an intersection-union
+    test: it rejects when every simple predictor is beaten, at the level alpha with no correction).
+
+    Why the previous bit: a plane that changes slowly (the high bits of a drifting sensor) can fool Berlekamp–Massey:
+    over a constant stretch any recurrence with an odd number of taps holds, so one of low degree is confirmed, and
+    it then agrees with most held-out bits only because they repeat; the previous bit agrees with them more often
+    still. An exact recurrence ties the previous bit (or its complement) only on a plane of period 1 or 2, which is
+    linear (s_t = s_{t-2}), so it need not beat them; always 0 or 1 still rules out a constant plane.
     """
-    bits = np.asarray(bits, np.uint8)
-    n, ones = len(bits), int(bits.sum())
-    share = max(0.5, max(ones, n - ones) / n)
-    if not exact and n > 1:
-        same = int((bits[1:] == bits[:-1]).sum()) / (n - 1)
-        share = max(share, same, 1 - same)
-    return share
+    from scipy.special import stdtr  # Student's t CDF; scipy.stats would cost training ~50 MB more
+
+    agree, bits = np.asarray(agree, np.int8), np.asarray(bits, np.int8)
+    n = len(bits) - 1
+    b = min(BATCHES, n // BATCH_MIN) if n > 0 else 0
+    if b < MIN_BATCHES:
+        return 1.0
+    simple = [bits[1:], 1 - bits[1:]] + ([] if exact else [(bits[1:] == bits[:-1]).astype(np.int8),
+                                                           (bits[1:] != bits[:-1]).astype(np.int8)])
+    size = n // b
+    worst = 0.0
+    for s in simple:  # P(agree = 1) = P(bit = 1) for "always 1", etc.
+        means = (agree[1:1 + b * size] - s[:b * size]).reshape(b, size).mean(axis=1)
+        mean, sd = means.mean(), means.std(ddof=1)
+        p = (0.0 if mean > 0 else 1.0) if sd == 0 else float(stdtr(b - 1, -mean / (sd / np.sqrt(b))))
+        worst = max(worst, p)
+    return worst
 
 
 # 2^16 + 1: bit 16 of an LCG modulo 2^32 (period 2^17), the lowest output bit of the classic rand() that returns
@@ -557,7 +578,7 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = MAX_C
     in lockstep until each L is confirmed (unchanged for max(margin, L // 16) bits past 2L) or can no longer be
     within max_complexity and the block; then each confirmed recurrence predicts the next max_check values (never
     seen by Berlekamp–Massey) and is called linear when it agrees more often than the plane's simple predictors
-    would (simple_share: exact one-sided binomial test, p < alpha).
+    would (beats_simple: a one-sided test on batch means, p < alpha).
     """
     values = _stream(values)
     if not 0 < alpha < 1:

@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+from scipy import stats
 
 import seqlib.linear as linear
 from seqlib.data import open_u16
@@ -184,7 +185,7 @@ def test_xorshift32_halves_have_complexity_32_and_are_predicted(half):
 def test_mt19937_has_complexity_19937_on_all_16_planes(mt_stream, mt_scan):
     assert mt_scan.linear_planes == list(range(16))
     assert {p.L for p in mt_scan.planes} == {19_937} and mt_scan.max_complexity_found == 19_937
-    assert all(p.bits_used < 45_000 and p.p_value == 0.0 and p.eps > 0 for p in mt_scan.planes)
+    assert all(p.bits_used < 45_000 and p.p_value < 1e-30 and p.eps > 0 for p in mt_scan.planes)
     pos = np.arange(2_000_000, 2_100_000)  # after the scanned block
     pred, known = mt_scan.predict_bits(mt_stream, pos)
     assert (known == 0xFFFF).all() and (pred == mt_stream[pos]).all()
@@ -265,11 +266,37 @@ def test_a_linear_plane_after_a_run_of_zeros_is_found():
     assert plane.bits_used == 2 * 2048 + 128 and plane.checked == len(values) - plane.bits_used
 
 
-def test_simple_share_is_the_best_of_majority_previous_bit_and_its_complement():
-    assert linear.simple_share(np.array([0, 0, 0, 1])) == 0.75
-    assert linear.simple_share(np.array([0, 0, 0, 0, 1, 1, 1, 1])) == 6 / 7  # sticky: the previous bit
-    assert linear.simple_share(np.array([0, 1] * 50)) == 1.0  # alternating: its complement
-    assert linear.simple_share(np.array([0, 1] * 50), exact=True) == 0.5  # an exact recurrence need only beat 1/2
+def test_beats_simple_needs_every_simple_predictor_beaten_and_enough_bits():
+    alternating, ones = np.array([0, 1] * 500 + [0]), np.ones(1001, np.int8)
+    assert linear.beats_simple(ones, alternating, exact=True) == 0.0  # each batch gains 1/2 over always-0, always-1
+    assert linear.beats_simple(ones, alternating) == 1.0  # the previous bit's complement agrees as often
+    assert linear.beats_simple(ones[:200], alternating[:200], exact=True) == 1.0  # 199 bits: fewer than 8 batches
+    constant = np.zeros(1001, np.int8)
+    assert linear.beats_simple(ones, constant, exact=True) == 1.0  # always 0 agrees as often: a constant plane
+
+
+def test_beats_simple_is_the_largest_one_sided_t_test_over_batch_means():
+    rng = np.random.default_rng(7)
+    bits = (rng.random(10_001) < 0.6).astype(np.int8)
+    agree = np.where(rng.random(10_001) < 0.7, 1, 0).astype(np.int8)
+    d, size = [agree[1:] - s for s in (bits[1:], 1 - bits[1:], (bits[1:] == bits[:-1]).astype(np.int8),
+                                       (bits[1:] != bits[:-1]).astype(np.int8))], 10_000 // 64
+    expected = max(stats.ttest_1samp(x[:64 * size].reshape(64, size).mean(1), 0, alternative="greater").pvalue
+                   for x in d)
+    assert linear.beats_simple(agree, bits) == pytest.approx(expected, rel=1e-9)
+
+
+def test_agreements_that_cluster_at_the_simple_rate_raise_no_more_false_alarms_than_alpha():
+    # A recurrence that agrees in runs of 500 (as on a drifting plane) at the rate of always-0 and always-1, 1/2: a
+    # binomial test takes its agreements for independent bits and alarms on many streams; batch means do not.
+    rng, alpha, streams, n = np.random.default_rng(11), 0.01, 200, 64_000
+    bits = (rng.random((streams, n)) < 0.5).astype(np.int8)
+    agree = np.repeat((rng.random((streams, n // 500)) < 0.5).astype(np.int8), 500, axis=1)
+    p = np.array([linear.beats_simple(a, b, exact=True) for a, b in zip(agree, bits)])
+    share = np.maximum(bits.mean(1), 1 - bits.mean(1))  # the best of always-0 and always-1
+    binomial = stats.binom.sf(agree.sum(1) - 1, n, share)
+    assert (binomial < alpha).mean() > 0.2  # the trap
+    assert (p < alpha).sum() <= stats.binom.isf(0.001, streams, alpha)  # at most the 0.999 quantile at rate alpha
 
 
 # Random data ----------------------------------------------------------------------------------------------------
