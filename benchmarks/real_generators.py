@@ -77,6 +77,11 @@ STREAMS = [
     Stream("MSVC rand() % 6 + 1 (a die)", "exact emulation (as MSVC rand()), % 6 + 1", R.msvc_dice, LCG_VERDICT,
            "the parity is state bit 16 (L = 2^16 + 1); the faces fix the other 14 bits: 30 hidden bits in all",
            {0: 65_537}, lcg=("MSVC", 16)),
+    Stream("java.util.Random nextInt(6) + 1 (a die)", "exact emulation (next(31) % 6, with nextInt's rejection)",
+           R.java_dice, LCG_VERDICT, "the parity is state bit 17 (L = 2^17 + 1, beyond reach over GF(2)); the faces "
+           "fix the 30 bits above it", lcg=("java.util.Random", 17)),
+    Stream("glibc lrand48() % 6 + 1 (a die)", "ctypes libc srand48(1), lrand48() % 6 + 1", R.glibc_lrand48_dice,
+           LCG_VERDICT, "as Java's nextInt(6): state bits 17-47 mod 6", lcg=("java.util.Random", 17)),
     Stream(".NET System.Random.Next(1, 7) (a die)", "exact emulation (as Next(65536)), (int)(x / (2^31 - 1) * 6) + 1",
            R.dotnet_dice, LAGGED_VERDICT, "scaled from the top of each sample: the die obeys the difference mod 6 up "
            "to a borrow of 0 or 1 (1 bit/value); no plane linear", lagged=[34, 55]),

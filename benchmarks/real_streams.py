@@ -59,6 +59,14 @@ def glibc_48(n: int, seed: int, fn: str) -> np.ndarray:
     return np.fromiter((f() for _ in range(n)), np.int64, n) & 0xFFFF
 
 
+def glibc_lrand48_dice(n: int, seed: int) -> np.ndarray:
+    """lrand48() % 6 + 1 after srand48(seed): a die of glibc's 48-bit LCG (state bits 47..17, mod 6)."""
+    libc = _libc()
+    libc.srand48(seed)
+    f = libc.lrand48
+    return np.fromiter((f() for _ in range(n)), np.int64, n) % 6 + 1
+
+
 def _java_states(n: int, seed: int) -> np.ndarray:
     """The 48-bit states of java.util.Random(seed) after each next(): seed scrambled with the multiplier."""
     x = (seed ^ JAVA_A) & MASK48
@@ -72,6 +80,19 @@ def _java_states(n: int, seed: int) -> np.ndarray:
 def java_next_int_bound(n: int, seed: int) -> np.ndarray:
     """java.util.Random.nextInt(65536): a power-of-two bound, so (65536 * next(31)) >> 31 = state bits 47..32."""
     return (_java_states(n, seed) >> np.uint64(32)).astype(np.int64)
+
+
+def java_dice(n: int, seed: int) -> np.ndarray:
+    """java.util.Random.nextInt(6) + 1, exact: r = next(31) % 6, a new next(31) while u - r + 5 overflows an int (u
+    = next(31) >= 2^31 - 2: 1 draw in 10^9)."""
+    states, out, i = _java_states(n + 64, seed), np.empty(n, np.int64), 0
+    for t in range(n):
+        u = int(states[i]) >> 17
+        while u - u % 6 + 5 >= 1 << 31:
+            i += 1
+            u = int(states[i]) >> 17
+        out[t], i = u % 6 + 1, i + 1
+    return out
 
 
 def java_next_int_low(n: int, seed: int) -> np.ndarray:

@@ -482,15 +482,19 @@ class CongruentialPredictor:
     only when every value from the state's first to the row's last was the generator's (and the values that chose
     the state lie before its target): then the predicted value gets 1 - eps and every value a share of eps
     (1 - eps + eps / 65,536 in all for 16-bit tokens) at every head, the state fixing all later values;
-    eps = found.eps. Other rows, and every row for found=None, predict uniformly.
+    eps = found.eps. Other rows, and every row for found=None, predict uniformly. A generator whose recovery takes
+    seconds (Congruential.deep: Java's nextInt(6)) is recovered at most DEEP_TRIES times, until one fits, and then
+    only jumped ahead: a stream that leaves it is predicted uniformly from there on.
     Every input of a row is a value before its head-1 target.
     """
 
     name = LCG
+    DEEP_TRIES = 2
 
     def __init__(self, found: Congruential | None, tokenizer):
         self.found, self.tokenizer = found, tokenizer
         self._last: tuple[int, int] | None = None  # (file index, state there) of the last window that fitted
+        self._tries = 0  # deep recoveries so far
 
     def _points(self, windows) -> tuple[torch.Tensor, torch.Tensor]:
         """The predicted value (N, H) of every row and head, and whether the row is predicted (N,)."""
@@ -504,7 +508,9 @@ class CongruentialPredictor:
         for i, start in enumerate(windows.starts.tolist()):
             before = min(start, look)  # the values just before the window, where the file has them
             seen = np.concatenate([np.asarray(windows.values[start - before:start], np.int64), raw[i]])
-            predicted, usable_from, self._last = self.found.window(seen, start - before, self._last)
+            recover = not self.found.deep or (self._last is None and self._tries < self.DEEP_TRIES)
+            self._tries += recover and self.found.deep
+            predicted, usable_from, self._last = self.found.window(seen, start - before, self._last, recover)
             offset = np.arange(len(seen))
             wrong = np.cumsum((predicted != seen) & (offset >= np.argmax(predicted >= 0)))  # misses from the state on
             ok[i] = (wrong[before + context_end - 1] == 0) & (before + context_end >= usable_from)

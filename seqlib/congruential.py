@@ -24,9 +24,11 @@ How a state is recovered from outputs o_i = bits [s, s + w) of x_i:
 Dice and other small alphabets: a program's `rand() % 6 + 1` keeps o_i = (bits [s, s + w) of x_i) mod d, plus a
 face offset, where the values form a complete alphabet lo..lo + d - 1. For an even d = 2^v q (q odd; every common die
 but d3 and d5 is even), the lowest v bits of o_i - lo are bits [s, s + v) of x_i, which depend only on the state's
-bits below s + v: every candidate of those (2^s of them, at most 2^LOW_BITS) is stepped and filtered on them; then
-every candidate of the bits [s + v, s + w) (at most 2^HIGH_BITS) on the whole faces. MSVC's rand() % 6 hides 16 + 14
-bits this way, each found in milliseconds, where the 2^31 states at once would not be.
+bits below s + v: every candidate of those (2^s of them, at most 2^LOW_BITS) is stepped and filtered on them; once
+they give the lowest v bits of CHECK throws, every candidate of the bits [s + v, s + w) (at most 2^HIGH_BITS, or
+2^DEEP_BITS for outputs that reach the state's top bit) on the whole faces. MSVC's rand() % 6 hides 16 + 14 bits
+this way, each part found in milliseconds, Java's nextInt(6) 17 + 30 (about 2 s); all 2^31 or 2^47 states at once
+would not be found.
 Only the published constants are known to it: an LCG with other constants is not recognised here (its low bits, when
 they are in the values, are found by the GF(2) scan).
 """
@@ -49,7 +51,9 @@ MIN_WIDTH = 12  # fewer bits per value are not searched (dice, bytes: too little
 COUNT_CHUNKS = 64  # chunks of CHECK values over which a found generator's misses are counted
 FACES_MAX = 1024  # alphabets of at most this many values are searched as values modulo d (when d is even)
 LOW_BITS = 18  # hidden bits below a die's bit field searched by stepping every candidate (rand(): 16)
-HIGH_BITS = 20  # hidden bits above its lowest v bits searched the same way
+HIGH_BITS = 20  # hidden bits above its lowest v bits searched the same way, at every width
+DEEP_BITS = 30  # up to this many only for outputs that reach the state's top (Java's nextInt(6): 30, about 2 s)
+CHUNK = 1 << 20  # candidates stepped at once (larger arrays cost more in page faults than they save)
 MIN_STATE_BITS = 11  # a die's state of fewer bits repeats within CHECK values: a short cycle, not a found generator
 MAX_CYCLE = 1024  # nor is a block that repeats with a period up to this (degenerate states, e.g. RANDU's even ones)
 TRIES = 2  # places in the block where a recovery is attempted (a stream may start with values of another source)
@@ -148,6 +152,11 @@ class Congruential:
         return _outputs_needed(self.lcg, self.shift, self.width)
 
     @property
+    def deep(self) -> bool:
+        """Whether a recovery steps more than 2^HIGH_BITS candidates (seconds, not milliseconds)."""
+        return bool(self.faces) and self.width - _twos(self.faces) > HIGH_BITS
+
+    @property
     def look(self) -> int:
         """Values a recovery may read, at the last phase of the outputs' values."""
         return self.needs * self.stride + self.stride - 1
@@ -172,14 +181,14 @@ class Congruential:
         """The state n steps after x."""
         return self.lcg.jump(x, n, self.lcg.modulus(self.shift, self.width))
 
-    def window(self, raw: np.ndarray, start: int, last: tuple[int, int] | None
+    def window(self, raw: np.ndarray, start: int, last: tuple[int, int] | None, recover: bool = True
                ) -> tuple[np.ndarray, int, tuple[int, int] | None]:
         """The values this generator predicts for a window `raw` of the file from index `start` on, the offset from
         which they may be used (after the values that chose the state), and (file index of an output's first value,
         the state there) to jump from at the next window; (-1s, len(raw), last) where no state fits.
 
-        The state is `last` jumped ahead when it predicts the window's first values, else recovered from them (at
-        each phase of the outputs' values)."""
+        The state is `last` jumped ahead when it predicts the window's first values, else (with recover) recovered
+        from them, at each phase of the outputs' values."""
         k, n, look = self.stride, self.needs, self.look
         if last is not None and start >= last[0]:
             steps, behind = divmod(start - last[0], k)  # the output holding raw[0], and raw[0]'s place in it
@@ -187,7 +196,7 @@ class Congruential:
             predicted = self._values(x, len(raw) + behind)[behind:]
             if (predicted[:look] == raw[:look]).all():
                 return predicted, look, (start - behind, x)
-        for phase in range(k):
+        for phase in range(k if recover else 0):
             x = self.recover(to_words(raw[phase:], k, self.high_first)[:n])
             if x is not None:
                 predicted = np.full(len(raw), -1, np.int64)
@@ -434,25 +443,33 @@ def _twos(faces: int) -> int:
 
 def _throws_needed(shift: int, width: int, faces: int) -> int:
     """Throws a die's recovery reads: 4 more than the low bits need (a few candidates left there are told apart by
-    the faces), and 8 more than the whole state needs."""
+    the faces), and 8 more than the bits above them need from the faces' odd part."""
     v = _twos(faces)
-    return max(-(-(shift + v) // v) + 4, int(np.ceil((shift + width) / np.log2(faces))) + 8)
+    q = faces >> v
+    return max(-(-(shift + v) // v) + 4, int(np.ceil((width - v) / np.log2(q))) + 8 if q > 1 else 0)
 
 
-def _survivors(lcg: Lcg, x: np.ndarray, throws: np.ndarray, shift: int, width: int, faces: int) -> np.ndarray:
+def _survivors(lcg: Lcg, x: np.ndarray, throws: np.ndarray, shift: int, width: int, faces: int,
+               known: int = 0) -> np.ndarray:
     """The states of x (modulo 2^(shift + width), at the first throw) whose (bits [shift, shift + width)) mod faces
-    are the throws: every candidate is stepped, and the ones that miss are dropped."""
+    are the throws (the first `known` of them hold already): every candidate is stepped, the ones that miss are
+    dropped, and the survivors are stepped back to the first throw (a is odd, so each step is invertible)."""
     m = 1 << (shift + width)
-    t = np.uint32 if m <= 1 << 32 else np.uint64  # half the memory traffic of 2^20 candidates
-    s, mask, d = t(shift), t((1 << width) - 1), t(faces)
-    x0 = x = x.astype(t)
-    for i, o in enumerate(throws.astype(t)):
-        x = _step(lcg, x, m) if i else x
-        keep = np.flatnonzero((x >> s & mask) % d == o)
-        x, x0 = x[keep], x0[keep]
-        if not len(x):
-            break
-    return x0.astype(np.uint64)
+    t = np.uint32 if m <= 1 << 32 else np.uint64  # half the memory traffic
+    f = np.uint32 if width <= 32 else np.uint64  # a remainder of 32-bit fields is several times faster
+    s, mask, d = t(shift), t((1 << width) - 1), f(faces)
+    x, steps = x.astype(t), 0
+    for i, o in enumerate(throws.tolist()):
+        if i:
+            x, steps = _step(lcg, x, m), steps + 1
+        if i >= known:
+            x = x[((x >> s) & mask).astype(f, copy=False) % d == f(o)]
+            if not len(x):
+                break
+    x, a_inv, minus_c = x.astype(np.uint64), np.uint64(pow(lcg.a, -1, m)), np.uint64(-lcg.c % m)
+    for _ in range(steps):  # x_{t-1} = a^-1 (x_t - c), wrapping modulo 2^64 as _step does
+        x = ((x + minus_c) * a_inv) & np.uint64(m - 1)
+    return x
 
 
 def _low_states(lcg: Lcg, shift: int, v: int, throws: np.ndarray) -> np.ndarray:
@@ -461,15 +478,36 @@ def _low_states(lcg: Lcg, shift: int, v: int, throws: np.ndarray) -> np.ndarray:
     return _survivors(lcg, x, throws & ((1 << v) - 1), shift, v, 1 << v)
 
 
+def _lows_hold(lcg: Lcg, shift: int, v: int, lows: np.ndarray, throws: np.ndarray) -> np.ndarray:
+    """The low states that give the lowest v bits of all the throws (CHECK or so) with at most MAX_MISS misses:
+    before the bits above are searched, so that a chance fit of a few throws costs nothing more."""
+    for n, misses in ((64, 2), (len(throws), MAX_MISS)):  # a few throws first: most chance fits end there
+        if not len(lows):
+            break
+        bits = outputs_from(lcg, shift, v, lows.tolist(), min(n, len(throws))).astype(np.int64)
+        lows = lows[(bits != (throws[:n] & ((1 << v) - 1))).sum(axis=1) <= misses]
+    return lows
+
+
 def _high_states(lcg: Lcg, shift: int, width: int, faces: int, lows: np.ndarray, throws: np.ndarray) -> np.ndarray:
     """The states modulo 2^(shift + width) over the candidates `lows` for their low bits whose (bits [shift,
-    shift + width)) mod faces are the throws; none when too many low candidates are left (too few throws)."""
+    shift + width)) mod faces are the throws; none when too many low candidates are left (too few throws).
+
+    With faces = 2^v q, the first throw's field is low + 2^v H (low: its v bits from the low state, H: the bits
+    above), so H = (throw - low) / 2^v (mod q): only every q-th H is stepped."""
     if faces == 1 << width:  # the low bits are the whole throw
         return lows
     if not 0 < len(lows) <= 4:
         return lows[:0]
-    high = np.arange(1 << (width - _twos(faces)), dtype=np.uint64) << np.uint64(shift + _twos(faces))
-    return _survivors(lcg, (lows[:, None] | high).reshape(-1), throws, shift, width, faces)
+    v = _twos(faces)
+    q, top = faces >> v, 1 << (width - v)
+    found = [lows[:0]]
+    for low in lows.tolist():
+        first = (int(throws[0]) - ((low >> shift) & ((1 << v) - 1))) * pow(1 << v, -1, q) % q if q > 1 else 0
+        for h in range(first, top, q * CHUNK):
+            high = np.arange(h, min(top, h + q * CHUNK), q, dtype=np.uint64) << np.uint64(shift + v)
+            found.append(_survivors(lcg, high | np.uint64(low), throws, shift, width, faces, known=1))
+    return np.concatenate(found)
 
 
 def _cycle(v: np.ndarray) -> bool:
@@ -486,10 +524,12 @@ def _find_throws(values: np.ndarray, v: np.ndarray) -> Congruential | None:
         return None
     throws = v[:TRIES * span] - lo
     for lcg in (g for g in CATALOGUE if g.power_of_two):
-        widths = [twos] if faces == 1 << twos else range(twos + 1, twos + HIGH_BITS + 1)
         for shift in range(min(LOW_BITS, lcg.bits - twos) + 1):
+            widths = [twos] if faces == 1 << twos else [*range(twos + 1, twos + HIGH_BITS + 1), *(
+                w for w in (lcg.bits - shift, lcg.bits - shift - 1) if HIGH_BITS < w - twos <= DEEP_BITS)]
             for start in range(0, len(throws) - span + 1, span):
                 lows = _low_states(lcg, shift, twos, throws[start:start + _throws_needed(shift, twos, 2 ** twos)])
+                lows = _lows_hold(lcg, shift, twos, lows, throws[start:start + span])
                 if not len(lows):
                     continue
                 for width in (w for w in widths if shift + w <= lcg.bits and shift + w >= MIN_STATE_BITS):
@@ -500,7 +540,7 @@ def _find_throws(values: np.ndarray, v: np.ndarray) -> Congruential | None:
                     predicted = found.outputs([int(x[0])], found.needs + CHECK)[0, found.needs:].astype(np.int64)
                     if int((predicted != v[start + found.needs:start + found.needs + CHECK]).sum()) <= MAX_MISS:
                         return _counted(found, values, start, int(x[0]))
-                break  # low bits that fit their first throws: the next offset if no width fits the rest
+                break  # low bits that fit the throws: the next offset if no width fits the rest
     return None
 
 

@@ -94,6 +94,9 @@ DICE = {  # name: (values, catalogue name, bit offset, width, faces, lowest face
                               "the C standard", 16, 1, 2, 0, "the values are bit 16 of the states"),
     "MSVC rand() & 0xFF": (lambda n: lcg_outputs(*MSVC, n, lambda x: (x >> 16) & 0xFF), "MSVC", 16, 8, 256, 0,
                            "the values are bits 16-23 of the states"),
+    "Java nextInt(6) + 1": (lambda n: lcg_outputs(*JAVA, n, lambda x: (x >> 17) % 6 + 1), "java.util.Random", 17, 31,
+                            6, 1, "the values are 1 + (bits 17-47 of the states of the linear congruential generator "
+                                  "x' = 25,214,903,917 x + 11 (mod 2^48)) mod 6"),  # 30 bits above the parity
 }
 
 
@@ -149,13 +152,30 @@ def test_a_window_shorter_than_a_recovery_is_predicted_from_the_values_before_it
     assert torch.allclose(hit[18:], torch.full((6,), predicted), atol=1e-5)
 
 
+def test_a_deep_recovery_is_tried_twice_at_most_and_then_jumped_ahead():
+    # Java's nextInt(6): a recovery steps 2^30 / 3 candidates (seconds), so windows after the first one jump
+    values = DICE["Java nextInt(6) + 1"][0](30_000)
+    found, tokenizer = find_congruential(values[:20_000]), fit_tokenizer(values, "exact")
+    assert found.deep and not find_congruential(DICE["MSVC rand() % 6 + 1"][0](20_000)).deep
+    predictor = CongruentialPredictor(found, tokenizer)
+    windows = windows_for(values, tokenizer, np.array([21_000, 21_500, 29_000]))
+    probs = predictor.predict(windows).dense()[:, 0].exp()
+    truth = torch.from_numpy(tokenizer.encode(windows.target_values[:, 0]))
+    assert predictor._tries == 1  # the first window's recovery; the others jumped
+    assert torch.allclose(probs[torch.arange(len(truth)), truth], torch.full((len(truth),), 1 - found.eps +
+                          found.eps / 6), atol=1e-5)
+    dice = np.random.default_rng(3).integers(1, 7, 30_000)  # a stream the generator did not make
+    predictor = CongruentialPredictor(found, tokenizer)
+    probs = predictor.predict(windows_for(dice, tokenizer, np.arange(21_000, 21_320, 32))).dense()[:, 0, :6].exp()
+    assert predictor._tries == 2 and torch.allclose(probs, torch.full_like(probs, 1 / 6), atol=1e-5)
+
+
 @pytest.mark.parametrize("values", [
     np.random.default_rng(0).integers(1, 7, 30_000),  # a fair die
-    lcg_outputs(0x5DEECE66D, 11, 1 << 48, 30_000, lambda x: (x >> 17) % 6),  # Java nextInt(6): 30 bits above parity
     lcg_outputs(69_069, 1, 1 << 32, 30_000, lambda x: ((x >> 16) & 0x7FFF) % 6),  # not catalogued
     lcg_outputs(*MSVC, 30_000, lambda x: ((x >> 16) & 0x7FFF) % 5),  # an odd die: no bit of the state in it
     np.arange(30_000) % 2,  # a cycle of two values (bit 10 of a RANDU state 2^9 u): too short to name a generator
-], ids=["fair die", "java nextInt(6)", "uncatalogued", "odd die", "period 2"])
+], ids=["fair die", "uncatalogued", "odd die", "period 2"])
 def test_search_names_no_generator_for_dice_it_cannot_or_should_not_recover(values):
     assert find_congruential(values.astype(np.uint16)) is None
 
