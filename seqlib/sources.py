@@ -127,13 +127,14 @@ def _lcg(n: int, rng: np.random.Generator, a: int = 25173, c: int = 13849, m: in
     """Linear congruential generator x_{t+1} = (a x_t + c) mod m, each value the `bits` bits of x_t from bit `shift`
     up (with faces > 0: low + those bits mod faces, a die). The defaults output the whole state; a=214013,
     c=2531011, m=2**32, shift=16, bits=15 is the classic rand() of Microsoft's C library (faces=6, low=1: its
-    rand() % 6 + 1), a=0x5DEECE66D, c=11, m=2**48, shift=32 Java's nextInt(65536). Deterministic given the state;
+    rand() % 6 + 1), a=0x5DEECE66D, c=11, m=2**48, shift=32 Java's nextInt(65536) (shift=17, bits=31, faces=6,
+    low=1: its nextInt(6) + 1, but for the 1 draw in 10^9 that Java redraws). Deterministic given the state;
     the whole state is seen only when shift == 0."""
     power = m & (m - 1) == 0
     _check(2 <= m <= 65536 or (power and m <= 1 << 64), f"lcg needs 2 <= m <= 65536, or m a power of two up to 2**64, "
            f"got m={m}")
-    _check(1 <= bits <= 16 and shift >= 0 and m > 1 << shift,
-           f"lcg outputs 1..16 bits from bit shift < log2(m); got bits={bits}, shift={shift}, m={m}")
+    _check(1 <= bits <= (63 if faces else 16) and shift >= 0 and m > 1 << shift,
+           f"lcg outputs 1..16 bits (1..63 for a die) from bit shift < log2(m); got bits={bits}, shift={shift}, m={m}")
     _check(faces == 0 or (2 <= faces and 0 <= low and low + faces <= 65536),
            f"lcg's die needs faces >= 2 and 0 <= low <= 65536 - faces (or faces=0: no die); got faces={faces}, low={low}")
     x = np.empty(n, dtype=np.uint64)  # products stay below 2^64, or wrap modulo it when m is a power of two

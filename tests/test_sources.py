@@ -324,5 +324,11 @@ def test_lcg_modulo_2_32_shifted_by_16_is_the_classic_rand():
     values, info = _lcg(5, StartAt(), a=214013, c=2531011, m=2**32, shift=16, bits=15)
     assert values.tolist() == [41, 18467, 6334, 26500, 19169]  # Microsoft C's rand() after srand(1)
     assert info.alphabet == 32768
+    dice, info = _lcg(5, StartAt(), a=214013, c=2531011, m=2**32, shift=16, bits=15, faces=6, low=1)
+    assert dice.tolist() == [v % 6 + 1 for v in values] and info.alphabet == 6  # rand() % 6 + 1
+    with pytest.raises(ConfigError, match=r"faces >= 2 and 0 <= low <= 65536 - faces"):
+        generate("lcg", 10, m=2**32, faces=6, low=65_531)
+    with pytest.raises(ConfigError, match=r"1..16 bits \(1..63 for a die\)"):
+        generate("lcg", 10, m=2**48, shift=17, bits=31)  # 31 bits are no 16-bit value unless reduced to a die
     with pytest.raises(ConfigError, match="a power of two up to 2"):
         generate("lcg", 10, m=100_000)
