@@ -328,10 +328,13 @@ class LinearRecurrence:
 
     def __init__(self, scan, train_values: np.ndarray, tokenizer):
         self.scan, self.tokenizer = scan, tokenizer
-        self.eps = {p.plane: p.eps for p in scan.planes if p.linear}
+        # byte-factored tokens are bits of the values themselves: a die's planes of another view do not apply there
+        usable = tokenizer.output == "tokens" or scan.view == (0, 1)
+        self.eps = {p.plane: p.eps for p in scan.planes if p.linear and usable}
         values = np.asarray(train_values, dtype=np.int64)
         n_bits = 16 if tokenizer.output != "tokens" else max(1, len(scan.planes))
-        self.ones = np.array([((values >> j) & 1).mean() for j in range(n_bits)]).clip(1e-6, 1 - 1e-6)
+        seen = scan.viewed(values) if tokenizer.output == "tokens" else values
+        self.ones = np.array([((seen >> j) & 1).mean() for j in range(n_bits)]).clip(1e-6, 1 - 1e-6)
         if tokenizer.output == "tokens":
             self._fit_tokens(values)
 
@@ -341,7 +344,7 @@ class LinearRecurrence:
         lin_mask = sum(1 << j for j in self.eps)
         self.token_values = np.asarray(tok.lo[:tok.n_values], dtype=np.int64)
         counts = np.bincount(tok.encode(values), minlength=tok.vocab_size)[:tok.n_values] + LINEAR_ALPHA
-        _, group = np.unique(self.token_values & lin_mask, return_inverse=True)
+        _, group = np.unique(self.scan.viewed(self.token_values) & lin_mask, return_inverse=True)
         self.log_q = np.log(counts / np.bincount(group, weights=counts)[group])
 
     def _bit_log_probs(self, windows) -> tuple[np.ndarray, np.ndarray]:
@@ -357,8 +360,8 @@ class LinearRecurrence:
     def predict(self, windows) -> Prediction:
         log0, log1 = self._bit_log_probs(windows)
         if self.tokenizer.output == "tokens":
-            tv = self.token_values
-            tb = ((tv[:, None] >> np.arange(log0.shape[-1])) & 1).astype(np.float64)  # (V, bits)
+            tv = self.scan.viewed(self.token_values)
+            tb = ((tv[:, None] >> np.arange(log0.shape[-1])) & 1).astype(np.float64)  # (V, bits) of the scan's view
             logp = log0 @ (1 - tb).T + log1 @ tb.T + self.log_q  # (rows, H, V): P(linear bits) Q(value | them)
             logp = np.concatenate([logp, np.full((*logp.shape[:2], self.tokenizer.vocab_size - len(tv)),
                                                  UNUSED_LOGP)], -1)
@@ -417,8 +420,8 @@ class LaggedSumPredictor:
         """log f_j(bit) (N, H, 2, 16): log 2 P_j(bit) for the known linear bits of head 1, 0 for every other."""
         N, H = len(windows.positions), windows.heads
         out = torch.zeros(N, H, 2, BITS, dtype=torch.float64)
-        if self.linear is None:
-            return out
+        if self.linear is None or (self.linear.view != (0, 1) and self.tokenizer.output != "tokens"):
+            return out  # byte-factored tokens are bits of the values themselves, not of a die's view
         bits, known = self.linear.predict_bits(windows.values, windows.positions)
         for p in (p for p in self.linear.planes if p.linear):
             k = torch.from_numpy(((known >> p.plane) & 1).astype(bool))
@@ -427,6 +430,10 @@ class LaggedSumPredictor:
             out[k, 0, 1, p.plane] = torch.where(one, right, wrong).double()
             out[k, 0, 0, p.plane] = torch.where(one, wrong, right).double()
         return out
+
+    def _seen(self, values: torch.Tensor) -> torch.Tensor:
+        """The values whose bits are the linear planes (linear.LinearScan.viewed)."""
+        return values if self.linear is None else self.linear.viewed(values)
 
     @staticmethod
     def _log_weight(values: torch.Tensor, logf: torch.Tensor, planes: torch.Tensor) -> torch.Tensor:
@@ -439,7 +446,7 @@ class LaggedSumPredictor:
         point, mass, escape = self._mass(windows)
         logf = self._log_factors(windows)
         every = torch.arange(BITS)
-        mass = mass * self._log_weight(point, logf, every).exp()  # the points' weights f(v)
+        mass = mass * self._log_weight(self._seen(point), logf, every).exp()  # the points' weights f(v)
         total = mass.sum(-1) + escape  # the normaliser: f averages to 1 over the escape mass's uniform values
         tok = self.tokenizer
         if tok.output == "tokens":
@@ -447,7 +454,7 @@ class LaggedSumPredictor:
             token = lut[point]
             valid = token < tok.n_values
             token_values = torch.from_numpy(tok.lo[:tok.n_values]).expand(*escape.shape, -1)
-            probs = (escape / self.size)[..., None] * self._log_weight(token_values, logf, every).exp()
+            probs = (escape / self.size)[..., None] * self._log_weight(self._seen(token_values), logf, every).exp()
             probs.scatter_add_(-1, token.clamp_max(tok.n_values - 1), mass * valid)
             logp = torch.cat([probs.log(), torch.full((*escape.shape, tok.vocab_size - tok.n_values), UNUSED_LOGP,
                                                       dtype=torch.float64)], -1)

@@ -261,9 +261,17 @@ def _convolve(rows: np.ndarray, plane: int, L: int, taps: np.ndarray, history: i
     return out
 
 
-def _predict(values: np.ndarray, positions: np.ndarray, specs: list[tuple[int, int, np.ndarray]]) -> np.ndarray:
-    """Predicted bits (bit j = plane j) at each position from the L_j values before it, for the (plane, L, taps)
-    specs; bits of positions with fewer than L_j values before them are meaningless (mask them with _known)."""
+def _viewed(v: np.ndarray, view: tuple[int, int]) -> np.ndarray:
+    """(v - low) // div as uint16 (below low: 0), the values whose bit planes the scan took."""
+    low, div = view
+    return v if view == (0, 1) else ((v.astype(np.int64) - low).clip(0) // div).astype(np.uint16)
+
+
+def _predict(values: np.ndarray, positions: np.ndarray, specs: list[tuple[int, int, np.ndarray]],
+             view: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """Predicted bits (bit j = plane j of the viewed values, _viewed) at each position from the L_j values before
+    it, for the (plane, L, taps) specs; bits of positions with fewer than L_j values before them are meaningless
+    (mask them with _known)."""
     out = np.zeros(len(positions), np.uint16)
     if not specs or len(positions) == 0:
         return out
@@ -278,7 +286,7 @@ def _predict(values: np.ndarray, positions: np.ndarray, specs: list[tuple[int, i
         for i in range(0, len(positions), step):
             idx = positions[i : i + step, None] - plan.taps
             with sparse_reads(values):
-                v = values[np.maximum(idx, 0)].astype(np.uint16, copy=False)
+                v = _viewed(values[np.maximum(idx, 0)].astype(np.uint16, copy=False), view)
             out[i : i + step] = np.bitwise_xor.reduce(v & plan.masks, axis=1)
     else:
         # Runs of consecutive positions: one row of history + run per run, runs of similar length batched together.
@@ -290,7 +298,7 @@ def _predict(values: np.ndarray, positions: np.ndarray, specs: list[tuple[int, i
             j = i + max(1, int((np.arange(1, len(widths) + 1) * widths <= READ_BUDGET).sum()))
             sel = order[i:j]
             width = int(lengths[sel].max())
-            rows = _rows(values, positions[first[sel]] - H, H + width)
+            rows = _viewed(_rows(values, positions[first[sel]] - H, H + width), view)
             acc = np.zeros((len(sel), width), np.uint16)
             for t, mask in zip(plan.taps.tolist(), plan.masks):
                 acc ^= rows[:, H - t : H - t + width] & mask
@@ -341,6 +349,23 @@ class LinearScan:
     confirmable: int  # the largest L the block could confirm (max_complexity, or less in a short block)
     margin: int
     n_values: int  # values in the scanned block
+    low: int = 0  # the planes are those of (x - low) // div (a die's faces scaled from the top of its source)
+    div: int = 1
+
+    @property
+    def view(self) -> tuple[int, int]:
+        return self.low, self.div
+
+    @property
+    def view_text(self) -> str:
+        """'' for the values themselves, else e.g. ' of (x - 1) // 5'."""
+        x = f"x - {self.low}" if self.low else "x"
+        return "" if self.view == (0, 1) else f" of {x}" if self.div == 1 else f" of ({x}) // {self.div}" if \
+            self.low else f" of x // {self.div}"
+
+    def viewed(self, v):
+        """(v - low) // div (below low: 0) of a NumPy array or a tensor: the values whose bits are the planes."""
+        return v if self.view == (0, 1) else (v - self.low).clip(0) // self.div
 
     @property
     def linear_planes(self) -> list[int]:
@@ -377,7 +402,7 @@ class LinearScan:
                             f"{positions.min()}..{positions.max()}; drop the positions outside the stream")
         specs = self._specs()
         known = _known(positions, specs)
-        return _predict(values, positions, specs) & known, known
+        return _predict(values, positions, specs, self.view) & known, known
 
     def side_channel(self, values: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
         """The model's linear inputs (B, length) int64 for windows of `length` values at `starts`: at position i the
@@ -410,7 +435,8 @@ class LinearScan:
         lin = [p for p in self.planes if p.linear]
         Ls = sorted({p.L for p in lin})
         degree = f"degree {Ls[0]:,}" if len(Ls) == 1 else f"degree {Ls[0]:,} to {Ls[-1]:,}"
-        return f"bit plane{'s' if len(lin) > 1 else ''} {_ranges([p.plane for p in lin])} (linear over GF(2), {degree})"
+        return (f"bit plane{'s' if len(lin) > 1 else ''} {_ranges([p.plane for p in lin])}{self.view_text} (linear "
+                f"over GF(2), {degree})")
 
     def describe(self) -> str:
         """One line for the verdict: which planes are linear, of what degree, and what that predicts."""
@@ -420,16 +446,22 @@ class LinearScan:
                     f"({len(self.planes)} planes scanned, alpha = {self.alpha:g}): no linear structure found")
         Ls = sorted({p.L for p in lin})
         degree = f"of degree {Ls[0]:,}" if len(Ls) == 1 else f"of degree {Ls[0]:,} to {Ls[-1]:,}"
-        names = _ranges([p.plane for p in lin])
-        subject = f"bit planes {names} each obey" if len(lin) > 1 else f"bit plane {names} obeys"
+        names, of = _ranges([p.plane for p in lin]), self.view_text
+        subject = f"bit planes {names}{of} each obey" if len(lin) > 1 else f"bit plane {names}{of} obeys"
         hint = self.family_hint()
         hint = f" (hint: {hint})" if hint else ""
         share = min(p.agreements / p.checked for p in lin)
         # A recurrence can pass on part of the check only (a stream that changes); then the line says how much.
         agreement = "" if share == 1 else f" (held-out agreement {share:.2%})"
-        if len(lin) == len(self.planes):
+        if len(lin) == len(self.planes) and not of:
             return (f"{subject} a linear recurrence {degree} over GF(2): a linear generator{hint}; every value is "
                     f"predicted from the {Ls[-1]:,} before it{agreement}")
+        if of:  # e.g. the top bits of a die's source: its faces scaled from a linear generator's output
+            bits = f"bits {names}{of} are" if len(lin) > 1 else f"bit {names}{of} is"
+            what = "the faces are scaled from a linear generator's output" if self.div > 1 else \
+                "part of each value is linear"
+            return (f"{subject} a linear recurrence {degree} over GF(2): {what}{hint}; for every value, {bits} "
+                    f"predicted from the {Ls[-1]:,} values before it{agreement}")
         bits = f"bits {names} of every value are" if len(lin) > 1 else f"bit {names} of every value is"
         return (f"{subject} a linear recurrence {degree} over GF(2): part of each value is linear{hint}; {bits} "
                 f"predicted from the {Ls[-1]:,} values before it{agreement}")
@@ -566,6 +598,7 @@ def beats_simple(agree: np.ndarray, bits: np.ndarray, exact: bool = False) -> fl
 # 2^16 + 1: bit 16 of an LCG modulo 2^32 (period 2^17), the lowest output bit of the classic rand() that returns
 # state >> 16; a default of 2^16 would miss it by one.
 MAX_COMPLEXITY = 65_537
+FACES = 1024  # complete alphabets of at most this many values also have the planes of their top bits (_views)
 
 
 def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = MAX_COMPLEXITY, margin: int = 64,
@@ -578,7 +611,8 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = MAX_C
     in lockstep until each L is confirmed (unchanged for max(margin, L // 16) bits past 2L) or can no longer be
     within max_complexity and the block; then each confirmed recurrence predicts the next max_check values (never
     seen by Berlekamp–Massey) and is called linear when it agrees more often than the plane's simple predictors
-    would (beats_simple: a one-sided test on batch means, p < alpha).
+    would (beats_simple: a one-sided test on batch means, p < alpha). A small complete alphabet (a die) is also
+    scanned as its top bits (x - lo) // q (_views); the view with more linear planes is kept (the values on a tie).
     """
     values = _stream(values)
     if not 0 < alpha < 1:
@@ -590,6 +624,29 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = MAX_C
     head = np.asarray(values[: min(len(values), n_bm + max_check)])
     if head.min() < 0 or head.max() > 0xFFFF:
         raise DataError(f"values must lie in 0..65535, got {head.min()}..{head.max()}; pass the uint16 stream")
+    head = head.astype(np.uint16, copy=False)
+    scans = [dataclasses.replace(_scan_head(_viewed(head, view), n_bm, alpha, max_complexity, margin, max_check,
+                                            len(values)), low=view[0], div=view[1]) for view in _views(head)]
+    return max(scans, key=lambda found: len(found.linear_planes))  # the first on a tie: the values themselves
+
+
+def _views(head: np.ndarray) -> list[tuple[int, int]]:
+    """(low, div) of the values whose bit planes are scanned: the values themselves, and for a complete alphabet
+    lo..lo + d - 1 of at most FACES values with d = 2^v q, v > 0 and q > 1, also (x - lo) // q: the top v bits of
+    faces scaled from the top of a source, exactly (C++'s uniform_int_distribution over a 32-bit generator throws
+    lo + floor(d x / 2^32), so (throw - lo) // q is the top v bits of x; a remainder's low bits are planes already).
+    """
+    lo, hi = int(head.min()), int(head.max())
+    d = hi - lo + 1
+    twos = (d & -d).bit_length() - 1
+    if d > FACES or not twos or d >> twos == 1 or len(np.unique(head)) != d:
+        return [(0, 1)]
+    return [(0, 1), (lo, d >> twos)]
+
+
+def _scan_head(head: np.ndarray, n_bm: int, alpha: float, max_complexity: int, margin: int, max_check: int,
+               n_values: int) -> LinearScan:
+    """scan() of the uint16 values head (the first n_bm for Berlekamp–Massey, the rest for the check)."""
     head = head.astype(np.uint16, copy=False)
     n_planes = max(1, int(head.max()).bit_length())
     cap = confirmable(n_bm, max_complexity, margin)
@@ -610,4 +667,4 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = MAX_C
         for p in _check(head, again, bm, confirmed, max_check, alpha):
             if p.linear:
                 planes[p.plane] = p
-    return LinearScan(planes, float(alpha), int(max_complexity), cap, int(margin), len(values))
+    return LinearScan(planes, float(alpha), int(max_complexity), cap, int(margin), n_values)

@@ -74,9 +74,10 @@ def linear_next(scan: LinearScan, values: np.ndarray, idx: int) -> str | None:
     planes = [j for j in scan.linear_planes if known >> j & 1]
     if not planes:
         return f"linear recurrence (GF(2)): fewer than L values before index {idx}, no bit is predicted"
-    if len(planes) == len(scan.planes):
+    of = scan.view_text
+    if len(planes) == len(scan.planes) and not of:
         return f"linear recurrence (GF(2)): the value at index {idx} is {bits} (0x{bits:04x}), every bit predicted"
-    shown = ", ".join(f"bit {j} = {bits >> j & 1}" for j in planes)
+    shown = ", ".join(f"bit {j}{of} = {bits >> j & 1}" for j in planes)
     return f"linear recurrence (GF(2)): at index {idx}, {shown}; the other bits are not linear"
 
 

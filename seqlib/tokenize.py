@@ -91,11 +91,17 @@ class Tokenizer:
         """Which values lie inside a range seen at fit time (the others are UNK for exact, the nearest bin otherwise)."""
         return self._seen[np.asarray(values)]
 
-    def bit_signs(self) -> np.ndarray:
-        """(vocab_size, 16): for each class the mean over the values it stands for of ±1 for bit j (0 for UNK)."""
+    def bit_signs(self, view: tuple[int, int] = (0, 1)) -> np.ndarray:
+        """(vocab_size, 16): for each class the mean over the values x it stands for of ±1 for bit j (0 for UNK) of x,
+        or with a view (low, div) of (x - low) // div (a die's top bits, linear.LinearScan.view)."""
         def ones_below(n: np.ndarray, j: int) -> np.ndarray:  # values in [0, n) with bit j set
             return (n >> (j + 1) << j) + np.maximum(0, (n & ((2 << j) - 1)) - (1 << j))
         signs = np.zeros((self.vocab_size, 16))
+        if view != (0, 1):  # only a small alphabet has one: its classes' values are few enough to list
+            for k in range(self.n_values):
+                x = (np.arange(self.lo[k], self.hi[k] + 1) - view[0]).clip(0) // view[1]
+                signs[k] = (2 * ((x[:, None] >> np.arange(16)) & 1) - 1).mean(0)
+            return signs
         count = self.hi - self.lo + 1
         for j in range(16):
             ones = ones_below(self.hi + 1, j) - ones_below(self.lo, j)

@@ -216,7 +216,8 @@ class Trainer:
                                                     seed=cfg.seed, linear=self.linear)
         self.model_cfg = replace(model_cfg or ModelConfig(), vocab_size=self.tokenizer.vocab_size,
                                  output=self.tokenizer.output,
-                                 linear_inputs=self.linear is not None and bool(self.linear.linear_planes))
+                                 linear_inputs=self.linear is not None and bool(self.linear.linear_planes) and (
+                                     self.linear.view == (0, 1) or self.tokenizer.output == "tokens"))
         self._build_model()
         self._build_optimizer()
         self._build_batches()
@@ -283,7 +284,8 @@ class Trainer:
         self.raw_model = SeqModel(self.model_cfg).to(self.device)
         self.raw_model.linear = self.linear if self.model_cfg.linear_inputs else None
         if self.raw_model.linear is not None:
-            self.raw_model.out.init_prior(torch.as_tensor(self.tokenizer.bit_signs(), dtype=torch.float32),
+            self.raw_model.out.init_prior(torch.as_tensor(self.tokenizer.bit_signs(self.linear.view),
+                                                          dtype=torch.float32),
                                           torch.as_tensor(self.linear.log_odds(), dtype=torch.float32))
         self.ddp = DistributedDataParallel(self.raw_model) if self.dist.enabled else None
         model = self.ddp or self.raw_model
