@@ -12,7 +12,7 @@ import seqlib.linear as linear
 from seqlib.data import open_u16
 from seqlib.errors import CheckpointError, ConfigError, DataError
 from seqlib.linear import LinearScan, LockstepBM, berlekamp_massey, scan
-from seqlib.sources import generate
+from seqlib.sources import generate, mt19937_outputs
 
 
 def lfsr_bits(n: int, degree: int, tap: int, seed: int = 1) -> np.ndarray:
@@ -322,7 +322,28 @@ def test_full_default_scan_of_a_random_stream_finds_nothing():
 
 def test_a_die_uses_the_bits_of_its_raw_values():
     result = scan(np.random.default_rng(0).integers(0, 6, 20_000), max_complexity=2048)
-    assert [p.plane for p in result.planes] == [0, 1, 2] and result.linear_planes == []
+    assert [p.plane for p in result.planes] == [0, 1, 2] and result.linear_planes == [] and result.view == (0, 1)
+
+
+def scaled_dice(n: int, faces: int, low: int, seed: int = 1) -> np.ndarray:
+    """low + floor(faces x / 2^32) of MT19937 outputs x: C++'s uniform_int_distribution over std::mt19937
+    (libstdc++, which redraws 1 in 10^8 of them; these do not)."""
+    x = mt19937_outputs(seed, n).astype(np.uint64)
+    return ((x * np.uint64(faces)) >> np.uint64(32)).astype(np.int64) + low
+
+
+@pytest.mark.parametrize("faces, low, view, planes", [(20, 1, (1, 5), [0, 1]), (6, 0, (0, 3), [0]),
+                                                      (100, 1, (1, 25), [0, 1])])
+def test_faces_scaled_from_a_linear_generator_have_linear_top_bits(faces, low, view, planes):
+    values = scaled_dice(60_000, faces, low)
+    result = scan(values)
+    assert (result.view, result.linear_planes) == (view, planes) and {p.L for p in result.planes} == {19_937}
+    of = f"(x - 1) // {view[1]}" if low else f"x // {view[1]}"
+    assert result.describe().startswith(f"bit plane{'s' if len(planes) > 1 else ''} {'0-1' if len(planes) > 1 else 0}"
+                                        f" of {of}") and "the faces are scaled" in result.describe()
+    bits, known = result.predict_bits(values, np.arange(50_000, 51_000))
+    assert (known == 2 ** len(planes) - 1).all() and np.array_equal(bits, (values[50_000:51_000] - low) // view[1])
+    assert LinearScan.from_dict(json.loads(json.dumps(result.to_dict()))).view == view
 
 
 def test_a_recurrence_that_holds_on_part_of_the_check_only_says_so():

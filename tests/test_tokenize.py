@@ -201,3 +201,11 @@ def test_bit_signs_average_each_bit_over_the_values_of_a_class():
     assert exact[:, :4].tolist() == [[-1, 1, 1, -1], [1, -1, -1, 1], [0, 0, 0, 0]]  # 0110, 1001, UNK
     wide = Tokenizer("bits16").bit_signs()  # token 0x0100 is the value 0x0001
     assert wide[0x0100, 0] == 1 and (wide[0x0100, 1:] == -1).all()
+
+
+def test_bit_signs_of_a_view_are_the_signs_of_a_die_s_top_bits():
+    die = Tokenizer("exact", lo=list(range(1, 7)), hi=list(range(1, 7)))
+    signs = die.bit_signs((1, 3))  # (x - 1) // 3: 0 for faces 1-3, 1 for 4-6
+    assert signs[:6, 0].tolist() == [-1, -1, -1, 1, 1, 1] and (signs[:6, 1:] == -1).all() and (signs[6:] == 0).all()
+    pairs = Tokenizer("quantile", lo=[1, 3, 5], hi=[2, 4, 6]).bit_signs((1, 3))  # the middle bin straddles the halves
+    assert pairs[:3, 0].tolist() == [-1, 0, 1]

@@ -18,7 +18,7 @@ from seqlib.evaluate import evaluate
 from seqlib.linear import scan
 from seqlib.model import ModelConfig
 from seqlib.predict import format_prediction, predict
-from seqlib.sources import generate, write_u16
+from seqlib.sources import generate, mt19937_outputs, write_u16
 from seqlib.summaries import format_report
 from seqlib.tokenize import fit_tokenizer
 from seqlib.train import TrainConfig, train
@@ -283,3 +283,20 @@ def test_dice_of_msvc_rand_are_called_a_published_lcg_and_predicted_exactly(tmp_
     assert v["predictable"] and v["explained_by"] == LCG and lcg["top1"] == 1.0 and lcg["ce_bits"] < 0.001
     assert v["text"].startswith("predictable, and the values are 1 + (bits 16-30 of the states of the linear "
                                 "congruential generator x' = 214,013 x + 2,531,011 (mod 2^32)) mod 6 (hint: MSVC")
+
+
+def test_faces_scaled_from_mersenne_twister_are_predicted_by_their_top_bits(tmp_path):
+    # C++'s uniform_int_distribution(1, 20) over std::mt19937 throws 1 + floor(20 x / 2^32): no bit plane of the
+    # faces is linear, but (face - 1) // 5 is the top 2 bits of x, linear of degree 19,937
+    x = mt19937_outputs(1, 60_000).astype(np.uint64)
+    path = tmp_path / "d20.u16"
+    write_u16(path, ((x * np.uint64(20)) >> np.uint64(32)).astype(np.int64) + 1)
+    ckpt = fit(path, tmp_path / "run")
+    result = evaluate(ckpt, path, max_samples=2_000, progress=False, write=False)
+    b, v = result["baselines"], result["verdict"]
+    assert v["explained_by"] == LINEAR and abs(b[LINEAR]["heads"][0]["ce_bits"] - np.log2(5)) < 0.01  # 2 bits of 4.32
+    assert v["text"].startswith("predictable, and bit planes 0-1 of (x - 1) // 5 each obey a linear recurrence of "
+                                "degree 19,937 over GF(2): the faces are scaled from a linear generator's output")
+    assert result["model"]["heads"][0]["ce_bits"] < np.log2(20)  # its prior reads the same top bits, not the faces'
+    text = format_prediction(predict(ckpt, path, 55_000, topk=3))
+    assert "bit 0 of (x - 1) // 5 = " in text and "bit 1 of (x - 1) // 5 = " in text
