@@ -44,6 +44,7 @@ class Stream:
     lagged: list[int] = field(default_factory=list)  # the lags of x_t = +-x_{t-a} +-x_{t-b} + small (mod 2^16)
     lcg: tuple[str, int] | None = None  # (a word of its catalogue name, the bit offset of the values in its state)
     tokenizer: str = "auto"
+    view: tuple[int, int] = (0, 1)  # the linear planes are those of (x - low) // div (a die's top bits)
 
 
 def _lcg_planes(first: int, last: int, L: Callable[[int], int]) -> dict[int, int]:
@@ -82,6 +83,13 @@ STREAMS = [
            "fix the 30 bits above it", lcg=("java.util.Random", 17)),
     Stream("glibc lrand48() % 6 + 1 (a die)", "ctypes libc srand48(1), lrand48() % 6 + 1", R.glibc_lrand48_dice,
            LCG_VERDICT, "as Java's nextInt(6): state bits 17-47 mod 6", lcg=("java.util.Random", 17)),
+    Stream("C++ uniform_int_distribution(1, 20) over mt19937 (a d20)", "g++ and its libstdc++, std::mt19937(1)",
+           lambda n, s: R.cpp_dice(n, s, 1, 20), LINEAR_VERDICT, "1 + floor(20 x / 2^32): no plane of the faces is "
+           "linear; (face - 1) // 5 is the top 2 bits of the MT output (L = 19,937): 2.32 bits/value of 4.32",
+           {0: 19_937, 1: 19_937}, view=(1, 5)),
+    Stream("C++ uniform_int_distribution(0, 5) over mt19937 (a d6 from 0)", "g++ and its libstdc++, std::mt19937(1)",
+           lambda n, s: R.cpp_dice(n, s, 0, 5), LINEAR_VERDICT, "floor(6 x / 2^32): face // 3 is the top bit of the "
+           "MT output (L = 19,937): 1.585 bits/value of 2.585", {0: 19_937}, view=(0, 3)),
     Stream(".NET System.Random.Next(1, 7) (a die)", "exact emulation (as Next(65536)), (int)(x / (2^31 - 1) * 6) + 1",
            R.dotnet_dice, LAGGED_VERDICT, "scaled from the top of each sample: the die obeys the difference mod 6 up "
            "to a borrow of 0 or 1 (1 bit/value); no plane linear", lagged=[34, 55]),
@@ -167,9 +175,11 @@ def _planes(planes: list[int]) -> str:
 
 
 def judge(stream: Stream, found: dict[int, int], lagged: dict | None, lcg: dict | None,
-          verdict: dict) -> tuple[bool, str]:
+          verdict: dict, view: tuple[int, int] = (0, 1)) -> tuple[bool, str]:
     """Does what seqlib found and said match the ground truth? (ok, why not)"""
     text = verdict["text"]
+    if found and view != stream.view:
+        return False, f"the planes of (x - {view[0]}) // {view[1]}, expected (x - {stream.view[0]}) // {stream.view[1]}"
     if sorted(found) != sorted(stream.linear):
         return False, f"linear planes {_planes(sorted(found))}, expected {_planes(sorted(stream.linear))}"
     wrong = [j for j, L in stream.linear.items() if L is not None and found[j] != L]
@@ -214,12 +224,15 @@ def run(stream: Stream, n: int, tmp: Path, max_samples: int, seed: int = 1) -> d
     found = {p["plane"]: p["L"] for p in planes if p["linear"]}
     v = result["verdict"]
     lagged, lcg = result["lagged"]["found"], result["congruential"]["found"]
-    ok, why = judge(stream, found, lagged, lcg, v)
+    scan = result["linear"]["scan"]
+    view = (scan.get("low", 0), scan.get("div", 1))
+    ok, why = judge(stream, found, lagged, lcg, v, view)
     linear = result["baselines"].get(LINEAR, {}).get("heads", [{}])[0]
     return {
         "source": stream.name, "how produced": stream.how, "ground truth": stream.truth,
         "expected verdict": stream.expect, "tokenizer": result["tokenizer"]["kind"],
-        "linear planes found (L)": ", ".join(f"{j}: {L:,}" for j, L in found.items()) or "none",
+        "linear planes found (L)": (", ".join(f"{j}: {L:,}" for j, L in found.items()) + (
+            f" of (x - {view[0]}) // {view[1]}" if view != (0, 1) else "")) or "none",
         "linear predictor top-1": linear.get("top1", ""),
         "lagged sum found": " ".join(f"{'+' if s > 0 else '-'}{a}" for a, s in zip(lagged["lags"], lagged["signs"]))
         if lagged else "none",

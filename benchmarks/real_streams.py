@@ -5,6 +5,10 @@ from __future__ import annotations
 import ctypes
 import os
 import random
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -57,6 +61,35 @@ def glibc_48(n: int, seed: int, fn: str) -> np.ndarray:
     libc.srand48(seed)
     f = getattr(libc, fn)
     return np.fromiter((f() for _ in range(n)), np.int64, n) & 0xFFFF
+
+
+CPP_DICE = r"""
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+int main(int argc, char** argv) {
+  long n = atol(argv[1]);
+  std::mt19937 g(atoi(argv[4]));
+  std::uniform_int_distribution<int> d(atoi(argv[2]), atoi(argv[3]));
+  for (long i = 0; i < n; i++) { uint16_t v = (uint16_t)d(g); fwrite(&v, 2, 1, stdout); }
+}
+"""
+
+
+def cpp_dice(n: int, seed: int, low: int, high: int) -> np.ndarray:
+    """std::uniform_int_distribution<int>(low, high) over std::mt19937(seed), compiled with the machine's g++ and
+    its C++ library (libstdc++ scales each 32-bit output: low + floor((high - low + 1) x / 2^32), redrawing 1 in
+    10^8). OSError where no g++ is installed."""
+    if shutil.which("g++") is None:
+        raise FileNotFoundError("g++ not found: install a C++ compiler for the C++ streams")
+    exe = Path(tempfile.gettempdir()) / "seqlib-bench-cpp-dice"
+    if not exe.exists():
+        src = exe.with_suffix(".cpp")
+        src.write_text(CPP_DICE)
+        subprocess.run(["g++", "-O2", "-o", str(exe), str(src)], check=True)
+    out = subprocess.run([str(exe), str(n), str(low), str(high), str(seed)], check=True, capture_output=True).stdout
+    return np.frombuffer(out, "<u2").astype(np.int64)
 
 
 def glibc_lrand48_dice(n: int, seed: int) -> np.ndarray:
