@@ -27,7 +27,7 @@ but d3 and d5 is even), the lowest v bits of o_i - lo are bits [s, s + v) of x_i
 bits below s + v: every candidate of those (2^s of them, at most 2^LOW_BITS) is stepped and filtered on them; once
 they give the lowest v bits of CHECK throws, every candidate of the bits [s + v, s + w) (at most 2^HIGH_BITS, or
 2^DEEP_BITS for outputs that reach the state's top bit) on the whole faces. MSVC's rand() % 6 hides 16 + 14 bits
-this way, each part found in milliseconds, Java's nextInt(6) 17 + 30 (about 2 s); all 2^31 or 2^47 states at once
+this way, each part found in milliseconds, Java's nextInt(6) 17 + 30 (about 5 s); all 2^31 or 2^47 states at once
 would not be found.
 Only the published constants are known to it: an LCG with other constants is not recognised here (its low bits, when
 they are in the values, are found by the GF(2) scan).
@@ -52,7 +52,7 @@ COUNT_CHUNKS = 64  # chunks of CHECK values over which a found generator's misse
 FACES_MAX = 1024  # alphabets of at most this many values are searched as values modulo d (when d is even)
 LOW_BITS = 18  # hidden bits below a die's bit field searched by stepping every candidate (rand(): 16)
 HIGH_BITS = 20  # hidden bits above its lowest v bits searched the same way, at every width
-DEEP_BITS = 30  # up to this many only for outputs that reach the state's top (Java's nextInt(6): 30, about 2 s)
+DEEP_BITS = 30  # up to this many only for outputs that reach the state's top (Java's nextInt(6): 30, about 5 s)
 CHUNK = 1 << 20  # candidates stepped at once (larger arrays cost more in page faults than they save)
 MIN_STATE_BITS = 11  # a die's state of fewer bits repeats within CHECK values: a short cycle, not a found generator
 MAX_CYCLE = 1024  # nor is a block that repeats with a period up to this (degenerate states, e.g. RANDU's even ones)
@@ -212,8 +212,8 @@ class Congruential:
         """One line for the verdict."""
         what = "the values are" if self.stride == 1 else (
             f"every {self.stride} values are, {'highest' if self.high_first else 'lowest'} 16 bits first,")
-        bits = (f"bit{f's {self.shift}-' if self.width > 1 else ' '}{self.shift + self.width - 1} of the states of the linear congruential generator "
-                f"{self.lcg.text()}")
+        span = f"bits {self.shift}-{self.shift + self.width - 1}" if self.width > 1 else f"bit {self.shift}"
+        bits = f"{span} of the states of the linear congruential generator {self.lcg.text()}"
         if self.faces and self.faces != 1 << self.width:  # a power of two keeps the bits as they are
             bits = f"({bits}) mod {self.faces}"
         bits = f"{self.low} + {bits}" if self.low else bits
@@ -528,7 +528,8 @@ def _find_throws(values: np.ndarray, v: np.ndarray) -> Congruential | None:
             widths = [twos] if faces == 1 << twos else [*range(twos + 1, twos + HIGH_BITS + 1), *(
                 w for w in (lcg.bits - shift, lcg.bits - shift - 1) if HIGH_BITS < w - twos <= DEEP_BITS)]
             for start in range(0, len(throws) - span + 1, span):
-                lows = _low_states(lcg, shift, twos, throws[start:start + _throws_needed(shift, twos, 2 ** twos)])
+                n_low = _throws_needed(shift, twos, 2 ** twos)  # what the low bits alone need
+                lows = _low_states(lcg, shift, twos, throws[start:start + n_low])
                 lows = _lows_hold(lcg, shift, twos, lows, throws[start:start + span])
                 if not len(lows):
                     continue
@@ -569,8 +570,8 @@ def find_congruential(values: np.ndarray) -> Congruential | None:
     if v.min() < 0 or v.max() > 0xFFFF:
         raise DataError(f"values must lie in 0..65535, got {v.min()}..{v.max()}; pass the uint16 stream")
     width = int(v.max()).bit_length()
-    if width < MIN_WIDTH or len(np.unique(v[:span])) < span // 4:  # few distinct values: no generator's 12+ bits (a
-        return _find_throws(values, v)  # multiplicative LCG's state 0 would 'predict' a stream of zeros); a die's?
+    if width < MIN_WIDTH or len(np.unique(v[:span])) < span // 4:  # too few bits or distinct values for 12+ bits of a
+        return _find_throws(values, v)  # state (RANDU's state 0 would 'predict' zeros): perhaps a die's throws
     for stride, high_first in LAYOUTS:
         if stride > 1 and width < 16:
             continue

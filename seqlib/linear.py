@@ -261,10 +261,16 @@ def _convolve(rows: np.ndarray, plane: int, L: int, taps: np.ndarray, history: i
     return out
 
 
-def _viewed(v: np.ndarray, view: tuple[int, int]) -> np.ndarray:
-    """(v - low) // div as uint16 (below low: 0), the values whose bit planes the scan took."""
+def _viewed(v, view: tuple[int, int]):
+    """(v - low) // div (below low: 0) of a signed NumPy array or a tensor: the values whose bit planes the scan
+    takes (linear._views)."""
     low, div = view
-    return v if view == (0, 1) else ((v.astype(np.int64) - low).clip(0) // div).astype(np.uint16)
+    return v if view == (0, 1) else (v - low).clip(0) // div
+
+
+def _viewed16(v: np.ndarray, view: tuple[int, int]) -> np.ndarray:
+    """_viewed of uint16 values, as uint16 (the values themselves pass through uncopied)."""
+    return v if view == (0, 1) else _viewed(v.astype(np.int64), view).astype(np.uint16)
 
 
 def _predict(values: np.ndarray, positions: np.ndarray, specs: list[tuple[int, int, np.ndarray]],
@@ -286,7 +292,7 @@ def _predict(values: np.ndarray, positions: np.ndarray, specs: list[tuple[int, i
         for i in range(0, len(positions), step):
             idx = positions[i : i + step, None] - plan.taps
             with sparse_reads(values):
-                v = _viewed(values[np.maximum(idx, 0)].astype(np.uint16, copy=False), view)
+                v = _viewed16(values[np.maximum(idx, 0)].astype(np.uint16, copy=False), view)
             out[i : i + step] = np.bitwise_xor.reduce(v & plan.masks, axis=1)
     else:
         # Runs of consecutive positions: one row of history + run per run, runs of similar length batched together.
@@ -298,7 +304,7 @@ def _predict(values: np.ndarray, positions: np.ndarray, specs: list[tuple[int, i
             j = i + max(1, int((np.arange(1, len(widths) + 1) * widths <= READ_BUDGET).sum()))
             sel = order[i:j]
             width = int(lengths[sel].max())
-            rows = _viewed(_rows(values, positions[first[sel]] - H, H + width), view)
+            rows = _viewed16(_rows(values, positions[first[sel]] - H, H + width), view)
             acc = np.zeros((len(sel), width), np.uint16)
             for t, mask in zip(plan.taps.tolist(), plan.masks):
                 acc ^= rows[:, H - t : H - t + width] & mask
@@ -359,13 +365,12 @@ class LinearScan:
     @property
     def view_text(self) -> str:
         """'' for the values themselves, else e.g. ' of (x - 1) // 5'."""
-        x = f"x - {self.low}" if self.low else "x"
-        return "" if self.view == (0, 1) else f" of {x}" if self.div == 1 else f" of ({x}) // {self.div}" if \
-            self.low else f" of x // {self.div}"
+        x = f"(x - {self.low})" if self.low else "x"
+        return "" if self.view == (0, 1) else f" of {x} // {self.div}"
 
     def viewed(self, v):
-        """(v - low) // div (below low: 0) of a NumPy array or a tensor: the values whose bits are the planes."""
-        return v if self.view == (0, 1) else (v - self.low).clip(0) // self.div
+        """The values whose bits are the planes, of a signed NumPy array or a tensor of values (_viewed)."""
+        return _viewed(v, self.view)
 
     @property
     def linear_planes(self) -> list[int]:
@@ -456,12 +461,10 @@ class LinearScan:
         if len(lin) == len(self.planes) and not of:
             return (f"{subject} a linear recurrence {degree} over GF(2): a linear generator{hint}; every value is "
                     f"predicted from the {Ls[-1]:,} before it{agreement}")
-        if of:  # e.g. the top bits of a die's source: its faces scaled from a linear generator's output
+        if of:  # the top bits of a die's source: its faces scaled from a linear generator's output
             bits = f"bits {names}{of} are" if len(lin) > 1 else f"bit {names}{of} is"
-            what = "the faces are scaled from a linear generator's output" if self.div > 1 else \
-                "part of each value is linear"
-            return (f"{subject} a linear recurrence {degree} over GF(2): {what}{hint}; for every value, {bits} "
-                    f"predicted from the {Ls[-1]:,} values before it{agreement}")
+            return (f"{subject} a linear recurrence {degree} over GF(2): the faces are scaled from a linear generator's "
+                    f"output{hint}; for every value, {bits} predicted from the {Ls[-1]:,} values before it{agreement}")
         bits = f"bits {names} of every value are" if len(lin) > 1 else f"bit {names} of every value is"
         return (f"{subject} a linear recurrence {degree} over GF(2): part of each value is linear{hint}; {bits} "
                 f"predicted from the {Ls[-1]:,} values before it{agreement}")
@@ -625,7 +628,7 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = MAX_C
     if head.min() < 0 or head.max() > 0xFFFF:
         raise DataError(f"values must lie in 0..65535, got {head.min()}..{head.max()}; pass the uint16 stream")
     head = head.astype(np.uint16, copy=False)
-    scans = [dataclasses.replace(_scan_head(_viewed(head, view), n_bm, alpha, max_complexity, margin, max_check,
+    scans = [dataclasses.replace(_scan_head(_viewed16(head, view), n_bm, alpha, max_complexity, margin, max_check,
                                             len(values)), low=view[0], div=view[1]) for view in _views(head)]
     return max(scans, key=lambda found: len(found.linear_planes))  # the first on a tie: the values themselves
 

@@ -136,7 +136,7 @@ def _lcg(n: int, rng: np.random.Generator, a: int = 25173, c: int = 13849, m: in
     _check(1 <= bits <= (63 if faces else 16) and shift >= 0 and m > 1 << shift,
            f"lcg outputs 1..16 bits (1..63 for a die) from bit shift < log2(m); got bits={bits}, shift={shift}, m={m}")
     _check(faces == 0 or (2 <= faces and 0 <= low and low + faces <= 65536),
-           f"lcg's die needs faces >= 2 and 0 <= low <= 65536 - faces (or faces=0: no die); got faces={faces}, low={low}")
+           f"lcg's die needs faces >= 2 and 0 <= low <= 65536 - faces; got faces={faces}, low={low}")
     x = np.empty(n, dtype=np.uint64)  # products stay below 2^64, or wrap modulo it when m is a power of two
     x[0] = rng.integers(0, m, dtype=np.uint64)
     length, mul, add = 1, a % m, c % m  # x[t + length] = (mul * x[t] + add) mod m
