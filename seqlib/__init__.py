@@ -36,6 +36,7 @@ _EXPORTS = {
     "summaries": ["format_report", "summary_table"],
     "tokenize": ["auto_rule", "binning_loss", "fit_tokenizer"],
     "train": ["Callback", "TrainConfig", "Trainer"],
+    "twister": ["Twister", "find_twister"],
 }
 _MODULES = ["explore", "plots", "runs", "widgets"]
 _FUNCTIONS = ["evaluate", "predict", "train"]  # each is the function of the same name in the module of that name

@@ -329,17 +329,38 @@ def mt19937_outputs(seed: int, n: int) -> np.ndarray:
     return y ^ (y >> 18)
 
 
-def _mt19937(n: int, rng: np.random.Generator, mt_seed: int | None = None,
-             output: str = "high") -> tuple[np.ndarray, SourceInfo]:
+MT_DICE = ("mod", "scaled", "float")
+
+
+def _mt19937(n: int, rng: np.random.Generator, mt_seed: int | None = None, output: str = "high", faces: int = 6,
+             low: int = 1) -> tuple[np.ndarray, SourceInfo]:
     """MT19937 after init_genrand(mt_seed); high is x >> 16 (Python's random.getrandbits(16)), low is x & 0xFFFF.
+    A die of `faces` faces from `low` on: mod throws low + x mod faces (mt() % 6 + 1), scaled low + floor(faces x /
+    2^32) (C++'s uniform_int_distribution in libstdc++), float low + floor(faces r) with r = (x1 >> 5, x2 >> 6) /
+    2^53 of two outputs (Python's int(random.random() * faces)).
 
     mt_seed defaults to a value drawn from rng, so generate()'s seed picks the stream; pass mt_seed=5489 for the
     reference sequence. The seed used is in SourceInfo.params.
     """
     mt_seed = int(rng.integers(0, 2 ** 32)) if mt_seed is None else mt_seed
     _check(0 <= mt_seed < 2 ** 32, f"mt19937 needs 0 <= mt_seed < 2**32, got mt_seed={mt_seed}")
-    values = _half(mt19937_outputs(mt_seed, n), output, "mt19937")
-    return values, SourceInfo("mt19937", dict(mt_seed=mt_seed, output=output), 65536, 0.0, 1.0)
+    _check(output in ("high", "low", *MT_DICE), f"mt19937 needs output=high, low, mod, scaled or float, got "
+           f"output={output!r}")
+    if output not in MT_DICE:
+        values = _half(mt19937_outputs(mt_seed, n), output, "mt19937")
+        return values, SourceInfo("mt19937", dict(mt_seed=mt_seed, output=output), 65536, 0.0, 1.0)
+    _check(2 <= faces <= 1024 and 0 <= low <= 65536 - faces, f"mt19937 dice need 2 <= faces <= 1024 and 0 <= low <= "
+           f"65536 - faces, got faces={faces}, low={low}")
+    x = mt19937_outputs(mt_seed, 2 * n if output == "float" else n).astype(np.uint64)
+    if output == "mod":
+        t = x % np.uint64(faces)
+    elif output == "scaled":
+        t = (x * np.uint64(faces)) >> np.uint64(32)
+    else:
+        fraction = ((x[0::2] >> np.uint64(5)) << np.uint64(26)) | (x[1::2] >> np.uint64(6))  # 53 bits
+        t = (fraction * np.uint64(faces)) >> np.uint64(53)
+    return (t.astype(np.int64) + low, SourceInfo("mt19937", dict(mt_seed=mt_seed, output=output, faces=faces, low=low),
+                                                 faces, 0.0, 1.0))
 
 
 def _mixed(n: int, rng: np.random.Generator, k: int = 8, a: int = 3, b: int = 7, noise: float = 0.2,

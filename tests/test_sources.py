@@ -300,7 +300,11 @@ def test_new_sources_refuse_bad_parameters():
     with pytest.raises(ConfigError, match="state_bits=32 or state_bits=128"):
         generate("xorshift", 10, state_bits=64)
     with pytest.raises(ConfigError, match="output=high or output=low"):
+        generate("xorshift", 10, output="middle")
+    with pytest.raises(ConfigError, match="mt19937 needs output=high, low, mod, scaled or float"):
         generate("mt19937", 10, output="middle")
+    with pytest.raises(ConfigError, match="mt19937 dice need 2 <= faces <= 1024"):
+        generate("mt19937", 10, output="mod", faces=1)
     with pytest.raises(ConfigError, match="mt_seed < 2"):
         generate("mt19937", 10, mt_seed=2 ** 32)
     with pytest.raises(ConfigError, match="k <= 32768"):
