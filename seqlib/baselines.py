@@ -14,6 +14,7 @@ import torch
 from .errors import ConfigError, DataError
 from .congruential import LCG, Congruential
 from .lagged import LAGGED, LAGGED_LINEAR, LaggedSum, Residuals
+from .twister import TWISTER
 from .prediction import BytePrediction, DensePrediction, FixedPrediction, Prediction
 from .values import BITS, BYTE, N_VALUES
 
@@ -481,7 +482,8 @@ class LaggedSumPredictor:
 
 
 class CongruentialPredictor:
-    """A Congruential (a published LCG found in the training block) as a predictor, for lossless tokens.
+    """A Congruential (a published LCG found in the training block) as a predictor, for lossless tokens; any other
+    found generator with the same interface (look, deep, eps, window) too (TwisterPredictor).
 
     Per window it recovers the generator's state from the `found.look` values just before the window (as the linear
     recurrences, it reads the stream beyond the window: a state needs 21 throws of a die, more than a short window's
@@ -554,6 +556,14 @@ class CongruentialPredictor:
             return out.log().float()
 
         return BytePrediction(first.log().float(), second)
+
+
+class TwisterPredictor(CongruentialPredictor):
+    """A Twister (MT19937 behind a die, found in the training block) as a predictor: as CongruentialPredictor, with
+    the generator's state recovered from the 19,937 values before a window (Twister.window), or stepped ahead from
+    the last window that fitted."""
+
+    name = TWISTER
 
 
 def baseline_predictors(train_values: np.ndarray, tokenizer, heads_ahead: int = 1, orders: tuple[int, ...] = (1, 2, 3),

@@ -14,7 +14,8 @@ import torch
 from tqdm.auto import tqdm
 
 from . import stats
-from .baselines import LINEAR, LOSSLESS, CongruentialPredictor, LaggedSumPredictor, baseline_predictors
+from .baselines import (LINEAR, LOSSLESS, CongruentialPredictor, LaggedSumPredictor, TwisterPredictor,
+                        baseline_predictors)
 from .checkpoint import RunPaths, atomic_write, load_model
 from .data import U16Stream, eval_windows, gather, model_inputs, score_from
 from .distributed import pick_device
@@ -26,6 +27,7 @@ from .metrics import Metrics
 from .prediction import Prediction
 from .runs import write_summary
 from .train import amp_dtype
+from .twister import NONE_FOUND as TWISTER_NONE, TWISTER, Twister, find_twister
 
 FIT_MAX = 20_000_000  # values of the training block the baselines are fitted on (its end)
 MAX_UNSEEN = 0.01  # share of scored values the tokenizer never saw above which evaluation refuses
@@ -166,7 +168,7 @@ def _linear_scan(state: dict, fit_values: np.ndarray, training_file: bool, alpha
 
 
 def _searched(state: dict, key: str, search, kind, fit_values: np.ndarray, training_file: bool):
-    """What `search` finds in the block the baselines are fitted on (the lagged sum, the published LCG): the
+    """What `search` finds in the block the baselines are fitted on (the lagged sum, the published LCG, MT19937): the
     checkpoint's for the training block (it was searched at training; older checkpoints have none), else a new
     search."""
     if training_file and key in state:
@@ -214,8 +216,12 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     lcgs = [_searched(state, "congruential", find_congruential, Congruential,
                       stream.values[seg.fit_start:seg.fit_end], len(segments) == 1) for seg in segments]
     with_lcg = tokenizer.kind in LOSSLESS and any(g is not None for g in lcgs)
+    twisters = [_searched(state, "twister", lambda v, found=found: find_twister(v, found), Twister,
+                          stream.values[seg.fit_start:seg.fit_end], len(segments) == 1)
+                for seg, found in zip(segments, scans)]
+    with_twister = tokenizer.kind in LOSSLESS and any(t is not None for t in twisters)
     bar = tqdm(total=sum(len(s.starts) for s in segments), desc="evaluate", unit="window", disable=not progress)
-    for seg, found, lagged, lcg in zip(segments, scans, sums, lcgs):
+    for seg, found, lagged, lcg, twister in zip(segments, scans, sums, lcgs, twisters):
         fit_values = np.asarray(stream.values[seg.fit_start:seg.fit_end])
         distinct[fit_values] = True
         predictors = [model_predictor, *baseline_predictors(fit_values, tokenizer, heads, orders,
@@ -224,6 +230,7 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
             predictors += [LaggedSumPredictor(lagged, tokenizer), *([LaggedSumPredictor(lagged, tokenizer, found)]
                                                                       if any_linear else [])]
         predictors += [CongruentialPredictor(lcg, tokenizer)] if with_lcg else []
+        predictors += [TwisterPredictor(twister, tokenizer)] if with_twister else []
         for i in range(0, len(seg.starts), batch):
             starts = seg.starts[i:i + batch]
             raw = gather(stream.values, starts, seq_len + heads)
@@ -263,8 +270,12 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     lcg = lcgs[0]
     result["congruential"] = {"found": None if lcg is None else lcg.to_dict(),
                               "text": CONGRUENTIAL_NONE if lcg is None else lcg.describe()}
+    twister = twisters[0]
+    result["twister"] = {"found": None if twister is None else twister.to_dict(),
+                         "text": TWISTER_NONE if twister is None else twister.describe()}
     found = {LINEAR: linear.describe()} if linear.linear_planes else {}
     found |= {LCG: lcg.describe()} if lcg is not None else {}
+    found |= {TWISTER: twister.describe()} if twister is not None else {}
     found |= {LAGGED: lagged.describe()} if lagged is not None else {}
     found |= {LAGGED_LINEAR: lagged.describe(linear)} if lagged and linear.linear_planes else {}
     n_distinct = int(distinct.sum())

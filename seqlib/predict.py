@@ -20,6 +20,7 @@ from .errors import ConfigError, DataError
 from .congruential import find_congruential
 from .lagged import FIT, MAX_LAG, find_lagged_sum
 from .linear import LinearScan
+from .twister import Twister
 from .values import BYTE, N_VALUES
 
 
@@ -89,7 +90,9 @@ def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, de
     """Load a checkpoint and a file, then `predict_at` one index; table.attrs["linear"] says what the training
     block's linear recurrences predict there (None when no bit plane is linear), table.attrs["lagged"] what a lagged
     sum fitted on the values before the index does (None when there is none), table.attrs["congruential"] what a
-    published LCG found in the values before the index does (None when there is none)."""
+    published LCG found in the values before the index does (None when there is none), table.attrs["twister"] what
+    MT19937 behind the training block's die, its state recovered from the values before the index, does (None when the
+    training block had none)."""
     _check_topk(topk)
     model, tokenizer, state = load_model(ckpt, pick_device(device))
     values = U16Stream(u16_path, format=format).values
@@ -101,6 +104,8 @@ def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, de
     table.attrs["lagged"] = None if found is None else found.next_text(values, idx)
     lcg = find_congruential(values[max(0, idx - LCG_SEARCH):idx]) if tokenizer.kind in LOSSLESS else None
     table.attrs["congruential"] = None if lcg is None else lcg.next_text(values, idx)
+    twister = Twister.from_dict(state["twister"]) if state.get("twister") and tokenizer.kind in LOSSLESS else None
+    table.attrs["twister"] = None if twister is None else twister.next_text(values, idx)
     return table
 
 
@@ -122,5 +127,5 @@ def format_prediction(table: pd.DataFrame) -> str:
                            f"({name} 0x{byte:02x}: p = {r.p_first_byte:.4f}){mark}")
             else:
                 out.append(f"  {r.rank:>3}. {r.value:>13}  p = {r.probability:.4f}{mark}")
-    out += [table.attrs[key] for key in ("linear", "lagged", "congruential") if table.attrs.get(key)]
+    out += [table.attrs[key] for key in ("linear", "lagged", "congruential", "twister") if table.attrs.get(key)]
     return "\n".join(out)

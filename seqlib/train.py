@@ -22,6 +22,7 @@ from .distributed import all_reduce_sum, dist_info, pick_device, process_group
 from .errors import ConfigError, SeqlibError
 from .formats import FORMATS
 from .congruential import Congruential, find_congruential
+from .twister import Twister, find_twister
 from .lagged import LaggedSum, find_lagged_sum
 from .linear import LinearScan, scan
 from .lock import RunLock
@@ -212,6 +213,8 @@ class Trainer:
         self.lagged = self._searched("lagged", find_lagged_sum, LaggedSum, "lagged-sum search", train_values, resumed)
         self.congruential = self._searched("congruential", find_congruential, Congruential, "LCG search", train_values,
                                            resumed)
+        self.twister = self._searched("twister", lambda v: find_twister(v, self.linear), Twister, "MT19937 search",
+                                      train_values, resumed)
         self.tokenizer = tokenizer or fit_tokenizer(train_values, cfg.tokenizer, cfg.num_bins, cfg.max_vocab,
                                                     seed=cfg.seed, linear=self.linear)
         self.model_cfg = replace(model_cfg or ModelConfig(), vocab_size=self.tokenizer.vocab_size,
@@ -270,7 +273,7 @@ class Trainer:
 
     def _searched(self, key: str, search, kind, what: str, train_values, resumed: dict | None):
         """What `search` finds in the training block (None: nothing), kept in the checkpoint under `key` for evaluate:
-        the lagged sum, the published LCG; the checkpoint's when resuming."""
+        the lagged sum, the published LCG, MT19937; the checkpoint's when resuming."""
         if resumed is not None and key in resumed:
             return None if resumed[key] is None else kind.from_dict(resumed[key])
         found = search(train_values)
@@ -551,6 +554,7 @@ class Trainer:
             "linear": None if self.linear is None else self.linear.to_dict(),
             "lagged": None if self.lagged is None else self.lagged.to_dict(),
             "congruential": None if self.congruential is None else self.congruential.to_dict(),
+            "twister": None if self.twister is None else self.twister.to_dict(),
             "model": self.raw_model.state_dict(), "step": self.step, "best_val_bits": self.best_val_bits,
             "bad_evals": self.bad_evals, "history": list(self.history),
         }

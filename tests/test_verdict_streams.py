@@ -20,6 +20,7 @@ from seqlib.model import ModelConfig
 from seqlib.predict import format_prediction, predict
 from seqlib.sources import generate, mt19937_outputs, write_u16
 from seqlib.summaries import format_report
+from seqlib.twister import TWISTER
 from seqlib.tokenize import fit_tokenizer
 from seqlib.train import TrainConfig, train
 
@@ -285,18 +286,24 @@ def test_dice_of_msvc_rand_are_called_a_published_lcg_and_predicted_exactly(tmp_
                                 "congruential generator x' = 214,013 x + 2,531,011 (mod 2^32)) mod 6 (hint: MSVC")
 
 
-def test_faces_scaled_from_mersenne_twister_are_predicted_by_their_top_bits(tmp_path):
+def test_faces_scaled_from_mersenne_twister_are_predicted_by_their_top_bits_and_then_exactly(tmp_path):
     # C++'s uniform_int_distribution(1, 20) over std::mt19937 throws 1 + floor(20 x / 2^32): no bit plane of the
-    # faces is linear, but (face - 1) // 5 is the top 2 bits of x, linear of degree 19,937
+    # faces is linear, but (face - 1) // 5 is the top 2 bits of x, linear of degree 19,937; and one such plane fixes
+    # MT19937's whole state, so every throw
     x = mt19937_outputs(1, 60_000).astype(np.uint64)
     path = tmp_path / "d20.u16"
-    write_u16(path, ((x * np.uint64(20)) >> np.uint64(32)).astype(np.int64) + 1)
+    values = ((x * np.uint64(20)) >> np.uint64(32)).astype(np.int64) + 1
+    write_u16(path, values)
     ckpt = fit(path, tmp_path / "run")
     result = evaluate(ckpt, path, max_samples=2_000, progress=False, write=False)
     b, v = result["baselines"], result["verdict"]
-    assert v["explained_by"] == LINEAR and abs(b[LINEAR]["heads"][0]["ce_bits"] - np.log2(5)) < 0.01  # 2 bits of 4.32
-    assert v["text"].startswith("predictable, and bit planes 0-1 of (x - 1) // 5 each obey a linear recurrence of "
-                                "degree 19,937 over GF(2): the faces are scaled from a linear generator's output")
+    assert abs(b[LINEAR]["heads"][0]["ce_bits"] - np.log2(5)) < 0.01  # the top 2 bits of 4.32
+    assert v["explained_by"] == TWISTER and b[TWISTER]["heads"][0]["top1"] == 1.0
+    assert b[TWISTER]["heads"][0]["ce_bits"] < 0.001
+    assert v["text"].startswith("predictable, and the values are 1 + floor(20 x / 2^32) of the outputs x of the "
+                                "Mersenne Twister MT19937 (hint: C++'s uniform_int_distribution")
     assert result["model"]["heads"][0]["ce_bits"] < np.log2(20)  # its prior reads the same top bits, not the faces'
     text = format_prediction(predict(ckpt, path, 55_000, topk=3))
     assert "bit 0 of (x - 1) // 5 = " in text and "bit 1 of (x - 1) // 5 = " in text
+    assert (f"MT19937 state recovery: MT19937, its state recovered from the 20,001 values before index 55000, puts "
+            f"the value there at {values[55_000]}") in text
