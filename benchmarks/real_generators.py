@@ -6,7 +6,7 @@ simulations that are not generators.
 
 `python benchmarks/real_generators.py [--quick] [--write]`: per stream, a tiny model trained for one step (the verdict
 comes from evaluate, which needs a checkpoint; the model adds nothing after one step), then evaluate: the GF(2) scan
-of the training block, the lagged-sum search, the LCG search, every baseline and the verdict, as the CLI's evaluate
+of the training block, the lagged-sum, LCG and MT19937 searches, every baseline and the verdict, as the CLI's evaluate
 gives them. The table says what the ground truth is (from the generator's definition), what seqlib found, and
 whether both agree. About 20 s per stream.
 """
@@ -29,7 +29,7 @@ from seqlib.model import ModelConfig
 from seqlib.sources import write_u16
 from seqlib.train import TrainConfig, train
 
-LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT = "linear", "lagged sum", "published LCG"
+LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, MT_VERDICT = "linear", "lagged sum", "published LCG", "MT19937"
 SIMPLE, NONE = "simple statistics", "no structure found"
 
 
@@ -38,13 +38,14 @@ class Stream:
     name: str
     how: str
     make: Callable[[int, int], np.ndarray]  # (n, seed) -> values
-    expect: str  # LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, SIMPLE or NONE: what an honest verdict says
+    expect: str  # LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, MT_VERDICT, SIMPLE or NONE: what an honest verdict says
     truth: str  # the ground truth in words
     linear: dict[int, int | None] = field(default_factory=dict)  # plane -> its true L (None: finite, not derived)
     lagged: list[int] = field(default_factory=list)  # the lags of x_t = +-x_{t-a} +-x_{t-b} + small (mod 2^16)
     lcg: tuple[str, int] | None = None  # (a word of its catalogue name, the bit offset of the values in its state)
     tokenizer: str = "auto"
     view: tuple[int, int] = (0, 1)  # the linear planes are those of (x - low) // div (a die's top bits)
+    twister: str | None = None  # the layout of MT19937's outputs in the throws (twister.LAYOUTS); /64: MT19937-64
 
 
 def _lcg_planes(first: int, last: int, L: Callable[[int], int]) -> dict[int, int]:
@@ -84,12 +85,27 @@ STREAMS = [
     Stream("glibc lrand48() % 6 + 1 (a die)", "ctypes libc srand48(1), lrand48() % 6 + 1", R.glibc_lrand48_dice,
            LCG_VERDICT, "as Java's nextInt(6): state bits 17-47 mod 6", lcg=("java.util.Random", 17)),
     Stream("C++ uniform_int_distribution(1, 20) over mt19937 (a d20)", "g++ and its libstdc++, std::mt19937(1)",
-           lambda n, s: R.cpp_dice(n, s, 1, 20), LINEAR_VERDICT, "1 + floor(20 x / 2^32): no plane of the faces is "
-           "linear; (face - 1) // 5 is the top 2 bits of the MT output (L = 19,937): 2.32 bits/value of 4.32",
-           {0: 19_937, 1: 19_937}, view=(1, 5)),
+           lambda n, s: R.cpp_dice(n, s, 1, 20), MT_VERDICT, "1 + floor(20 x / 2^32): no plane of the faces is "
+           "linear; (face - 1) // 5 is the top 2 bits of the MT output (L = 19,937), and one of them fixes MT's state",
+           {0: 19_937, 1: 19_937}, view=(1, 5), twister="scaled"),
     Stream("C++ uniform_int_distribution(0, 5) over mt19937 (a d6 from 0)", "g++ and its libstdc++, std::mt19937(1)",
-           lambda n, s: R.cpp_dice(n, s, 0, 5), LINEAR_VERDICT, "floor(6 x / 2^32): face // 3 is the top bit of the "
-           "MT output (L = 19,937): 1.585 bits/value of 2.585", {0: 19_937}, view=(0, 3)),
+           lambda n, s: R.cpp_dice(n, s, 0, 5), MT_VERDICT, "floor(6 x / 2^32): face // 3 is the top bit of the "
+           "MT output (L = 19,937), which fixes MT's state", {0: 19_937}, view=(0, 3), twister="scaled"),
+    Stream("C++ mt19937() % 6 + 1 (a die)", "g++, std::mt19937(1), 1 + g() % 6",
+           lambda n, s: R.cpp_dice(n, s, 1, 6, True), MT_VERDICT, "the parity is the complement of the MT output's bit 0 (L = 19,938), which fixes MT's state",
+           {0: 19_938}, twister="mod"),
+    Stream("C++ uniform_int_distribution(1, 6) over mt19937_64 (a die)", "g++ and its libstdc++, std::mt19937_64(1)",
+           lambda n, s: R.cpp_dice(n, s, 1, 6, bits=64), MT_VERDICT, "1 + floor(6 x / 2^64): plane 2 of the faces is "
+           "the top bit of the 64-bit output (L = 19,937), which fixes the state", {2: 19_937}, twister="scaled/64"),
+    Stream("C++ mt19937_64() % 100 (a d100 from 0)", "g++, std::mt19937_64(1), g() % 100",
+           lambda n, s: R.cpp_dice(n, s, 0, 99, True, 64), MT_VERDICT, "planes 0-1 are bits 0-1 of the output "
+           "(L = 19,937), which fix the state", {0: 19_937, 1: 19_937}, twister="mod/64"),
+    Stream("Python int(random.random() * 6) + 1 (a die)", "CPython random.Random(1)", R.python_float_dice, MT_VERDICT,
+           "53 bits of two MT outputs per throw: bit 2 of the face is the top bit of the first (L = 19,937)",
+           {2: 19_937}, twister="float"),
+    Stream("NumPy RandomState.random_sample() * 20 (a d20)", "NumPy's legacy MT19937, RandomState(1)",
+           R.numpy_legacy_float_dice, MT_VERDICT, "as Python's random(): (face - 1) // 5 is the top 2 bits of the "
+           "first of two MT outputs (L = 19,937)", {0: 19_937, 1: 19_937}, view=(1, 5), twister="float"),
     Stream(".NET System.Random.Next(1, 7) (a die)", "exact emulation (as Next(65536)), (int)(x / (2^31 - 1) * 6) + 1",
            R.dotnet_dice, LAGGED_VERDICT, "scaled from the top of each sample: the die obeys the difference mod 6 up "
            "to a borrow of 0 or 1 (1 bit/value); no plane linear", lagged=[34, 55]),
@@ -175,9 +191,14 @@ def _planes(planes: list[int]) -> str:
 
 
 def judge(stream: Stream, found: dict[int, int], lagged: dict | None, lcg: dict | None,
-          verdict: dict, view: tuple[int, int] = (0, 1)) -> tuple[bool, str]:
+          verdict: dict, view: tuple[int, int] = (0, 1), twister: dict | None = None) -> tuple[bool, str]:
     """Does what seqlib found and said match the ground truth? (ok, why not)"""
     text = verdict["text"]
+    layout = twister and f"{twister['layout']}{'/64' if twister['generator'] == 'mt19937_64' else ''}"
+    if layout != stream.twister:
+        return False, f"MT19937 layout {layout}, expected {stream.twister}"
+    if stream.expect == MT_VERDICT and not (text.startswith("predictable") and "Mersenne Twister MT19937" in text):
+        return False, "no MT19937 verdict"
     if found and view != stream.view:
         return False, f"the planes of (x - {view[0]}) // {view[1]}, expected (x - {stream.view[0]}) // {stream.view[1]}"
     if sorted(found) != sorted(stream.linear):
@@ -226,7 +247,8 @@ def run(stream: Stream, n: int, tmp: Path, max_samples: int, seed: int = 1) -> d
     lagged, lcg = result["lagged"]["found"], result["congruential"]["found"]
     scan = result["linear"]["scan"]
     view = (scan.get("low", 0), scan.get("div", 1))
-    ok, why = judge(stream, found, lagged, lcg, v, view)
+    twister = result.get("twister", {}).get("found")
+    ok, why = judge(stream, found, lagged, lcg, v, view, twister)
     linear = result["baselines"].get(LINEAR, {}).get("heads", [{}])[0]
     return {
         "source": stream.name, "how produced": stream.how, "ground truth": stream.truth,
@@ -239,6 +261,7 @@ def run(stream: Stream, n: int, tmp: Path, max_samples: int, seed: int = 1) -> d
         "LCG found": f"{lcg['name']}, bits {lcg['shift']}-{lcg['shift'] + lcg['width'] - 1}"
         + (f" in {lcg['stride']} values" if lcg.get("stride", 1) > 1 else "")
         + (f" mod {lcg['faces']}" if lcg.get("faces") else "") if lcg else "none",
+        "MT19937 found": f"{twister['generator']}, {twister['layout']}" if twister else "none",
         "best other predictor": v["best_baseline"],
         "verdict": v["text"], "right": met(ok) + (f" ({why})" if why else ""),
         "s": round(time.perf_counter() - started, 1), "generate s": round(made, 1),
@@ -259,11 +282,10 @@ def main(quick: bool, write: bool, only: str | None = None) -> None:
     missed = sum(row["right"].startswith("**missed") for row in rows)
     report_if(write, f"Real generators ({'quick' if quick else 'full'})", rows, [
         f"{n:,} values per stream (seed 1); a tiny model (d_model 32, 1 layer) trained for 1 step, then evaluate on "
-        f"up to {max_samples:,} held-out positions: the GF(2) scan, the lagged-sum search and the LCG search of the "
+        f"up to {max_samples:,} held-out positions: the GF(2) scan, the lagged-sum, LCG and MT19937 searches of the "
         f"training block, the baselines and the verdict as the CLI gives them. right: the linear planes (and L where "
-        f"the ground truth gives it), the lags of the lagged sum, the LCG and its bits, and the kind of verdict match "
-        f"the ground truth. {len(rows) - missed} of "
-        f"{len(rows)} right."])
+        f"the ground truth gives it), the lags of the lagged sum, the LCG and its bits, the layout of MT19937 behind a "
+        f"die, and the kind of verdict match the ground truth. {len(rows) - missed} of {len(rows)} right."])
 
 
 if __name__ == "__main__":

@@ -68,27 +68,36 @@ CPP_DICE = r"""
 #include <cstdio>
 #include <cstdlib>
 #include <random>
-int main(int argc, char** argv) {
+template <class G> void throws(long n, G g, int low, int high, bool mod) {
+  std::uniform_int_distribution<int> d(low, high);
+  for (long i = 0; i < n; i++) {
+    uint16_t v = (uint16_t)(mod ? low + g() % (high - low + 1) : d(g));  // mod: the C idiom low + g() % d
+    fwrite(&v, 2, 1, stdout);
+  }
+}
+int main(int argc, char** argv) {  // n low high seed dist|mod 32|64
   long n = atol(argv[1]);
-  std::mt19937 g(atoi(argv[4]));
-  std::uniform_int_distribution<int> d(atoi(argv[2]), atoi(argv[3]));
-  for (long i = 0; i < n; i++) { uint16_t v = (uint16_t)d(g); fwrite(&v, 2, 1, stdout); }
+  int low = atoi(argv[2]), high = atoi(argv[3]), seed = atoi(argv[4]);
+  bool mod = argv[5][0] == 'm';
+  if (atoi(argv[6]) == 64) throws(n, std::mt19937_64(seed), low, high, mod);
+  else throws(n, std::mt19937(seed), low, high, mod);
 }
 """
 
 
-def cpp_dice(n: int, seed: int, low: int, high: int) -> np.ndarray:
-    """std::uniform_int_distribution<int>(low, high) over std::mt19937(seed), compiled with the machine's g++ and
-    its C++ library (libstdc++ scales each 32-bit output: low + floor((high - low + 1) x / 2^32), redrawing 1 in
-    10^8). OSError where no g++ is installed."""
+def cpp_dice(n: int, seed: int, low: int, high: int, mod: bool = False, bits: int = 32) -> np.ndarray:
+    """std::uniform_int_distribution<int>(low, high) over std::mt19937(seed) (std::mt19937_64 for bits=64), compiled
+    with the machine's g++ and its C++ library (libstdc++ scales each output: low + floor((high - low + 1) x / 2^w),
+    redrawing 1 in 10^8 or fewer); with mod, low + g() % (high - low + 1). OSError where no g++ is installed."""
     if shutil.which("g++") is None:
         raise FileNotFoundError("g++ not found: install a C++ compiler for the C++ streams")
-    exe = Path(tempfile.gettempdir()) / "seqlib-bench-cpp-dice"
+    exe = Path(tempfile.gettempdir()) / "seqlib-bench-cpp-dice-3"  # -3: the program that takes a mode and a width
     if not exe.exists():
         src = exe.with_suffix(".cpp")
         src.write_text(CPP_DICE)
         subprocess.run(["g++", "-O2", "-o", str(exe), str(src)], check=True)
-    out = subprocess.run([str(exe), str(n), str(low), str(high), str(seed)], check=True, capture_output=True).stdout
+    args = [str(exe), str(n), str(low), str(high), str(seed), "mod" if mod else "dist", str(bits)]
+    out = subprocess.run(args, check=True, capture_output=True).stdout
     return np.frombuffer(out, "<u2").astype(np.int64)
 
 
@@ -279,6 +288,17 @@ def python_getrandbits(n: int, seed: int) -> np.ndarray:
 def python_randrange(n: int, seed: int) -> np.ndarray:
     r = random.Random(seed)
     return np.fromiter((r.randrange(65536) for _ in range(n)), np.int64, n)
+
+
+def python_float_dice(n: int, seed: int) -> np.ndarray:
+    """int(random.random() * 6) + 1 of CPython's random (MT19937, 53 bits from two outputs per throw)."""
+    r = random.Random(seed)
+    return np.fromiter((int(r.random() * 6) + 1 for _ in range(n)), np.int64, n)
+
+
+def numpy_legacy_float_dice(n: int, seed: int) -> np.ndarray:
+    """(RandomState(seed).random_sample(n) * 20).astype(int) + 1: NumPy's legacy MT19937 (53-bit doubles), a d20."""
+    return (np.random.RandomState(seed).random_sample(n) * 20).astype(np.int64) + 1
 
 
 def numpy_legacy_randint(n: int, seed: int) -> np.ndarray:
