@@ -125,7 +125,34 @@ def _mod(a: np.ndarray, m: np.ndarray, rev_inverse: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------------------
 # The generators: MT19937 through Python's random module (which is MT19937: getrandbits(32 n) is n outputs, the first
 # in the lowest bits), MT19937-64 in NumPy. A state is what `draw` continues from; `start` makes the one whose next
-# outputs are the given state words, tempered.
+# outputs are the given state words, tempered (_temper).
+
+# Tempering of an output y: y ^= (y >> u) & d, y ^= (y << s) & b, y ^= (y << t) & c, y ^= y >> l.
+TEMPERING = {32: ((11, 0xFFFFFFFF), (-7, 0x9D2C5680), (-15, 0xEFC60000), (18, 0xFFFFFFFF)),
+             64: ((29, 0x5555555555555555), (-17, 0x71D67FFFEDA60000), (-37, 0xFFF7EEE000000000),
+                  (43, 0xFFFFFFFFFFFFFFFF))}  # negative: a left shift
+
+
+def _shifted(y: np.ndarray, k: int) -> np.ndarray:
+    return y >> np.uint64(k) if k > 0 else y << np.uint64(-k)
+
+
+def _temper(y: np.ndarray, bits: int) -> np.ndarray:
+    for k, m in TEMPERING[bits]:
+        y = y ^ (_shifted(y, k) & np.uint64(m))
+    return y
+
+
+def _untemper(x: np.ndarray, bits: int) -> np.ndarray:
+    """The state words behind tempered outputs: each step undone, the last first (a pass fixes |k| more bits)."""
+    y = np.asarray(x, np.uint64)
+    for k, m in reversed(TEMPERING[bits]):
+        z = y
+        for _ in range(bits // abs(k)):
+            z = y ^ (_shifted(z, k) & np.uint64(m))
+        y = z
+    return y
+
 
 class _MT19937:
     name, bits, words = "mt19937", 32, 624
@@ -141,21 +168,6 @@ class _MT19937:
         rng.setstate(state)
         x = np.frombuffer(rng.getrandbits(32 * n).to_bytes(4 * n, "little"), "<u4") if n else np.zeros(0, np.uint32)
         return x.astype(np.uint64), rng.getstate()
-
-    @staticmethod
-    def untemper(x: np.ndarray) -> np.ndarray:
-        """The state words behind tempered outputs: each tempering step undone, the last first (a shift by k fixes
-        k more bits per pass)."""
-        y = x.astype(np.uint32)
-        y ^= y >> np.uint32(18)
-        y ^= (y << np.uint32(15)) & np.uint32(0xEFC60000)
-        z = y.copy()
-        for _ in range(4):
-            z = y ^ ((z << np.uint32(7)) & np.uint32(0x9D2C5680))
-        y = z.copy()
-        for _ in range(2):
-            z = y ^ (z >> np.uint32(11))
-        return z.astype(np.uint64)
 
     def reference(self, n: int) -> np.ndarray:
         return self.draw(random.Random(20_260_512).getstate(), n)[0]
@@ -179,25 +191,7 @@ class _MT19937_64:
             e = min(j + 156, n + 312)
             z = (y[j - 312:e - 312] & self.UPPER) | (y[j - 311:e - 311] & self.LOWER)
             y[j:e] = y[j - 156:e - 156] ^ (z >> one) ^ ((z & one) * self.A)
-        x = y[:n].copy()
-        x ^= (x >> np.uint64(29)) & np.uint64(0x5555555555555555)
-        x ^= (x << np.uint64(17)) & np.uint64(0x71D67FFFEDA60000)
-        x ^= (x << np.uint64(37)) & np.uint64(0xFFF7EEE000000000)
-        x ^= x >> np.uint64(43)
-        return x, y[n:].copy()
-
-    @staticmethod
-    def untemper(x: np.ndarray) -> np.ndarray:
-        y = np.asarray(x, np.uint64).copy()
-        y ^= y >> np.uint64(43)
-        y ^= (y << np.uint64(37)) & np.uint64(0xFFF7EEE000000000)
-        z = y.copy()
-        for _ in range(4):
-            z = y ^ ((z << np.uint64(17)) & np.uint64(0x71D67FFFEDA60000))
-        y = z.copy()
-        for _ in range(3):
-            z = y ^ ((z >> np.uint64(29)) & np.uint64(0x5555555555555555))
-        return z
+        return _temper(y[:n], 64), y[n:].copy()
 
     def reference(self, n: int) -> np.ndarray:
         # Random words are a state except for the 31 low bits of the first, which no later word reads but its output
@@ -268,7 +262,7 @@ def recover(generator: str, layout: str, faces: int, throws: np.ndarray) -> np.n
     for i, s in enumerate(series):
         counts = np.fft.irfft(spectrum * np.fft.rfft(s, size), size)[N - 1:N - 1 + gen.words // k]
         x[:, i // gen.bits] |= (np.rint(counts).astype(np.uint64) & np.uint64(1)) << np.uint64(i % gen.bits)
-    return gen.untemper(x.reshape(-1))
+    return _untemper(x.reshape(-1), gen.bits)
 
 
 @dataclasses.dataclass
