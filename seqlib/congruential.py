@@ -29,6 +29,10 @@ they give the lowest v bits of CHECK throws, every candidate of the bits [s + v,
 2^DEEP_BITS for outputs that reach the state's top bit) on the whole faces. MSVC's rand() % 6 hides 16 + 14 bits
 this way, each part found in milliseconds, Java's nextInt(6) 17 + 30 (about 5 s); all 2^31 or 2^47 states at once
 would not be found.
+Dice scaled from the top of an output instead (Java's (int) (Math.random() * 6), rand() * 6 / (RAND_MAX + 1),
+Delphi's Random(6): SCALED) keep lo + floor(d y / 2^w) of the bits y; each throw then places the state in an interval
+of width M / d, which the same lattice reads (any d >= 3, odd ones too): 48 bits of Java's state from about 27
+throws, in milliseconds.
 Only the published constants are known to it: an LCG with other constants is not recognised here (its low bits, when
 they are in the values, are found by the GF(2) scan).
 """
@@ -134,10 +138,16 @@ class Congruential:
     high_first: bool = False
     faces: int = 0  # 0: the bits are the value
     low: int = 0
+    scaled: bool = False  # with faces: low + floor(faces y / 2^width) of the bits y, not y mod faces
+    steps: int = 1  # generator steps per output (Java's Math.random(): 2, of which the first's bits count)
 
     @property
     def lcg(self) -> Lcg:
-        return Lcg(self.name, self.a, self.c, self.m)
+        """The map from one output's state to the next one's (the generator's, or `steps` of its steps)."""
+        a, c = 1, 0
+        for _ in range(self.steps):
+            a, c = a * self.a % self.m, (c * self.a + self.c) % self.m
+        return Lcg(self.name, a, c, self.m)
 
     @property
     def eps(self) -> float:
@@ -147,6 +157,8 @@ class Congruential:
     @property
     def needs(self) -> int:
         """Outputs a recovery reads."""
+        if self.scaled:
+            return _lattice_rank(self.lcg.modulus(self.shift, self.width), self.faces) + SCALED_TRIES + 8
         if self.faces:
             return _throws_needed(self.shift, self.width, self.faces)
         return _outputs_needed(self.lcg, self.shift, self.width)
@@ -154,7 +166,7 @@ class Congruential:
     @property
     def deep(self) -> bool:
         """Whether a recovery steps more than 2^HIGH_BITS candidates (seconds, not milliseconds)."""
-        return bool(self.faces) and self.width - _twos(self.faces) > HIGH_BITS
+        return bool(self.faces) and not self.scaled and self.width - _twos(self.faces) > HIGH_BITS
 
     @property
     def look(self) -> int:
@@ -168,6 +180,8 @@ class Congruential:
         o = np.asarray(outputs[:self.needs], np.int64) - self.low
         if len(o) < self.needs or o.min() < 0 or o.max() >= self.faces:
             return None
+        if self.scaled:
+            return _scaled_state(self, o)
         lows = _low_states(self.lcg, self.shift, _twos(self.faces), o)
         found = _high_states(self.lcg, self.shift, self.width, self.faces, lows, o)
         return int(found[0]) if len(found) == 1 else None
@@ -175,6 +189,8 @@ class Congruential:
     def outputs(self, x0: list[int], n: int) -> np.ndarray:
         """(len(x0), n) outputs from each state on (its own first), uint64."""
         out = outputs_from(self.lcg, self.shift, self.width, x0, n)
+        if self.scaled:
+            return ((out * np.uint64(self.faces)) >> np.uint64(self.width)) + np.uint64(self.low)
         return out % np.uint64(self.faces) + np.uint64(self.low) if self.faces else out
 
     def jump(self, x: int, n: int) -> int:
@@ -213,11 +229,16 @@ class Congruential:
         what = "the values are" if self.stride == 1 else (
             f"every {self.stride} values are, {'highest' if self.high_first else 'lowest'} 16 bits first,")
         span = f"bits {self.shift}-{self.shift + self.width - 1}" if self.width > 1 else f"bit {self.shift}"
-        bits = f"{span} of the states of the linear congruential generator {self.lcg.text()}"
-        if self.faces and self.faces != 1 << self.width:  # a power of two keeps the bits as they are
+        states = "states" if self.steps == 1 else f"states at every {_ordinal(self.steps)} step"
+        generator = Lcg(self.name, self.a, self.c, self.m).text()
+        bits = f"{span} of the {states} of the linear congruential generator {generator}"
+        hint = self.name
+        if self.scaled:
+            bits, hint = f"floor({self.faces} y / 2^{self.width}) with y = {bits}", _idiom(self)
+        elif self.faces and self.faces != 1 << self.width:  # a power of two keeps the bits as they are
             bits = f"({bits}) mod {self.faces}"
         bits = f"{self.low} + {bits}" if self.low else bits
-        return (f"{what} {bits} (hint: {self.name}): its state is recovered from {self.needs * self.stride} values and "
+        return (f"{what} {bits} (hint: {hint}): its state is recovered from {self.needs * self.stride} values and "
                 f"predicts every later one ({self.n_check - self.misses:,} of the {self.n_check:,} after a recovery in "
                 f"the training block)")
 
@@ -345,6 +366,70 @@ def _lattice(lcg: Lcg, shift: int, width: int, o: list[int]) -> int | None:
     v = _babai(*_reduced(a, M, n), target)
     u0 = v[0] + b[0]
     return (o[0] << s) + u0 if 0 <= u0 < 1 << s else None
+
+
+# Dice scaled from the top of an output, lo + floor(d y / 2^w) of the bits y = [s, s + w) of each state: each throw
+# puts the state modulo M = 2^(s + w) in an interval of width about M / d, so x_i = k_i + u_i with k_i known and
+# 0 <= u_i < M / d + 2^s: the same lattice as above with intervals for bit fields. A throw tells log2(d) bits, so the
+# lattice takes SCALED_SLACK throws more than the state's bits need; Babai's point is the state for about half of
+# the windows of a d6 (LLL's basis is only nearly orthogonal), so a recovery tries SCALED_TRIES windows in turn.
+SCALED = (  # (catalogue name, shift, width, steps, the idiom): programs' dice scaled from an LCG's output
+    ("java.util.Random", 22, 26, 2, "Java's (int) (Math.random() * {d}), Random.nextDouble() * {d}"),
+    ("java.util.Random", 24, 24, 1, "Java's Random.nextFloat() * {d}, drand48() * {d}"),
+    ("MSVC", 16, 15, 1, "rand() * {d} / (RAND_MAX + 1) of the MSVC runtime"),
+    ("the C standard's", 16, 15, 1, "rand() * {d} / (RAND_MAX + 1) of the C standard's sample rand()"),
+    ("Borland", 16, 15, 1, "rand() * {d} / (RAND_MAX + 1) of Borland C"),
+    ("Delphi", 0, 32, 1, "Delphi's Random({d})"),
+    ("Numerical Recipes", 0, 32, 1, "ranqd1() / 2^32 * {d}"),
+    ("Visual Basic", 0, 24, 1, "Visual Basic's Int(Rnd * {d})"),
+    ("RANDU", 0, 31, 1, "RANDU / 2^31 * {d}"),
+    ("MINSTD (Park-Miller 1988", 0, 31, 1, "minstd_rand0() / 2^31 * {d}"),
+    ("MINSTD (Park-Miller 1993", 0, 31, 1, "minstd_rand() / 2^31 * {d}"),
+)
+SCALED_SLACK = 8
+SCALED_TRIES = 8
+SCALED_MAX = 40  # the largest lattice: LLL's time grows fast beyond it (0.3 s at 28)
+
+
+def _lattice_rank(M: int, faces: int) -> int:
+    return min(SCALED_MAX, int(np.ceil(np.log2(M) / np.log2(faces))) + SCALED_SLACK)
+
+
+def _scaled_state(found: Congruential, t: np.ndarray) -> int | None:
+    """The state (modulo the values' modulus) at the first of the throws t (0..faces-1, at least found.needs) whose
+    throws they are, or None: the lattice on SCALED_TRIES windows of t in turn, each candidate checked on all of t."""
+    lcg, s, w, d = found.lcg, found.shift, found.width, found.faces
+    M = lcg.modulus(s, w)
+    n = _lattice_rank(M, d)
+    a, c = lcg.a % M, lcg.c % M
+    A, C = [1], [0]  # x_i = A_i x_0 + C_i (mod M)
+    for _ in range(n - 1):
+        A.append(A[-1] * a % M)
+        C.append((C[-1] * a + c) % M)
+    width = (-(-M // d) + (1 << s)) // 2  # about half an interval: the middle of each
+    a_inv = pow(a, -1, M)
+    for j in range(SCALED_TRIES):
+        k = [-(-int(ti) * (1 << w) // d) << s for ti in t[j:j + n]]  # the lowest state of each throw's interval
+        b = [(A[i] * k[0] + C[i] - k[i]) % M for i in range(n)]  # u_i = A_i u_0 + b_i (mod M)
+        v = _babai(*_reduced(a, M, n), [width - b[i] for i in range(n)])
+        x = (k[0] + v[0] + b[0]) % M
+        for _ in range(j):  # back to the first throw: x_{t-1} = a^-1 (x_t - c)
+            x = (x - c) * a_inv % M
+        if (found.outputs([x], len(t))[0].astype(np.int64) == t + found.low).all():
+            return x
+    return None
+
+
+def _idiom(found: Congruential) -> str:
+    """The program's idiom behind a scaled die (SCALED)."""
+    for name, shift, width, steps, idiom in SCALED:
+        if found.name.startswith(name) and (shift, width, steps) == (found.shift, found.width, found.steps):
+            return f"{found.name}: {idiom.format(d=found.faces)}"
+    return found.name
+
+
+def _ordinal(k: int) -> str:
+    return {2: "second", 3: "third", 4: "fourth"}.get(k, f"{k}th")
 
 
 def _dot(x: list[int], y: list[int]) -> int:
@@ -545,6 +630,26 @@ def _find_throws(values: np.ndarray, v: np.ndarray) -> Congruential | None:
     return None
 
 
+def _find_scaled(values: np.ndarray, v: np.ndarray) -> Congruential | None:
+    """The first idiom of SCALED whose generator's recovered state gives the block's throws, when its values are
+    the complete alphabet lo..lo + d - 1 of 3 <= d <= FACES_MAX."""
+    lo, faces = int(v.min()), int(v.max() - v.min()) + 1
+    span = CHECK + 100
+    if faces < 3 or faces > FACES_MAX or len(np.unique(v)) != faces or len(v) < span or _cycle(v[:span]):
+        return None
+    for name, shift, width, steps, _ in SCALED:
+        lcg = next(g for g in CATALOGUE if g.name.startswith(name))
+        found = Congruential(lcg.name, lcg.a, lcg.c, lcg.m, shift, width, 0, 0, faces=faces, low=lo, scaled=True,
+                             steps=steps)
+        x = found.recover(v[:found.needs])
+        if x is None:
+            continue
+        predicted = found.outputs([x], found.needs + CHECK)[0, found.needs:].astype(np.int64)
+        if int((predicted != v[found.needs:found.needs + CHECK]).sum()) <= MAX_MISS:
+            return _counted(found, values, 0, x)
+    return None
+
+
 def _offsets(lcg: Lcg, width: int) -> range:
     """Bit offsets at which `width` bits of a state can sit."""
     return range(lcg.bits - width + 1) if lcg.bits >= width else range(0)
@@ -571,7 +676,7 @@ def find_congruential(values: np.ndarray) -> Congruential | None:
         raise DataError(f"values must lie in 0..65535, got {v.min()}..{v.max()}; pass the uint16 stream")
     width = int(v.max()).bit_length()
     if width < MIN_WIDTH or len(np.unique(v[:span])) < span // 4:  # too few bits or distinct values for 12+ bits of a
-        return _find_throws(values, v)  # state (RANDU's state 0 would 'predict' zeros): perhaps a die's throws
+        return _find_throws(values, v) or _find_scaled(values, v)  # state (RANDU's 0 'predicts' zeros): perhaps dice
     for stride, high_first in LAYOUTS:
         if stride > 1 and width < 16:
             continue
@@ -582,7 +687,7 @@ def find_congruential(values: np.ndarray) -> Congruential | None:
                 lcg, shift, start, x = found
                 return _counted(Congruential(lcg.name, lcg.a, lcg.c, lcg.m, shift, 16 * stride if stride > 1 else width,
                                              0, 0, stride, high_first), values, phase + start * stride, x)
-    return _find_throws(values, v)
+    return _find_throws(values, v) or _find_scaled(values, v)
 
 
 def _search_words(words: np.ndarray, width: int) -> tuple[Lcg, int, int, int] | None:

@@ -180,6 +180,56 @@ def test_search_names_no_generator_for_dice_it_cannot_or_should_not_recover(valu
     assert find_congruential(values.astype(np.uint16)) is None
 
 
+def java_math_random_dice(n: int, faces: int, seed: int = 20_261_202) -> np.ndarray:
+    """(int) (Math.random() * faces) + 1 as Java computes it: a double from next(26) and next(27) of two steps."""
+    a, c, m = JAVA
+    x, values = (seed ^ a) % m, []
+    for _ in range(n):
+        x = (a * x + c) % m
+        high = x >> 22
+        x = (a * x + c) % m
+        values.append(int(((high << 27) + (x >> 21)) * 2.0 ** -53 * faces) + 1)
+    return np.array(values, np.int64)
+
+
+SCALED_DICE = {  # name: (values, catalogue name, bit offset, width, steps, faces, the describe() text's start)
+    "Java (int) (Math.random() * 6) + 1": (lambda n: java_math_random_dice(n, 6), "java.util.Random", 22, 26, 2, 6,
+                                           "the values are 1 + floor(6 y / 2^26) with y = bits 22-47 of the states at "
+                                           "every second step of the linear congruential generator x' = "
+                                           "25,214,903,917 x + 11 (mod 2^48) (hint: java.util.Random, POSIX "
+                                           "drand48/lrand48: Java's (int) (Math.random() * 6)"),
+    "MSVC rand() * 6 / (RAND_MAX + 1) + 1": (lambda n: lcg_outputs(*MSVC, n, lambda x: ((x >> 16) & 0x7FFF) * 6 // 32768
+                                                                   + 1), "MSVC", 16, 15, 1, 6, "the values are 1 + "
+                                             "floor(6 y / 2^15) with y = bits 16-30 of the states of"),
+    "Delphi Random(5), an odd die": (lambda n: lcg_outputs(134_775_813, 1, 1 << 32, n, lambda x: x * 5 >> 32),
+                                     "Delphi", 0, 32, 1, 5, "the values are floor(5 y / 2^32) with y = bits 0-31"),
+    "MINSTD / m * 20": (lambda n: lcg_outputs(16_807, 0, 2**31 - 1, n, lambda x: int(x / (2**31 - 1) * 20)),
+                        "MINSTD (Park-Miller 1988", 0, 31, 1, 20, "the values are floor(20 y / 2^31)"),
+}
+
+
+@pytest.mark.parametrize("name", SCALED_DICE)
+def test_dice_scaled_from_the_top_of_a_catalogued_generator_are_recovered_by_the_lattice(name):
+    make, catalogue, shift, width, steps, faces, text = SCALED_DICE[name]
+    values = make(30_000)
+    found = find_congruential(values)
+    assert found.name.startswith(catalogue) and (found.shift, found.width, found.steps) == (shift, width, steps)
+    assert (found.faces, found.scaled, found.misses, found.deep) == (faces, True, 0, False)
+    assert found.describe().startswith(text)
+    x = found.recover(values[20_001:20_001 + found.needs])  # from any window
+    assert found.outputs([x], 500)[0].tolist() == values[20_001:20_501].tolist()
+
+
+def test_the_predictor_puts_one_minus_eps_on_a_scaled_die_s_face():
+    values = java_math_random_dice(30_000, 6)
+    found, tokenizer = find_congruential(values[:20_000]), fit_tokenizer(values, "exact")
+    windows = windows_for(values, tokenizer, np.array([21_000, 25_000, 29_000]), 32)
+    probs = CongruentialPredictor(found, tokenizer).predict(windows).dense()[:, 0].exp()
+    truth = torch.from_numpy(tokenizer.encode(windows.target_values[:, 0]))
+    assert torch.allclose(probs[torch.arange(len(truth)), truth], torch.full((len(truth),), 1 - found.eps +
+                          found.eps / 6), atol=1e-5)
+
+
 @pytest.mark.parametrize("values", [
     np.random.default_rng(0).integers(0, 65536, 30_000),  # random 16-bit values
     np.random.default_rng(1).integers(0, 6, 30_000),  # a die: too few bits a value to search
