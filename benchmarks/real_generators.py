@@ -76,12 +76,24 @@ STREAMS = [
     Stream("glibc rand() % 6 + 1 (a die)", "ctypes libc srand(1), rand() % 6 + 1", R.glibc_dice, LAGGED_VERDICT,
            "r = r[i-3] + r[i-31] mod 2^32, out r >> 1: the die obeys the sum mod 6 up to the carry and the wrap "
            "(2^31 = 2 mod 6), r in {-2, -1, 0, 3}; its parity is linear (L = 528)", {0: 528}, lagged=[3, 31]),
+    Stream("glibc (int) (rand() / (RAND_MAX + 1.0) * 6) + 1 (a die)", "ctypes libc srand(1), rand()",
+           R.glibc_rand_scaled_dice, LAGGED_VERDICT, "scaled from the top of r[i] = r[i-3] + r[i-31] mod 2^32: the die "
+           "obeys the sum mod 6 up to a carry of 0 or -1 (1 bit/value)", lagged=[3, 31]),
     Stream("MSVC rand() % 6 + 1 (a die)", "exact emulation (as MSVC rand()), % 6 + 1", R.msvc_dice, LCG_VERDICT,
            "the parity is state bit 16 (L = 2^16 + 1); the faces fix the other 14 bits: 30 hidden bits in all",
            {0: 65_537}, lcg=("MSVC", 16)),
     Stream("java.util.Random nextInt(6) + 1 (a die)", "exact emulation (next(31) % 6, with nextInt's rejection)",
            R.java_dice, LCG_VERDICT, "the parity is state bit 17 (L = 2^17 + 1, beyond reach over GF(2)); the faces "
            "fix the 30 bits above it", lcg=("java.util.Random", 17)),
+    Stream("Java (int) (Math.random() * 6) + 1 (a die)", "exact emulation (nextDouble of Random(1): next(26), "
+           "next(27))", R.java_math_random_dice, LCG_VERDICT, "scaled from the top of every second state: 2.58 of 48 "
+           "bits a throw, found by the lattice", lcg=("java.util.Random", 22)),
+    Stream("MSVC rand() * 6 / (RAND_MAX + 1) + 1 (a die)", "exact emulation (as MSVC rand())", R.msvc_scaled_dice,
+           LCG_VERDICT, "state bits 28-30 and the interval below them: the lattice", lcg=("MSVC", 16)),
+    Stream("Delphi Random(6) + 1 (a die)", "exact emulation, (RandSeed * 6) >> 32", R.delphi_dice, LCG_VERDICT,
+           "floor(6 x / 2^32) of a 32-bit LCG: the lattice", lcg=("Delphi", 0)),
+    Stream("glibc (int) (drand48() * 6) + 1 (a die)", "ctypes libc srand48(1), drand48()", R.glibc_drand48_dice,
+           LCG_VERDICT, "floor(6 x / 2^48) of the 48-bit state: the lattice", lcg=("java.util.Random", 24)),
     Stream("glibc lrand48() % 6 + 1 (a die)", "ctypes libc srand48(1), lrand48() % 6 + 1", R.glibc_lrand48_dice,
            LCG_VERDICT, "as Java's nextInt(6): state bits 17-47 mod 6", lcg=("java.util.Random", 17)),
     Stream("C++ uniform_int_distribution(1, 20) over mt19937 (a d20)", "g++ and its libstdc++, std::mt19937(1)",

@@ -109,6 +109,23 @@ def glibc_lrand48_dice(n: int, seed: int) -> np.ndarray:
     return np.fromiter((f() for _ in range(n)), np.int64, n) % 6 + 1
 
 
+def glibc_drand48_dice(n: int, seed: int) -> np.ndarray:
+    """(int) (drand48() * 6) + 1 after srand48(seed): a die scaled from the whole 48-bit state."""
+    libc = _libc()
+    libc.srand48(seed)
+    f = libc.drand48
+    f.restype = ctypes.c_double
+    return np.fromiter((int(f() * 6) + 1 for _ in range(n)), np.int64, n)
+
+
+def glibc_rand_scaled_dice(n: int, seed: int) -> np.ndarray:
+    """(int) (rand() / (RAND_MAX + 1.0) * 6) + 1 after srand(seed): the C FAQ's die, over glibc's additive rand()."""
+    libc = _libc()
+    libc.srand(seed)
+    f = libc.rand
+    return np.fromiter((int(f() / 2147483648.0 * 6) + 1 for _ in range(n)), np.int64, n)
+
+
 def _java_states(n: int, seed: int) -> np.ndarray:
     """The 48-bit states of java.util.Random(seed) after each next(): seed scrambled with the multiplier."""
     x = (seed ^ JAVA_A) & MASK48
@@ -135,6 +152,14 @@ def java_dice(n: int, seed: int) -> np.ndarray:
             u = int(states[i]) >> 17
         out[t], i = u % 6 + 1, i + 1
     return out
+
+
+def java_math_random_dice(n: int, seed: int) -> np.ndarray:
+    """(int) (Math.random() * 6) + 1, exact: Math.random() is new Random().nextDouble() = (next(26) << 27 +
+    next(27)) / 2^53, two steps per throw (here Random(seed))."""
+    s = _java_states(2 * n, seed)
+    k = ((s[0::2] >> np.uint64(22)) << np.uint64(27)) + (s[1::2] >> np.uint64(21))
+    return np.array([int(float(v) * 2.0 ** -53 * 6) + 1 for v in k.tolist()], np.int64)
 
 
 def java_next_int_low(n: int, seed: int) -> np.ndarray:
@@ -238,6 +263,16 @@ def dotnet_dice(n: int, seed: int) -> np.ndarray:
     """.NET Framework System.Random(seed).Next(1, 7), exact: (int)(x / (2^31 - 1) * 6) + 1, a die scaled from the top
     of each sample (not a remainder)."""
     return np.array([int(x * (1.0 / (2**31 - 1)) * 6) + 1 for x in _dotnet_samples(n, seed)], np.int64)
+
+
+def msvc_scaled_dice(n: int, seed: int) -> np.ndarray:
+    """rand() * 6 / (RAND_MAX + 1) + 1 of the MSVC runtime, exact: a die scaled from the top of each 15-bit value."""
+    return msvc_rand(n, seed) * 6 // 32768 + 1
+
+
+def delphi_dice(n: int, seed: int) -> np.ndarray:
+    """Delphi's Random(6) + 1, exact: RandSeed = 134775813 RandSeed + 1 (mod 2^32), then (RandSeed * 6) >> 32."""
+    return (_lcg_loop(n, seed, 134_775_813, 1, 2**32) * 6 >> 32) + 1
 
 
 def msvc_dice(n: int, seed: int) -> np.ndarray:
