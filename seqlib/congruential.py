@@ -388,11 +388,11 @@ SCALED = (  # (catalogue name, shift, width, steps, the idiom): programs' dice s
 )
 SCALED_SLACK = 8
 SCALED_TRIES = 8
-SCALED_MAX = 40  # the largest lattice: LLL's time grows fast beyond it (0.3 s at 28)
+SCALED_MAX = 32  # the largest lattice searched: LLL's time grows fast (0.3 s at 28; Java's d3 would need 39)
 
 
 def _lattice_rank(M: int, faces: int) -> int:
-    return min(SCALED_MAX, int(np.ceil(np.log2(M) / np.log2(faces))) + SCALED_SLACK)
+    return int(np.ceil(np.log2(M) / np.log2(faces))) + SCALED_SLACK
 
 
 def _scaled_state(found: Congruential, t: np.ndarray) -> int | None:
@@ -632,7 +632,8 @@ def _find_throws(values: np.ndarray, v: np.ndarray) -> Congruential | None:
 
 def _find_scaled(values: np.ndarray, v: np.ndarray) -> Congruential | None:
     """The first idiom of SCALED whose generator's recovered state gives the block's throws, when its values are
-    the complete alphabet lo..lo + d - 1 of 3 <= d <= FACES_MAX."""
+    the complete alphabet lo..lo + d - 1 of 3 <= d <= FACES_MAX (and d tells enough bits a throw for a lattice of at
+    most SCALED_MAX throws)."""
     lo, faces = int(v.min()), int(v.max() - v.min()) + 1
     span = CHECK + 100
     if faces < 3 or faces > FACES_MAX or len(np.unique(v)) != faces or len(v) < span or _cycle(v[:span]):
@@ -641,6 +642,8 @@ def _find_scaled(values: np.ndarray, v: np.ndarray) -> Congruential | None:
         lcg = next(g for g in CATALOGUE if g.name.startswith(name))
         found = Congruential(lcg.name, lcg.a, lcg.c, lcg.m, shift, width, 0, 0, faces=faces, low=lo, scaled=True,
                              steps=steps)
+        if _lattice_rank(lcg.modulus(shift, width), faces) > SCALED_MAX:
+            continue
         x = found.recover(v[:found.needs])
         if x is None:
             continue
