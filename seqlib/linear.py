@@ -422,7 +422,7 @@ class LinearScan:
         lin = [p for p in self.planes if p.linear]
         if not lin:
             return None
-        if any(p.L == MT19937_DEGREE for p in lin):
+        if any(p.L in (MT19937_DEGREE, MT19937_DEGREE + 1) for p in lin):  # + 1: a bit's complement (a face offset)
             return "Mersenne Twister (MT19937)"
         if len(lin) == len(self.planes) and all(p.L in (32, 64, 128) for p in lin):
             return "xorshift-style generator"

@@ -213,6 +213,13 @@ def test_python_random_getrandbits_is_mersenne_twister():
     assert result.family_hint() == "Mersenne Twister (MT19937)"
 
 
+def test_a_die_whose_parity_is_the_complement_of_an_mt19937_bit_is_hinted_as_mersenne_twister():
+    values = mt19937_outputs(3, 50_000) % 6 + 1  # bit 0 of 1 + x % 6 is NOT bit 0 of x: L = 19,937 + 1
+    result = scan(values)
+    assert [(p.plane, p.L) for p in result.planes if p.linear] == [(0, 19_938)]
+    assert result.family_hint() == "Mersenne Twister (MT19937)"
+
+
 def test_a_short_block_cannot_confirm_mt19937_and_says_how_far_it_looked():
     result = scan(mt19937_top16(30_000))
     assert result.linear_planes == [] and not any(p.confirmed for p in result.planes)
