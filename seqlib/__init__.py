@@ -2,8 +2,8 @@
 
 The flow from file to verdict: data (U16Stream, splits, windows) -> tokenize -> model (SeqModel and its output kinds)
 -> train (Trainer) -> predictors (the model, the baselines, the linear recurrences, the lagged sums, the published
-LCGs) -> evaluate (metrics, statistics, verdict) -> predict, plots, widgets and reports. The notebooks import from
-here only.
+LCGs, the Mersenne Twister behind a die) -> evaluate (metrics, statistics, verdict) -> predict, plots, widgets and
+reports. The notebooks import from here only.
 
 Every name loads on first use (PEP 562), so `import seqlib` loads neither torch nor pandas. evaluate, predict and
 train are functions named like their modules: the import system binds a submodule on its package once loaded, which
