@@ -165,23 +165,25 @@ class Congruential:
 
     @property
     def deep(self) -> bool:
-        """Whether a recovery steps more than 2^HIGH_BITS candidates (seconds, not milliseconds)."""
-        return bool(self.faces) and not self.scaled and self.width - _twos(self.faces) > HIGH_BITS
+        """Whether a recovery that fails takes more than milliseconds: it steps more than 2^HIGH_BITS candidates
+        (seconds), or it is a scaled die's, on SCALED_TRIES windows (a tenth of a second)."""
+        return bool(self.faces) and (self.scaled or self.width - _twos(self.faces) > HIGH_BITS)
 
     @property
     def look(self) -> int:
         """Values a recovery may read, at the last phase of the outputs' values."""
         return self.needs * self.stride + self.stride - 1
 
-    def recover(self, outputs: np.ndarray) -> int | None:
-        """The state whose outputs begin with `outputs` (at least `needs` of them), or None."""
+    def recover(self, outputs: np.ndarray, tries: int | None = None) -> int | None:
+        """The state whose outputs begin with `outputs` (at least `needs` of them), or None; a scaled die's lattice
+        on `tries` windows (SCALED_TRIES by default)."""
         if not self.faces:
             return recover(self.lcg, self.shift, self.width, outputs)
         o = np.asarray(outputs[:self.needs], np.int64) - self.low
         if len(o) < self.needs or o.min() < 0 or o.max() >= self.faces:
             return None
         if self.scaled:
-            return _scaled_state(self, o)
+            return _scaled_state(self, o, tries or SCALED_TRIES)
         lows = _low_states(self.lcg, self.shift, _twos(self.faces), o)
         found = _high_states(self.lcg, self.shift, self.width, self.faces, lows, o)
         return int(found[0]) if len(found) == 1 else None
@@ -372,7 +374,8 @@ def _lattice(lcg: Lcg, shift: int, width: int, o: list[int]) -> int | None:
 # puts the state modulo M = 2^(s + w) in an interval of width about M / d, so x_i = k_i + u_i with k_i known and
 # 0 <= u_i < M / d + 2^s: the same lattice as above with intervals for bit fields. A throw tells log2(d) bits, so the
 # lattice takes SCALED_SLACK throws more than the state's bits need; Babai's point is the state for about half of
-# the windows of a d6 (LLL's basis is only nearly orthogonal), so a recovery tries SCALED_TRIES windows in turn.
+# the windows of a d6 (LLL's basis is only nearly orthogonal), so a recovery tries SCALED_TRIES windows in turn (the
+# search, on values that are mostly no generator's, SEARCH_TRIES).
 SCALED = (  # (catalogue name, shift, width, steps, the idiom): programs' dice scaled from an LCG's output
     ("java.util.Random", 22, 26, 2, "Java's (int) (Math.random() * {d}), Random.nextDouble() * {d}"),
     ("java.util.Random", 24, 24, 1, "Java's Random.nextFloat() * {d}, drand48() * {d}"),
@@ -387,7 +390,8 @@ SCALED = (  # (catalogue name, shift, width, steps, the idiom): programs' dice s
     ("MINSTD (Park-Miller 1993", 0, 31, 1, "minstd_rand() / 2^31 * {d}"),
 )
 SCALED_SLACK = 8
-SCALED_TRIES = 8
+SCALED_TRIES = 32
+SEARCH_TRIES = 8
 SCALED_MAX = 32  # the largest lattice searched: LLL's time grows fast (0.3 s at 28; Java's d3 would need 39)
 
 
@@ -395,9 +399,9 @@ def _lattice_rank(M: int, faces: int) -> int:
     return int(np.ceil(np.log2(M) / np.log2(faces))) + SCALED_SLACK
 
 
-def _scaled_state(found: Congruential, t: np.ndarray) -> int | None:
+def _scaled_state(found: Congruential, t: np.ndarray, tries: int) -> int | None:
     """The state (modulo the values' modulus) at the first of the throws t (0..faces-1, at least found.needs) whose
-    throws they are, or None: the lattice on SCALED_TRIES windows of t in turn, each candidate checked on all of t."""
+    throws they are, or None: the lattice on `tries` windows of t in turn, each candidate checked on all of t."""
     lcg, s, w, d = found.lcg, found.shift, found.width, found.faces
     M = lcg.modulus(s, w)
     n = _lattice_rank(M, d)
@@ -408,7 +412,7 @@ def _scaled_state(found: Congruential, t: np.ndarray) -> int | None:
         C.append((C[-1] * a + c) % M)
     width = (-(-M // d) + (1 << s)) // 2  # about half an interval: the middle of each
     a_inv = pow(a, -1, M)
-    for j in range(SCALED_TRIES):
+    for j in range(tries):
         k = [-(-int(ti) * (1 << w) // d) << s for ti in t[j:j + n]]  # the lowest state of each throw's interval
         b = [(A[i] * k[0] + C[i] - k[i]) % M for i in range(n)]  # u_i = A_i u_0 + b_i (mod M)
         v = _babai(*_reduced(a, M, n), [width - b[i] for i in range(n)])
@@ -644,7 +648,7 @@ def _find_scaled(values: np.ndarray, v: np.ndarray) -> Congruential | None:
                              steps=steps)
         if _lattice_rank(lcg.modulus(shift, width), faces) > SCALED_MAX:
             continue
-        x = found.recover(v[:found.needs])
+        x = found.recover(v[:found.needs], SEARCH_TRIES)
         if x is None:
             continue
         predicted = found.outputs([x], found.needs + CHECK)[0, found.needs:].astype(np.int64)
