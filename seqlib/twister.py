@@ -289,8 +289,9 @@ class Twister:
 
     @property
     def deep(self) -> bool:
-        """A recovery reads 19,937 values and takes a tenth of a second: tried only until one fits (the predictor)."""
-        return True
+        """A recovery takes a tenth of a second at most, so the predictor recovers wherever stepping ahead fails: a
+        window too far ahead (MAX_JUMP), a reseeded stream."""
+        return False
 
     def _values(self, state, n: int) -> tuple[np.ndarray, object]:
         """The next n values (int64) from the generator's state, and the state after them."""

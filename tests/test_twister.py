@@ -12,7 +12,8 @@ from seqlib.errors import CheckpointError, DataError
 from seqlib.linear import scan
 from seqlib.sources import generate
 from seqlib.tokenize import fit_tokenizer
-from seqlib.twister import N, Twister, find_twister
+from seqlib import twister
+from seqlib.twister import N, Twister, find_twister, recover
 
 from test_congruential import windows_for
 
@@ -119,20 +120,48 @@ def test_the_predictor_puts_one_minus_eps_on_the_generator_s_face_and_reads_only
     torch.testing.assert_close(after[7:, :, :6], torch.full_like(after[7:, :, :6], -math.log(6)), atol=1e-5, rtol=0)
 
 
-def test_windows_after_the_first_are_stepped_ahead_and_a_stream_that_leaves_is_predicted_uniformly():
+@pytest.fixture
+def recoveries(monkeypatch):
+    """The number of state recoveries so far, counted as they happen."""
+    count = [0]
+
+    def counted(*args):
+        count[0] += 1
+        return recover(*args)
+
+    monkeypatch.setattr(twister, "_recovered", counted)
+    return count
+
+
+def hits(predictor, values, tokenizer, starts) -> torch.Tensor:
+    """P(the true value) of every row of the windows at starts."""
+    windows = windows_for(values, tokenizer, np.asarray(starts))
+    probs = predictor.predict(windows).dense()[:, 0].exp()
+    return probs[torch.arange(len(probs)), torch.from_numpy(tokenizer.encode(windows.target_values[:, 0]))]
+
+
+def test_windows_after_the_first_are_stepped_ahead_and_a_stream_that_leaves_is_predicted_uniformly(recoveries):
     values = python_dice("scaled", 12, 0, 40_000)
     found, tokenizer = find_twister(values[:25_000]), fit_tokenizer(values, "exact")
-    predictor = TwisterPredictor(found, tokenizer)
-    windows = windows_for(values, tokenizer, np.array([N + 100, N + 108, 30_000, 39_000]))  # overlapping, then gaps
-    probs = predictor.predict(windows).dense()[:, 0].exp()
-    truth = torch.from_numpy(tokenizer.encode(windows.target_values[:, 0]))
-    assert predictor._tries == 1  # the first window's recovery; the others stepped ahead
-    assert torch.allclose(probs[torch.arange(len(truth)), truth], torch.full((len(truth),), 1 - found.eps +
-                          found.eps / 12), atol=1e-5)
+    recoveries[0] = 0
+    p = hits(TwisterPredictor(found, tokenizer), values, tokenizer, [N + 100, N + 108, 30_000, 39_000])  # overlap, gaps
+    assert recoveries[0] == 1  # the first window's; the others stepped ahead
+    assert torch.allclose(p, torch.full_like(p, 1 - found.eps + found.eps / 12), atol=1e-5)
     dice = np.random.default_rng(3).integers(0, 12, 40_000)  # a stream the generator did not make
-    predictor = TwisterPredictor(found, tokenizer)
-    probs = predictor.predict(windows_for(dice, tokenizer, np.arange(30_000, 30_320, 32))).dense()[:, 0, :12].exp()
-    assert predictor._tries == 2 and torch.allclose(probs, torch.full_like(probs, 1 / 12), atol=1e-5)
+    p = hits(TwisterPredictor(found, tokenizer), dice, tokenizer, np.arange(30_000, 30_320, 32))
+    assert recoveries[0] == 11 and torch.allclose(p, torch.full_like(p, 1 / 12), atol=1e-5)  # each window tried
+
+
+def test_a_reseeded_stream_and_a_window_too_far_ahead_are_recovered_anew(recoveries, monkeypatch):
+    values = np.concatenate([python_dice("mod", 6, 1, 30_000, seed=1), python_dice("mod", 6, 1, 100_000, seed=2)])
+    found, tokenizer = find_twister(values[:25_000]), fit_tokenizer(values, "exact")
+    predictor, exact = TwisterPredictor(found, tokenizer), 1 - found.eps + found.eps / 6
+    p = hits(predictor, values, tokenizer, [28_000, 30_000 + N + 100])  # the second window after the reseed
+    assert torch.allclose(p, torch.full_like(p, exact), atol=1e-5)
+    monkeypatch.setattr(twister, "MAX_JUMP", 1_000)
+    recoveries[0] = 0
+    p = hits(predictor, values, tokenizer, [85_000, 110_000])  # each one's 20,001 values past the last state's
+    assert recoveries[0] == 2 and torch.allclose(p, torch.full_like(p, exact), atol=1e-5)
 
 
 def test_a_window_without_n_values_before_it_is_not_predicted():
