@@ -559,9 +559,9 @@ class CongruentialPredictor:
 
 
 class TwisterPredictor(CongruentialPredictor):
-    """A Twister (MT19937 behind a die, found in the training block) as a predictor: as CongruentialPredictor, with
-    the generator's state recovered from the 19,937 values before a window (Twister.window), or stepped ahead from
-    the last window that fitted."""
+    """A Twister (the Mersenne Twister behind a die, found in the training block) as a predictor: as
+    CongruentialPredictor, with the generator's state recovered from the 20,001 values before a window, or stepped
+    ahead from the last window that fitted and recovered again where that fails (Twister.window)."""
 
     name = TWISTER
 
