@@ -150,6 +150,11 @@ class Congruential:
         return Lcg(self.name, a, c, self.m)
 
     @property
+    def generator_text(self) -> str:
+        """The generator itself, "x' = a x + c (mod m)" (not `lcg`'s map of several steps)."""
+        return Lcg(self.name, self.a, self.c, self.m).text()
+
+    @property
     def eps(self) -> float:
         """P(a predicted value is wrong): add-one over the search's check, never 0."""
         return (self.misses + 1) / (self.n_check + 2)
@@ -232,8 +237,7 @@ class Congruential:
             f"every {self.stride} values are, {'highest' if self.high_first else 'lowest'} 16 bits first,")
         span = f"bits {self.shift}-{self.shift + self.width - 1}" if self.width > 1 else f"bit {self.shift}"
         states = "states" if self.steps == 1 else f"states at every {_ordinal(self.steps)} step"
-        generator = Lcg(self.name, self.a, self.c, self.m).text()
-        bits = f"{span} of the {states} of the linear congruential generator {generator}"
+        bits = f"{span} of the {states} of the linear congruential generator {self.generator_text}"
         hint = self.name
         if self.scaled:
             bits, hint = f"floor({self.faces} y / 2^{self.width}) with y = {bits}", _idiom(self)
@@ -251,8 +255,8 @@ class Congruential:
             return f"{LCG}: fewer than {k} values before index {idx}, nothing is predicted"
         predicted, usable, _ = self.window(np.asarray(values[idx - k:idx + 1], np.int64), idx - k, None)
         if usable > k:  # no recovery from the values before idx
-            return f"{LCG}: the {k} values before index {idx} are not outputs of {self.lcg.text()}"
-        return f"{LCG}: {self.lcg.text()} ({self.name}) puts the value at index {idx} at {predicted[k]}"
+            return f"{LCG}: the {k} values before index {idx} are not outputs of {self.generator_text}"
+        return f"{LCG}: {self.generator_text} ({self.name}) puts the value at index {idx} at {predicted[k]}"
 
     def to_dict(self) -> dict:
         """Plain ints and strings, for checkpoints and JSON (a modulus of 2^64 is a Python int, which torch.load

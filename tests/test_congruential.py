@@ -228,6 +228,9 @@ def test_the_predictor_puts_one_minus_eps_on_a_scaled_die_s_face():
     truth = torch.from_numpy(tokenizer.encode(windows.target_values[:, 0]))
     assert torch.allclose(probs[torch.arange(len(truth)), truth], torch.full((len(truth),), 1 - found.eps +
                           found.eps / 6), atol=1e-5)
+    assert found.next_text(values, 25_000) == ("LCG state recovery: x' = 25,214,903,917 x + 11 (mod 2^48) (java.util."
+                                               f"Random, POSIX drand48/lrand48) puts the value at index 25000 at "
+                                               f"{values[25_000]}")  # the generator's own constants, not 2 steps'
 
 
 @pytest.mark.parametrize("values", [
