@@ -32,11 +32,10 @@ import random
 import numpy as np
 
 from .errors import CheckpointError, DataError
-from .linear import berlekamp_massey
+from .linear import FACES as FACES_MAX, berlekamp_massey  # the scan's dice are the ones searched here
 
 TWISTER = "MT19937 state recovery"
 N = 19_937  # degree of both generators' recurrence: 624 words of 32 bits (312 of 64), less the 31 low bits of one
-FACES_MAX = 1024
 CHECK = 2_000  # throws after a recovery that a layout must predict
 MAX_MISS = 20
 TRIES = 2  # places in the block where a recovery is attempted
