@@ -1,5 +1,6 @@
-"""Linear-structure scan on one core: the 16-plane scan that finds MT19937's L = 19,937, the full default scan of a
-random stream, and predict_bits for a training batch and for evaluation positions.
+"""Linear-structure scan on one core: the 16-plane scan that finds MT19937's L = 19,937, the lanes of MT19937-64
+written as 16-bit values, the full default scan of a random stream (with and without the lane screen), and
+predict_bits for a training batch and for evaluation positions.
 
 Prints a markdown table; --record also appends it to RESULTS.md. Wall and CPU time are both shown: on a machine
 that other processes share, the CPU time is the cost of the work itself.
@@ -17,8 +18,10 @@ from typing import Callable
 import numpy as np
 
 from common import cpu_seconds, machine, markdown_table, met, report
+import seqlib.linear as linear
 from seqlib.data import open_u16
 from seqlib.linear import LinearScan, scan
+from seqlib.sources import generate
 
 N_VALUES = 2_000_000
 BATCH, WINDOW = 128, 257  # a training batch: B windows of WINDOW consecutive positions at random starts
@@ -54,9 +57,14 @@ def main(record: bool = False) -> None:
         mt.tofile(path)
         values = open_u16(path)
         t_mt = measure(lambda: found.update(mt=scan(values)))
-        t_random = measure(lambda: found.update(random=scan(noise)))
+        t_mt64 = measure(lambda: found.update(mt64=scan(generate("mt19937_64", N_VALUES, mt_seed=5489)[0])))
+        t_random = measure(lambda: found.update(random=scan(noise)), repeat=3)
+        strides, linear.STRIDES = linear.STRIDES, ()  # the same scan without the lanes: what the screen costs
+        t_no_lanes = measure(lambda: scan(noise), repeat=3)
+        linear.STRIDES = strides
         result = found["mt"]
         assert result.linear_planes == list(range(16)) and result.max_complexity_found == 19_937
+        assert found["mt64"].linear_planes == list(range(16)) and found["mt64"].max_complexity_found == 79_748
         assert found["random"].linear_planes == []
 
         def batch() -> None:
@@ -72,7 +80,9 @@ def main(record: bool = False) -> None:
         t_scattered = measure(lambda: result.predict_bits(values, scattered), repeat=3)
     rows = [
         row(f"scan MT19937, {N_VALUES:,} values (L = 19,937 on 16 planes, 1M checked)", t_mt, "s", 20),
-        row(f"scan os.urandom, {N_VALUES:,} values, default max_complexity 65,536", t_random, "s"),
+        row(f"scan MT19937-64 written as 16-bit values, {N_VALUES:,} values (4 lanes of L = 19,937)", t_mt64, "s", 20),
+        row(f"scan os.urandom, {N_VALUES:,} values, default max_complexity 65,537 (median of 3)", t_random, "s"),
+        row(f"  the same without the lane screen (median of 3)", t_no_lanes, "s"),
         row(f"predict_bits, training batch {BATCH} x {WINDOW} (memmap, MT19937)", t_batch, "ms", 100),
         row(f"predict_bits, {EVAL_POSITIONS:,} evaluation positions in windows of {EVAL_WINDOW}", t_eval, "ms"),
         row(f"predict_bits, {EVAL_POSITIONS:,} scattered positions", t_scattered, "ms"),

@@ -142,6 +142,14 @@ STREAMS = [
            lambda n, s: R.numpy_integers("MT19937", n, s), LINEAR_VERDICT,
            "both 16-bit halves of each 32-bit MT output in turn: each plane interleaves two planes of L = 19,937, "
            "L = 39,874", _lcg_planes(0, 15, lambda j: 39_874)),
+    Stream("C++ std::mt19937_64, raw dump", "g++, std::mt19937_64(1), fwrite of each output (little-endian)",
+           lambda n, s: R.cpp_raw(n, s, "mt19937_64"), LINEAR_VERDICT, "each 64-bit output as four 16-bit values: "
+           "every plane interleaves 4 lanes of L = 19,937, L = 79,748 (beyond the planes' bound; the lane screen)",
+           _lcg_planes(0, 15, lambda j: 79_748)),
+    Stream("libstdc++ __gnu_cxx::sfmt19937, raw dump", "g++, __gnu_cxx::sfmt19937(1), fwrite of each 32-bit output",
+           lambda n, s: R.cpp_raw(n, s, "sfmt19937"), LINEAR_VERDICT, "SFMT's 128-bit words as eight 16-bit values: "
+           "every plane interleaves 8 lanes of L = 19,968 (the whole 156 x 128-bit state), L = 159,744",
+           _lcg_planes(0, 15, lambda j: 159_744)),
     Stream("NumPy MT19937.random_raw() & 0xFFFF", "np.random.MT19937(1)", lambda n, s: R.numpy_raw("MT19937", n, s),
            LINEAR_VERDICT, "MT19937 low 16 bits: every plane L = 19,937", _lcg_planes(0, 15, lambda j: 19_937)),
     *[Stream(f"NumPy Generator({g}).integers(uint16)", f"np.random.Generator(np.random.{g}(1))",

@@ -101,6 +101,43 @@ def cpp_dice(n: int, seed: int, low: int, high: int, mod: bool = False, bits: in
     return np.frombuffer(out, "<u2").astype(np.int64)
 
 
+CPP_RAW = r"""
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ext/random>
+#include <random>
+template <class G> void dump(long words, G g) {  // each output as it lies in memory: little-endian on x86
+  for (long i = 0; i < words; i++) {
+    auto x = g();
+    fwrite(&x, sizeof x, 1, stdout);
+  }
+}
+int main(int argc, char** argv) {  // words seed mt19937_64|sfmt19937
+  long words = atol(argv[1]);
+  unsigned long seed = strtoul(argv[2], 0, 10);
+  if (!strcmp(argv[3], "mt19937_64")) dump(words, std::mt19937_64(seed));
+  else dump(words, __gnu_cxx::sfmt19937(seed));  // libstdc++'s SIMD-oriented Mersenne Twister, 32-bit outputs
+}
+"""
+
+
+def cpp_raw(n: int, seed: int, generator: str) -> np.ndarray:
+    """n 16-bit values of a raw dump (fwrite of each output) of std::mt19937_64(seed) or libstdc++'s
+    __gnu_cxx::sfmt19937(seed), compiled with the machine's g++. OSError where no g++ is installed."""
+    if shutil.which("g++") is None:
+        raise FileNotFoundError("g++ not found: install a C++ compiler for the C++ streams")
+    exe = Path(tempfile.gettempdir()) / "seqlib-bench-cpp-raw-1"
+    if not exe.exists():
+        src = exe.with_suffix(".cpp")
+        src.write_text(CPP_RAW)
+        subprocess.run(["g++", "-O2", "-o", str(exe), str(src)], check=True)
+    per_word = 4 if generator == "mt19937_64" else 2
+    out = subprocess.run([str(exe), str(-(-n // per_word)), str(seed), generator], check=True,
+                         capture_output=True).stdout
+    return np.frombuffer(out, "<u2")[:n].astype(np.int64)
+
+
 def glibc_lrand48_dice(n: int, seed: int) -> np.ndarray:
     """lrand48() % 6 + 1 after srand48(seed): a die of glibc's 48-bit LCG (state bits 47..17, mod 6)."""
     libc = _libc()

@@ -12,6 +12,7 @@ from .distributed import dist_info
 from .errors import SeqlibError
 from .model import ModelConfig
 from .settings import base_type, bounds_text, flags
+from .sources import GENERATORS
 from .runs import add_parser as add_runs_parser
 from .train import TrainConfig
 
@@ -141,8 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("make-stream", help="write a stream with known entropy rate (for trials and tests)")
     p.add_argument("out", help="output .u16 path")
-    p.add_argument("--kind", default="markov", help="die | biased_die | markov | sticky | lagged_sum | lcg | "
-                   "lagged_add | lfsr | xorshift | mt19937 | mixed")
+    p.add_argument("--kind", default="markov", help=" | ".join(GENERATORS))
     p.add_argument("--n", type=int, default=2_000_000, help="number of values")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="source parameter, e.g. k=6")

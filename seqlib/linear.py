@@ -7,7 +7,9 @@ linear complexity L is the degree of the shortest recurrence s_t = XOR_{i in tap
 random plane has L close to half its length, so a recurrence counts only when L stays unchanged well past 2L bits
 (confirmed) and then predicts held-out bits better than each of the plane's own simple predictors does (always 0,
 always 1, the previous bit and its complement: beats_simple, a one-sided t-test on batch means of the paired
-differences, so that agreements that cluster do not count as independent).
+differences, so that agreements that cluster do not count as independent). Words of 64 or 128 bits written as
+16-bit values interleave 4 or 8 lanes per plane, each with its own recurrence; one plane of every 4th and 8th value
+is screened for those (STRIDES).
 """
 from __future__ import annotations
 
@@ -52,11 +54,14 @@ class LockstepBM:
     Polynomials are rows of uint64 words (bit i of a row = the coefficient of x^i); all running rows take each step
     together, so numpy's per-call cost is paid once per bit, not once per sequence per bit. A sequence stops when its
     linear complexity L is confirmed (unchanged over confirm_margin(L, margin) bits past 2L; margin=None: never) or
-    when L exceeds max_complexity (None: no limit).
+    when L exceeds its max_complexity.
     """
 
-    def __init__(self, n_seqs: int, max_complexity: int | None = None, margin: int | None = None):
-        self.max_complexity, self.margin = max_complexity, margin
+    def __init__(self, n_seqs: int, max_complexity: int | np.ndarray | None = None, margin: int | None = None):
+        """max_complexity: one bound for every sequence or one per sequence (None: no limit)."""
+        self.margin = margin
+        self._caps = np.broadcast_to(np.asarray(1 << 62 if max_complexity is None else max_complexity, np.int64),
+                                     (n_seqs,))
         self.n = 0  # bits processed by the running sequences
         self.L = np.zeros(n_seqs, np.int64)  # per sequence: linear complexity so far (final once stopped)
         self.bits_used = np.zeros(n_seqs, np.int64)
@@ -138,7 +143,10 @@ class LockstepBM:
         words = _pack_reversed(self._hist[self._rows, seg_lo:n1], -(-(n1 - seg_lo) // WORD) + w_max + 2)
         copies = _shifted_copies(words)
         C, B = self._C, self._B
-        cap = self.max_complexity if self.max_complexity is not None else 1 << 62
+        caps = self._caps[self._rows]
+        # L changes at step n to n + 1 - L, so no row can pass its bound before step min(caps + L): a plain int to
+        # compare with at every step.
+        over_at = int((caps + L).min()) + 1
         confirm_at = self._confirm_at(L)
         for n in range(n0, n1):
             o = n1 - 1 - n
@@ -161,15 +169,15 @@ class LockstepBM:
             carry = b >> np.uint64(63)
             b <<= np.uint64(1)
             b[:, 1:] |= carry[:, :-1]
-            if lmax > cap or n + 1 >= confirm_at:
+            if n + 1 >= over_at or n + 1 >= confirm_at:
                 self.n = n + 1
-                stop = L > cap
+                stop = L > caps
                 if self.margin is not None:
                     stop |= n + 1 >= 2 * L + confirm_margin(L, self.margin)
                 if stop.any():
                     self._stop(~stop, n + 1)
                     return
-                confirm_at = self._confirm_at(L)
+                confirm_at, over_at = self._confirm_at(L), int((caps + L).min()) + 1
         self.n = n1
 
 
@@ -328,6 +336,7 @@ def _known(positions: np.ndarray, specs: list[tuple[int, int, np.ndarray]]) -> n
 # Scan: which bit planes of a block obey a short linear recurrence, with the evidence.
 
 MT19937_DEGREE = 19_937
+SFMT_DEGREE = 19_968  # of each 128-bit lane of libstdc++'s sfmt19937 (its whole state)
 FEED = 8192  # values handed to Berlekamp–Massey per call
 
 
@@ -344,6 +353,7 @@ class PlaneScan:
     linear: bool  # confirmed and p_value < alpha
     eps: float  # smoothed disagreement rate (errors + 0.5) / (checked + 1), never 0
     taps: list[int]  # lags j >= 1 of s_t = XOR s_{t-j}; empty when not confirmed
+    stride: int = 1  # Berlekamp–Massey read every stride-th value (_lanes); L, bits_used and taps count all values
 
 
 @dataclasses.dataclass
@@ -357,6 +367,7 @@ class LinearScan:
     n_values: int  # values in the scanned block
     low: int = 0  # the planes are those of (x - low) // div (a die's faces scaled from the top of its source)
     div: int = 1
+    lanes: list[tuple[int, int]] = dataclasses.field(default_factory=list)  # (stride, largest L in a lane) screened
 
     @property
     def view(self) -> tuple[int, int]:
@@ -422,8 +433,10 @@ class LinearScan:
         lin = [p for p in self.planes if p.linear]
         if not lin:
             return None
-        if any(p.L in (MT19937_DEGREE, MT19937_DEGREE + 1) for p in lin):  # + 1: a bit's complement (a face offset)
-            return "Mersenne Twister (MT19937)"
+        stride = max(p.stride for p in lin)
+        # + 1: a bit's complement (a face offset); SFMT's lanes keep the 31 dimensions MT19937 drops: 156 x 128 bits
+        if any(p.L // p.stride in (MT19937_DEGREE, MT19937_DEGREE + 1, SFMT_DEGREE) for p in lin):
+            return MT_WORDS.get(stride, "Mersenne Twister (MT19937)")
         if len(lin) == len(self.planes) and all(p.L in (32, 64, 128) for p in lin):
             return "xorshift-style generator"
         # A plane of period 2^k has (1 + x)^L as its connection polynomial, L <= 2^k: bit j of an LCG modulo a
@@ -447,10 +460,19 @@ class LinearScan:
         """One line for the verdict: which planes are linear, of what degree, and what that predicts."""
         lin = [p for p in self.planes if p.linear]
         if not lin:
-            return (f"no bit plane obeys a linear recurrence over GF(2) of degree up to {self.confirmable:,} "
+            lanes = " and ".join(f"of every {s}th value ({16 * s}-bit words) up to {c:,}" for s, c in self.lanes)
+            lanes = f", nor plane 0 {lanes}" if lanes else ""
+            return (f"no bit plane obeys a linear recurrence over GF(2) of degree up to {self.confirmable:,}{lanes} "
                     f"({len(self.planes)} planes scanned, alpha = {self.alpha:g}): no linear structure found")
         Ls = sorted({p.L for p in lin})
         degree = f"of degree {Ls[0]:,}" if len(Ls) == 1 else f"of degree {Ls[0]:,} to {Ls[-1]:,}"
+        over = "over GF(2)"
+        stride = max(p.stride for p in lin)
+        if stride > 1:  # found in lanes: say so, with the lanes' own degree
+            lane = sorted({p.L // p.stride for p in lin})
+            lane = f"{lane[0]:,}" if len(lane) == 1 else f"{lane[0]:,} to {lane[-1]:,}"
+            over += (f" (degree {lane} in each of {stride} interleaved lanes: {16 * stride}-bit words written as "
+                     "16-bit values)")
         names, of = _ranges([p.plane for p in lin]), self.view_text
         subject = f"bit planes {names}{of} each obey" if len(lin) > 1 else f"bit plane {names}{of} obeys"
         hint = self.family_hint()
@@ -459,14 +481,14 @@ class LinearScan:
         # A recurrence can pass on part of the check only (a stream that changes); then the line says how much.
         agreement = "" if share == 1 else f" (held-out agreement {share:.2%})"
         if len(lin) == len(self.planes) and not of:
-            return (f"{subject} a linear recurrence {degree} over GF(2): a linear generator{hint}; every value is "
+            return (f"{subject} a linear recurrence {degree} {over}: a linear generator{hint}; every value is "
                     f"predicted from the {Ls[-1]:,} before it{agreement}")
         if of:  # the top bits of a die's source: its faces scaled from a linear generator's output
             bits = f"bits {names}{of} are" if len(lin) > 1 else f"bit {names}{of} is"
-            return (f"{subject} a linear recurrence {degree} over GF(2): the faces are scaled from a linear generator's "
+            return (f"{subject} a linear recurrence {degree} {over}: the faces are scaled from a linear generator's "
                     f"output{hint}; for every value, {bits} predicted from the {Ls[-1]:,} values before it{agreement}")
         bits = f"bits {names} of every value are" if len(lin) > 1 else f"bit {names} of every value is"
-        return (f"{subject} a linear recurrence {degree} over GF(2): part of each value is linear{hint}; {bits} "
+        return (f"{subject} a linear recurrence {degree} {over}: part of each value is linear{hint}; {bits} "
                 f"predicted from the {Ls[-1]:,} values before it{agreement}")
 
     def table(self) -> pd.DataFrame:
@@ -477,14 +499,14 @@ class LinearScan:
 
     def to_dict(self) -> dict:
         """Plain ints, floats, bools, strs, lists and dicts, for checkpoints and JSON."""
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "lanes": [list(lane) for lane in self.lanes]}
 
     @classmethod
     def from_dict(cls, d: dict) -> LinearScan:
         """The inverse of to_dict."""
         try:
             planes = [PlaneScan(**{**p, "taps": [int(t) for t in p["taps"]]}) for p in d["planes"]]
-            return cls(**{**d, "planes": planes})
+            return cls(**{**d, "planes": planes, "lanes": [tuple(lane) for lane in d.get("lanes", [])]})
         except (KeyError, TypeError) as e:
             raise CheckpointError(f"not a LinearScan dict ({e}); pass the dict that LinearScan.to_dict() wrote") from e
 
@@ -523,36 +545,45 @@ def confirmable(n_bits: int, max_complexity: int, margin: int) -> int:
     return lo
 
 
-def _run_bm(head: np.ndarray, planes: list[int], n_bits: int, cap: int, margin: int | None) -> LockstepBM:
-    """Berlekamp–Massey in lockstep on the given bit planes of head's first n_bits values (margin None: no early
-    stop on confirmation)."""
-    bm = LockstepBM(len(planes), max(cap, 0), margin)
-    shifts = np.array(planes, np.uint16)[:, None]
+def _run_bm(head: np.ndarray, rows: list[tuple[int, int]], n_bits: int, caps: list[int],
+            margin: int | None) -> LockstepBM:
+    """Berlekamp–Massey in lockstep on the first n_bits bits of each row's sequence: plane p of every s-th value of
+    head from the first, for each (p, s) in rows, with L bounded by the row's cap (margin None: no early stop on
+    confirmation). A row's cap must let it stop within its values (confirmable); zeros follow them."""
+    bm = LockstepBM(len(rows), np.array([max(c, 0) for c in caps]), margin)
     for i in range(0, n_bits, FEED):
         if not bm.running:
             break
-        bm.feed((head[None, i : min(n_bits, i + FEED)] >> shifts) & 1)
+        bits = np.zeros((len(rows), min(n_bits, i + FEED) - i), np.uint8)
+        for r, (plane, stride) in enumerate(rows):
+            lane = (head[i * stride : (i + bits.shape[1]) * stride : stride] >> plane) & 1
+            bits[r, : len(lane)] = lane
+        bm.feed(bits)
     return bm
 
 
-def _check(head: np.ndarray, planes: list[int], bm: LockstepBM, confirmed: np.ndarray, max_check: int,
-           alpha: float) -> list[PlaneScan]:
-    """A PlaneScan per plane (row i of bm is planes[i]): each confirmed recurrence predicts the next max_check
-    values that no row of bm has read, and is linear when it beats the plane's simple predictors (p < alpha)."""
-    start = int(bm.bits_used.max())  # positions no row's Berlekamp–Massey has read
+def _check(head: np.ndarray, rows: list[tuple[int, int]], bm: LockstepBM, confirmed: np.ndarray, max_check: int,
+           alpha: float, which: list[int] | None = None) -> list[PlaneScan]:
+    """A PlaneScan per row of bm (rows[i] = (plane, stride)) in which (default: all): each confirmed recurrence,
+    stretched by its row's stride (a lane's s_n = XOR s_{n-j} is the stream's s_t = XOR s_{t-sj}), predicts the next
+    max_check values that none of these rows has read, and is linear when it beats the plane's simple predictors
+    (p < alpha)."""
+    which = list(range(len(rows))) if which is None else which
+    start = max(int(bm.bits_used[i]) * rows[i][1] for i in which)  # positions none of these rows has read
     actual = head[start : start + max_check]
-    rows = [i for i in range(len(planes)) if confirmed[i]]
-    taps = {i: bm.taps(i) for i in rows}
-    specs = [(planes[i], int(bm.L[i]), np.asarray(taps[i], np.int64)) for i in rows]
+    checked_rows = [i for i in which if confirmed[i]]
+    taps = {i: [t * rows[i][1] for t in bm.taps(i)] for i in checked_rows}
+    specs = [(rows[i][0], int(bm.L[i]) * rows[i][1], np.asarray(taps[i], np.int64)) for i in checked_rows]
     agree = ~(_predict(head, np.arange(start, start + len(actual)), specs) ^ actual)
     out = []
-    for i, j in enumerate(planes):
-        checked, hits, p_value = (len(actual), int(((agree >> j) & 1).sum()), 1.0) if i in taps else (0, 0, 1.0)
+    for i in which:
+        (j, stride), p_value = rows[i], 1.0
+        checked, hits = (len(actual), int(((agree >> j) & 1).sum())) if i in taps else (0, 0)
         if checked:
             p_value = beats_simple((agree >> j) & 1, (actual >> j) & 1, exact=hits == checked)
-        out.append(PlaneScan(j, int(bm.L[i]), int(bm.bits_used[i]), bool(confirmed[i]), hits, checked, p_value,
-                             checked > 0 and p_value < alpha, (checked - hits + 0.5) / (checked + 1),
-                             taps.get(i, [])))
+        out.append(PlaneScan(j, int(bm.L[i]) * stride, int(bm.bits_used[i]) * stride, bool(confirmed[i]), hits,
+                             checked, p_value, checked > 0 and p_value < alpha, (checked - hits + 0.5) / (checked + 1),
+                             taps.get(i, []), stride))
     return out
 
 
@@ -601,6 +632,14 @@ def beats_simple(agree: np.ndarray, bits: np.ndarray, exact: bool = False) -> fl
 # 2^16 + 1: bit 16 of an LCG modulo 2^32 (period 2^17), the lowest output bit of the classic rand() that returns
 # state >> 16; a default of 2^16 would miss it by one.
 MAX_COMPLEXITY = 65_537
+# A generator of 64- or 128-bit words dumped as 16-bit values interleaves 4 or 8 lanes, each a bit plane of the word
+# sequence: a recurrence of degree L per lane is one of degree stride x L in the stream (MT19937-64: 4 x 19,937 =
+# 79,748), beyond MAX_COMPLEXITY. Generators linear in every bit share one characteristic polynomial across their
+# bits, so one plane of one lane screens for them (_lanes): a few percent of a scan.
+STRIDES = (4, 8)
+LANE_COMPLEXITY = 32_768
+MT_WORDS = {4: "Mersenne Twister on 64-bit words (MT19937-64)", 8: "SIMD-oriented Mersenne Twister (SFMT19937, "
+            "dSFMT: 128-bit words)"}
 FACES = 1024  # complete alphabets of at most this many values also have the planes of their top bits (_views)
 
 
@@ -614,7 +653,9 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = MAX_C
     in lockstep until each L is confirmed (unchanged for max(margin, L // 16) bits past 2L) or can no longer be
     within max_complexity and the block; then each confirmed recurrence predicts the next max_check values (never
     seen by Berlekamp–Massey) and is called linear when it agrees more often than the plane's simple predictors
-    would (beats_simple: a one-sided test on batch means, p < alpha). A small complete alphabet (a die) is also
+    would (beats_simple: a one-sided test on batch means, p < alpha). Alongside, plane 0 of every 4th and every 8th
+    value (lanes of 64- and 128-bit words) runs up to min(max_complexity, LANE_COMPLEXITY); where its recurrence,
+    stretched to the whole stream, passes the same check, every plane not yet linear is scanned in those lanes. A small complete alphabet (a die) is also
     scanned as its top bits (x - lo) // q (_views); the view with more linear planes is kept (the values on a tie).
     """
     values = _stream(values)
@@ -653,21 +694,42 @@ def _scan_head(head: np.ndarray, n_bm: int, alpha: float, max_complexity: int, m
     head = head.astype(np.uint16, copy=False)
     n_planes = max(1, int(head.max()).bit_length())
     cap = confirmable(n_bm, max_complexity, margin)
-    all_planes = list(range(n_planes))
-    bm = _run_bm(head, all_planes, n_bm, cap, margin)
-    planes = _check(head, all_planes, bm, bm.confirmed, max_check, alpha)
+    all_planes = [(j, 1) for j in range(n_planes)]
+    # Lanes only of 16-bit values: a word's slices use every bit (a die's faces come one per output)
+    lanes = _lane_caps(len(head), cap, min(max_complexity, LANE_COMPLEXITY), margin) if n_planes == 16 else {}
+    screens = [(0, stride) for stride in lanes]  # plane 0 of each lane, in lockstep with the planes
+    bm = _run_bm(head, all_planes + screens, n_bm, [cap] * n_planes + list(lanes.values()), margin)
+    planes = _check(head, all_planes + screens, bm, bm.confirmed, max_check, alpha, list(range(n_planes)))
     # A confirmation can be vacuous: over a constant stretch (a run of zeros at the start of a file, a sensor's high
     # bit) a recurrence of low degree holds, so Berlekamp–Massey stopped too early and may have missed a longer one
     # that is there. Those planes run again without the early stop, over every bit the scan may read (leaving a
     # quarter of a short block for the check); then L is confirmed when 2L + confirm_margin(L) <= the bits read:
     # past 2L any discrepancy would have raised L.
-    again = [p.plane for p in planes if p.confirmed and not p.linear]
+    again = [(p.plane, 1) for p in planes if p.confirmed and not p.linear]
     n_again = n_bm if len(head) > n_bm else 3 * len(head) // 4
     cap_again = confirmable(n_again, max_complexity, margin)
     if again and cap_again > 0:
-        bm = _run_bm(head, again, n_again, cap_again, None)
-        confirmed = (bm.L <= cap_again) & (bm.bits_used >= 2 * bm.L + confirm_margin(bm.L, margin))
-        for p in _check(head, again, bm, confirmed, max_check, alpha):
+        bm_again = _run_bm(head, again, n_again, [cap_again] * len(again), None)
+        confirmed = (bm_again.L <= cap_again) & (bm_again.bits_used >= 2 * bm_again.L + confirm_margin(bm_again.L,
+                                                                                                       margin))
+        for p in _check(head, again, bm_again, confirmed, max_check, alpha):
             if p.linear:
                 planes[p.plane] = p
-    return LinearScan(planes, float(alpha), int(max_complexity), cap, int(margin), n_values)
+    for i, stride in enumerate(lanes, n_planes):
+        rest = [(p.plane, stride) for p in planes if not p.linear]
+        if not rest or not _check(head, all_planes + screens, bm, bm.confirmed, max_check, alpha, [i])[0].linear:
+            continue
+        bm_lanes = _run_bm(head, rest, n_bm, [lanes[stride]] * len(rest), margin)
+        for p in _check(head, rest, bm_lanes, bm_lanes.confirmed, max_check, alpha):
+            if p.linear:
+                planes[p.plane] = p
+        break  # the shortest stride whose lanes are linear: a longer one would stretch the same recurrence again
+    return LinearScan(planes, float(alpha), int(max_complexity), cap, int(margin), n_values,
+                      lanes=list(lanes.items()))
+
+
+def _lane_caps(n_head: int, cap: int, lane_max: int, margin: int) -> dict[int, int]:
+    """Stride -> the largest L <= lane_max that a lane of a block of n_head values can confirm with an eighth of the
+    block left for the check, for the STRIDES whose lanes reach degrees (stride x L) beyond the planes' own cap."""
+    caps = {s: confirmable(7 * (n_head // s) // 8, lane_max, margin) for s in STRIDES}
+    return {s: c for s, c in caps.items() if s * c > cap}

@@ -363,6 +363,19 @@ def _mt19937(n: int, rng: np.random.Generator, mt_seed: int | None = None, outpu
                                                  faces, 0.0, 1.0))
 
 
+def _mt19937_64(n: int, rng: np.random.Generator, mt_seed: int | None = None) -> tuple[np.ndarray, SourceInfo]:
+    """MT19937-64 (std::mt19937_64) after init_genrand64(mt_seed), dumped raw: each 64-bit output as four 16-bit
+    values, the lowest first (little-endian). Every bit plane interleaves 4 lanes of degree 19,937 (L = 79,748).
+
+    mt_seed defaults to a value drawn from rng; pass mt_seed=5489 for the reference sequence."""
+    from .twister import mt19937_64_outputs
+
+    mt_seed = int(rng.integers(0, 2 ** 63)) if mt_seed is None else mt_seed
+    _check(0 <= mt_seed < 2 ** 64, f"mt19937_64 needs 0 <= mt_seed < 2**64, got mt_seed={mt_seed}")
+    values = mt19937_64_outputs(mt_seed, -(-n // 4)).astype("<u8").view("<u2")[:n]
+    return values.astype(np.int64), SourceInfo("mt19937_64", dict(mt_seed=mt_seed), 65536, 0.0, 1.0)
+
+
 def _mixed(n: int, rng: np.random.Generator, k: int = 8, a: int = 3, b: int = 7, noise: float = 0.2,
            degree: int = 31) -> tuple[np.ndarray, SourceInfo]:
     """value_t = s_t + 2 y_t: s an LFSR bit (see _lfsr_bits), y_t = (y_{t-a} + y_{t-b} + e_t) mod k as in lagged_sum.
@@ -380,7 +393,8 @@ def _mixed(n: int, rng: np.random.Generator, k: int = 8, a: int = 3, b: int = 7,
 
 GENERATORS = {"die": _die, "biased_die": _biased_die, "markov": _markov, "sticky": _sticky,
               "lagged_sum": _lagged_sum, "lcg": _lcg, "lagged_add": _lagged_add,
-              "lfsr": _lfsr, "xorshift": _xorshift, "xoshiro": _xoshiro, "mt19937": _mt19937, "mixed": _mixed}
+              "lfsr": _lfsr, "xorshift": _xorshift, "xoshiro": _xoshiro, "mt19937": _mt19937,
+              "mt19937_64": _mt19937_64, "mixed": _mixed}
 
 
 def generate(kind: str, n: int, seed: int = 0, **params) -> tuple[np.ndarray, SourceInfo]:

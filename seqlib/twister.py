@@ -199,6 +199,14 @@ class _MT19937_64:
         return self.draw(words, n + 1)[0][1:]
 
 
+def mt19937_64_outputs(seed: int, n: int) -> np.ndarray:
+    """The first n outputs (uint64) of MT19937-64, C++'s std::mt19937_64, after init_genrand64(seed)."""
+    words = [seed % 2**64]
+    for i in range(1, 312):
+        words.append((6364136223846793005 * (words[-1] ^ (words[-1] >> 62)) + i) % 2**64)
+    return _MT19937_64().draw(np.array(words, np.uint64), 312 + n)[0][312:]  # draw's first 312 are the seed's words
+
+
 GENERATORS = {g.name: g for g in (_MT19937(), _MT19937_64())}
 
 

@@ -147,6 +147,19 @@ def test_lockstep_bm_matches_on_long_low_complexity_sequences():
     assert bm.L.tolist() == [300, 341, 41]
 
 
+def test_lockstep_bm_stops_each_sequence_at_its_own_bound():
+    bits = np.random.default_rng(3).integers(0, 2, (3, 3000)).astype(np.uint8)
+    caps = [100, 400, 1000]
+    together = LockstepBM(3, np.array(caps))
+    together.feed(bits)
+    for j, cap in enumerate(caps):
+        alone = LockstepBM(1, cap)
+        alone.feed(bits[j : j + 1])
+        assert cap < together.L[j] < cap + 20 and abs(together.bits_used[j] - 2 * cap) < 40  # random: L ~ n/2
+        assert (together.L[j], together.bits_used[j], together.taps(j)) == (alone.L[0], alone.bits_used[0],
+                                                                             alone.taps(0))
+
+
 # Exact complexities and held-out prediction ------------------------------------------------------------------------
 
 def test_lfsr_of_degree_31_on_a_binary_stream():
@@ -191,6 +204,32 @@ def test_mt19937_has_complexity_19937_on_all_16_planes(mt_stream, mt_scan):
     assert (known == 0xFFFF).all() and (pred == mt_stream[pos]).all()
     assert mt_scan.describe().startswith("bit planes 0-15 each obey a linear recurrence of degree 19,937 over GF(2)")
     assert "hint: Mersenne Twister (MT19937)" in mt_scan.describe()
+
+
+def test_mt19937_64_written_as_16_bit_values_is_found_in_its_four_lanes():
+    # Each plane interleaves 4 lanes of degree 19,937: L = 79,748 in the stream, beyond the planes' own bound. The
+    # block starts inside a word: any lane is one.
+    values = generate("mt19937_64", 250_001, mt_seed=5489)[0][1:]
+    result = scan(values[:200_000])
+    assert result.linear_planes == list(range(16))
+    assert {(p.L, p.stride) for p in result.planes} == {(79_748, 4)}
+    assert all(p.agreements == p.checked > 10_000 for p in result.planes)
+    text = result.describe()
+    assert text.startswith("bit planes 0-15 each obey a linear recurrence of degree 79,748 over GF(2) (degree 19,937 "
+                           "in each of 4 interleaved lanes: 64-bit words written as 16-bit values)")
+    assert "hint: Mersenne Twister on 64-bit words (MT19937-64)" in text
+    pos = np.arange(200_000, len(values))
+    pred, known = result.predict_bits(values, pos)
+    assert (known == 0xFFFF).all() and (pred == values[pos]).all()
+    assert LinearScan.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+
+
+def test_the_lanes_of_a_random_stream_are_screened_and_say_so():
+    result = scan(urandom16(120_000), max_complexity=4096)  # the bound holds per lane too
+    assert result.linear_planes == [] and result.lanes == [(4, 4096), (8, 4096)]
+    assert result.describe().startswith("no bit plane obeys a linear recurrence over GF(2) of degree up to 4,096, nor "
+                                        "plane 0 of every 4th value (64-bit words) up to 4,096 and of every 8th value "
+                                        "(128-bit words) up to 4,096 (16 planes scanned")
 
 
 def test_a_training_batch_read_from_a_memmap_is_predicted(mt_stream, mt_scan, tmp_path):

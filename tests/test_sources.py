@@ -8,6 +8,7 @@ from seqlib.data import open_u16
 from seqlib.errors import ConfigError, DataError
 from seqlib.cli import main
 from seqlib.sources import LFSR_TAPS, SAMPLE, _lcg, generate, make_sample, make_stream, mt19937_outputs, write_u16
+from seqlib.twister import mt19937_64_outputs
 
 
 def plugin(values, lags):
@@ -148,6 +149,14 @@ def test_mt19937_stream_is_the_high_or_low_half_of_its_outputs():
     drawn, info = generate("mt19937", 5000, seed=3)  # mt_seed drawn from the stream's seed, and recorded
     assert np.array_equal(drawn, generate("mt19937", 5000, **info.params)[0])
     assert not np.array_equal(drawn, generate("mt19937", 5000, seed=4)[0])
+
+
+def test_mt19937_64_stream_is_a_raw_dump_of_its_outputs_lowest_16_bits_first():
+    values, info = generate("mt19937_64", 4003, mt_seed=5489)
+    words = mt19937_64_outputs(5489, 1001)
+    assert values.tolist() == words.astype("<u8").view("<u2")[:4003].tolist()
+    assert (info.entropy_rate, info.ideal_top1, info.alphabet) == (0.0, 1.0, 65536)
+    assert int(values[:4].astype(np.uint64) @ (np.uint64(1) << np.arange(0, 64, 16, dtype=np.uint64))) == words[0]
 
 
 def lfsr_bits(values):
@@ -307,13 +316,15 @@ def test_new_sources_refuse_bad_parameters():
         generate("mt19937", 10, output="mod", faces=1)
     with pytest.raises(ConfigError, match="mt_seed < 2"):
         generate("mt19937", 10, mt_seed=2 ** 32)
+    with pytest.raises(ConfigError, match=r"mt19937_64 needs 0 <= mt_seed < 2\*\*64"):
+        generate("mt19937_64", 10, mt_seed=-1)
     with pytest.raises(ConfigError, match="k <= 32768"):
         generate("mixed", 10, k=40_000)
     with pytest.raises(ConfigError, match=r"scrambler='\+' or scrambler='\*\*'"):
         generate("xoshiro", 10, scrambler="++")
 
 
-@pytest.mark.parametrize("kind", ["lfsr", "xorshift", "xoshiro", "mt19937", "mixed"])
+@pytest.mark.parametrize("kind", ["lfsr", "xorshift", "xoshiro", "mt19937", "mt19937_64", "mixed"])
 def test_make_stream_cli_writes_each_new_kind(tmp_path, kind):
     path = tmp_path / f"{kind}.u16"
     assert main(["make-stream", str(path), "--kind", kind, "--n", "1000", "--seed", "6"]) == 0

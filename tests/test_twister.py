@@ -13,7 +13,7 @@ from seqlib.linear import scan
 from seqlib.sources import generate
 from seqlib.tokenize import fit_tokenizer
 from seqlib import twister
-from seqlib.twister import N, Twister, find_twister, recover
+from seqlib.twister import N, Twister, find_twister, mt19937_64_outputs, recover
 
 from test_congruential import windows_for
 
@@ -47,6 +47,12 @@ def mt19937_64(seed: int):
 def test_the_reference_emulation_of_mt19937_64_gives_the_value_the_cpp_standard_requires():
     outputs = mt19937_64(5489)  # std::mt19937_64's default seed; [rand.predef]: its 10000th output
     assert [next(outputs) for _ in range(10_000)][-1] == 9_981_545_732_273_789_042
+
+
+def test_mt19937_64_outputs_in_numpy_match_the_reference_for_any_seed():
+    for seed in (5489, 0, 2**64 - 1):
+        reference = mt19937_64(seed)
+        assert mt19937_64_outputs(seed, 1000).tolist() == [next(reference) for _ in range(1000)]
 
 
 @pytest.mark.parametrize("layout, faces", [("mod", 6), ("scaled", 20)])
