@@ -59,9 +59,10 @@ def main(record: bool = False) -> None:
         t_mt = measure(lambda: found.update(mt=scan(values)))
         t_mt64 = measure(lambda: found.update(mt64=scan(generate("mt19937_64", N_VALUES, mt_seed=5489)[0])))
         t_random = measure(lambda: found.update(random=scan(noise)), repeat=3)
-        strides, linear.STRIDES = linear.STRIDES, ()  # the same scan without the lanes: what the screen costs
+        lanes = linear.STRIDES, linear.PHASE_STRIDES
+        linear.STRIDES = linear.PHASE_STRIDES = ()  # the same scan without the lanes: what their screens cost
         t_no_lanes = measure(lambda: scan(noise), repeat=3)
-        linear.STRIDES = strides
+        linear.STRIDES, linear.PHASE_STRIDES = lanes
         result = found["mt"]
         assert result.linear_planes == list(range(16)) and result.max_complexity_found == 19_937
         assert found["mt64"].linear_planes == list(range(16)) and found["mt64"].max_complexity_found == 79_748
@@ -82,7 +83,7 @@ def main(record: bool = False) -> None:
         row(f"scan MT19937, {N_VALUES:,} values (L = 19,937 on 16 planes, 1M checked)", t_mt, "s", 20),
         row(f"scan MT19937-64 written as 16-bit values, {N_VALUES:,} values (4 lanes of L = 19,937)", t_mt64, "s", 20),
         row(f"scan os.urandom, {N_VALUES:,} values, default max_complexity 65,537 (median of 3)", t_random, "s"),
-        row(f"  the same without the lane screen (median of 3)", t_no_lanes, "s"),
+        row("  the same without the lanes' screens (median of 3)", t_no_lanes, "s"),
         row(f"predict_bits, training batch {BATCH} x {WINDOW} (memmap, MT19937)", t_batch, "ms", 100),
         row(f"predict_bits, {EVAL_POSITIONS:,} evaluation positions in windows of {EVAL_WINDOW}", t_eval, "ms"),
         row(f"predict_bits, {EVAL_POSITIONS:,} scattered positions", t_scattered, "ms"),

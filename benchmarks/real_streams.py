@@ -107,32 +107,56 @@ CPP_RAW = r"""
 #include <cstring>
 #include <ext/random>
 #include <random>
+#include <cstdint>
 template <class G> void dump(long words, G g) {  // each output as it lies in memory: little-endian on x86
   for (long i = 0; i < words; i++) {
     auto x = g();
     fwrite(&x, sizeof x, 1, stdout);
   }
 }
-int main(int argc, char** argv) {  // words seed mt19937_64|sfmt19937
+struct Xoroshiro128Plus {  // Blackman & Vigna's reference xoroshiro128+ (2018: a, b, c = 24, 16, 37)
+  uint64_t s[2];
+  explicit Xoroshiro128Plus(uint64_t seed) {  // seeded by splitmix64, as its authors advise
+    for (auto& w : s) {
+      uint64_t z = (seed += 0x9e3779b97f4a7c15);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
+      w = z ^ (z >> 31);
+    }
+  }
+  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  uint64_t operator()() {
+    const uint64_t s0 = s[0];
+    uint64_t s1 = s[1];
+    const uint64_t result = s0 + s1;
+    s1 ^= s0;
+    s[0] = rotl(s0, 24) ^ s1 ^ (s1 << 16);
+    s[1] = rotl(s1, 37);
+    return result;
+  }
+};
+int main(int argc, char** argv) {  // words seed mt19937_64|sfmt19937|xoroshiro128plus
   long words = atol(argv[1]);
   unsigned long seed = strtoul(argv[2], 0, 10);
   if (!strcmp(argv[3], "mt19937_64")) dump(words, std::mt19937_64(seed));
+  else if (!strcmp(argv[3], "xoroshiro128plus")) dump(words, Xoroshiro128Plus(seed));
   else dump(words, __gnu_cxx::sfmt19937(seed));  // libstdc++'s SIMD-oriented Mersenne Twister, 32-bit outputs
 }
 """
 
 
 def cpp_raw(n: int, seed: int, generator: str) -> np.ndarray:
-    """n 16-bit values of a raw dump (fwrite of each output) of std::mt19937_64(seed) or libstdc++'s
-    __gnu_cxx::sfmt19937(seed), compiled with the machine's g++. OSError where no g++ is installed."""
+    """n 16-bit values of a raw dump (fwrite of each output) of std::mt19937_64(seed), libstdc++'s
+    __gnu_cxx::sfmt19937(seed) or the reference xoroshiro128+ (seeded by splitmix64), compiled with the machine's
+    g++. OSError where no g++ is installed."""
     if shutil.which("g++") is None:
         raise FileNotFoundError("g++ not found: install a C++ compiler for the C++ streams")
-    exe = Path(tempfile.gettempdir()) / "seqlib-bench-cpp-raw-1"
+    exe = Path(tempfile.gettempdir()) / "seqlib-bench-cpp-raw-2"
     if not exe.exists():
         src = exe.with_suffix(".cpp")
         src.write_text(CPP_RAW)
         subprocess.run(["g++", "-O2", "-o", str(exe), str(src)], check=True)
-    per_word = 4 if generator == "mt19937_64" else 2
+    per_word = 2 if generator == "sfmt19937" else 4
     out = subprocess.run([str(exe), str(-(-n // per_word)), str(seed), generator], check=True,
                          capture_output=True).stdout
     return np.frombuffer(out, "<u2")[:n].astype(np.int64)

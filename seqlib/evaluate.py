@@ -159,12 +159,13 @@ def _segments(stream: U16Stream, state: dict, seq_len: int, heads: int, max_wind
     ]
 
 
-def _linear_scan(state: dict, fit_values: np.ndarray, training_file: bool, alpha: float) -> LinearScan:
-    """The GF(2) scan of the block the baselines are fitted on: the checkpoint's own when that is the training block
-    (it was scanned at training), else a new one."""
+def _linear_scan(state: dict, fit_values: np.ndarray, fit_start: int, training_file: bool,
+                 alpha: float) -> LinearScan:
+    """The GF(2) scan of the block the baselines are fitted on, value fit_start on of the file: the checkpoint's own
+    when that is the training block (it was scanned at training), else a new one."""
     if training_file and state.get("linear") is not None and state["linear"]["alpha"] == alpha:
         return LinearScan.from_dict(state["linear"])
-    return scan(fit_values, alpha=alpha)
+    return scan(fit_values, alpha=alpha, start=fit_start)
 
 
 def _searched(state: dict, key: str, search, kind, fit_values: np.ndarray, training_file: bool):
@@ -207,7 +208,7 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     model_predictor = ModelPredictor(model, dev, use_amp)
     scored = unseen = n_windows = 0
     distinct = np.zeros(1 << 16, dtype=bool)
-    scans = [_linear_scan(state, stream.values[seg.fit_start:seg.fit_end], len(segments) == 1, alpha)
+    scans = [_linear_scan(state, stream.values[seg.fit_start:seg.fit_end], seg.fit_start, len(segments) == 1, alpha)
              for seg in segments]
     any_linear = any(found.linear_planes for found in scans)  # then every segment has the predictor (maybe empty)
     sums = [_searched(state, "lagged", find_lagged_sum, LaggedSum, stream.values[seg.fit_start:seg.fit_end],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -324,11 +325,17 @@ def _predict(values: np.ndarray, positions: np.ndarray, specs: list[tuple[int, i
     return out
 
 
-def _known(positions: np.ndarray, specs: list[tuple[int, int, np.ndarray]]) -> np.ndarray:
-    """Bit j set where the position has at least L_j values before it."""
+def _known(positions: np.ndarray, specs: list[tuple[int, int, np.ndarray]],
+           phases: dict[int, tuple[int, int]] | None = None) -> np.ndarray:
+    """Bit j set where the position has at least L_j values before it (and, for a plane in phases, is one of the
+    positions phase (mod stride) where its recurrence holds)."""
     known = np.zeros(len(positions), np.uint16)
     for plane, L, _ in specs:
-        known |= (positions >= L).astype(np.uint16) << plane
+        ok = positions >= L
+        if phases and plane in phases:
+            stride, phase = phases[plane]
+            ok &= positions % stride == phase
+        known |= ok.astype(np.uint16) << plane
     return known
 
 
@@ -354,6 +361,7 @@ class PlaneScan:
     eps: float  # smoothed disagreement rate (errors + 0.5) / (checked + 1), never 0
     taps: list[int]  # lags j >= 1 of s_t = XOR s_{t-j}; empty when not confirmed
     stride: int = 1  # Berlekamp–Massey read every stride-th value (_lanes); L, bits_used and taps count all values
+    phase: int | None = None  # the recurrence holds at the positions t = phase (mod stride) only; None: at every t
 
 
 @dataclasses.dataclass
@@ -368,6 +376,7 @@ class LinearScan:
     low: int = 0  # the planes are those of (x - low) // div (a die's faces scaled from the top of its source)
     div: int = 1
     lanes: list[tuple[int, int]] = dataclasses.field(default_factory=list)  # (stride, largest L in a lane) screened
+    phases: list[tuple[int, int]] = dataclasses.field(default_factory=list)  # (stride, largest L), each phase alone
 
     @property
     def view(self) -> tuple[int, int]:
@@ -417,7 +426,8 @@ class LinearScan:
             raise DataError(f"positions must lie in [0, {len(values)}] for a stream of {len(values):,} values, got "
                             f"{positions.min()}..{positions.max()}; drop the positions outside the stream")
         specs = self._specs()
-        known = _known(positions, specs)
+        known = _known(positions, specs, {p.plane: (p.stride, p.phase) for p in self.planes
+                                          if p.linear and p.phase is not None})
         return _predict(values, positions, specs, self.view) & known, known
 
     def side_channel(self, values: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
@@ -439,6 +449,13 @@ class LinearScan:
             return MT_WORDS.get(stride, "Mersenne Twister (MT19937)")
         if len(lin) == len(self.planes) and all(p.L in (32, 64, 128) for p in lin):
             return "xorshift-style generator"
+        # x + y of two words of one linear state of n bits: bit 0 is linear (degree n), bit 1 quadratic in the state,
+        # so its complexity is at most n + n(n - 1)/2, which it reaches.
+        by_plane = {p.plane: p.L // p.stride for p in lin}
+        n = by_plane.get(0)
+        if n in (64, 128, 256) and by_plane.get(1, n + n * (n - 1) // 2) == n + n * (n - 1) // 2 and len(lin) <= 2:
+            return ("the + scrambler of an xorshift-family generator (xorshift128+, xoroshiro128+, xoshiro128+, "
+                    "xoshiro256+)")
         # A plane of period 2^k has (1 + x)^L as its connection polynomial, L <= 2^k: bit j of an LCG modulo a
         # power of two has period 2^(j+1), so x_t = x_{t - 2^(j+1)}.
         if all(p.L >= 2 and p.taps == [i for i in range(1, p.L + 1) if i & p.L == i] for p in lin):
@@ -453,26 +470,33 @@ class LinearScan:
         lin = [p for p in self.planes if p.linear]
         Ls = sorted({p.L for p in lin})
         degree = f"degree {Ls[0]:,}" if len(Ls) == 1 else f"degree {Ls[0]:,} to {Ls[-1]:,}"
-        return (f"bit plane{'s' if len(lin) > 1 else ''} {_ranges([p.plane for p in lin])}{self.view_text} (linear "
-                f"over GF(2), {degree})")
+        lane = next((f" of every {_nth(p.stride)} value" for p in lin if p.phase is not None), "")
+        return (f"bit plane{'s' if len(lin) > 1 else ''} {_ranges([p.plane for p in lin])}{self.view_text}{lane} "
+                f"(linear over GF(2), {degree})")
 
     def describe(self) -> str:
         """One line for the verdict: which planes are linear, of what degree, and what that predicts."""
         lin = [p for p in self.planes if p.linear]
         if not lin:
-            lanes = " and ".join(f"of every {s}th value ({16 * s}-bit words) up to {c:,}" for s, c in self.lanes)
+            lanes = " and ".join(f"of every {_nth(s)} value ({16 * s}-bit words) up to {c:,}" for s, c in self.lanes)
             lanes = f", nor plane 0 {lanes}" if lanes else ""
             return (f"no bit plane obeys a linear recurrence over GF(2) of degree up to {self.confirmable:,}{lanes} "
                     f"({len(self.planes)} planes scanned, alpha = {self.alpha:g}): no linear structure found")
         Ls = sorted({p.L for p in lin})
         degree = f"of degree {Ls[0]:,}" if len(Ls) == 1 else f"of degree {Ls[0]:,} to {Ls[-1]:,}"
-        over = "over GF(2)"
+        over, every = "over GF(2)", "every value"
         stride = max(p.stride for p in lin)
         if stride > 1:  # found in lanes: say so, with the lanes' own degree
             lane = sorted({p.L // p.stride for p in lin})
             lane = f"{lane[0]:,}" if len(lane) == 1 else f"{lane[0]:,} to {lane[-1]:,}"
-            over += (f" (degree {lane} in each of {stride} interleaved lanes: {16 * stride}-bit words written as "
-                     "16-bit values)")
+            words = f"{16 * stride}-bit words written as 16-bit values"
+            phase = next((p.phase for p in lin if p.phase is not None), None)
+            if phase is None:
+                over += f" (degree {lane} in each of {stride} interleaved lanes: {words})"
+            else:
+                every = f"every {_nth(stride)} value"
+                over += (f" at {every}, those at {phase} mod {stride} (degree {lane} in that lane, one 16-bit slice "
+                         f"of {words})")
         names, of = _ranges([p.plane for p in lin]), self.view_text
         subject = f"bit planes {names}{of} each obey" if len(lin) > 1 else f"bit plane {names}{of} obeys"
         hint = self.family_hint()
@@ -481,34 +505,47 @@ class LinearScan:
         # A recurrence can pass on part of the check only (a stream that changes); then the line says how much.
         agreement = "" if share == 1 else f" (held-out agreement {share:.2%})"
         if len(lin) == len(self.planes) and not of:
-            return (f"{subject} a linear recurrence {degree} {over}: a linear generator{hint}; every value is "
+            return (f"{subject} a linear recurrence {degree} {over}: a linear generator{hint}; {every} is "
                     f"predicted from the {Ls[-1]:,} before it{agreement}")
         if of:  # the top bits of a die's source: its faces scaled from a linear generator's output
             bits = f"bits {names}{of} are" if len(lin) > 1 else f"bit {names}{of} is"
             return (f"{subject} a linear recurrence {degree} {over}: the faces are scaled from a linear generator's "
                     f"output{hint}; for every value, {bits} predicted from the {Ls[-1]:,} values before it{agreement}")
-        bits = f"bits {names} of every value are" if len(lin) > 1 else f"bit {names} of every value is"
-        return (f"{subject} a linear recurrence {degree} {over}: part of each value is linear{hint}; {bits} "
+        bits = f"bits {names} of {every} are" if len(lin) > 1 else f"bit {names} of {every} is"
+        each = "each value" if every == "every value" else every
+        return (f"{subject} a linear recurrence {degree} {over}: part of {each} is linear{hint}; {bits} "
                 f"predicted from the {Ls[-1]:,} values before it{agreement}")
 
     def table(self) -> pd.DataFrame:
-        """One row per plane, for printing."""
-        return pd.DataFrame([{"plane": p.plane, "L": p.L, "bits used": p.bits_used, "confirmed": p.confirmed,
+        """One row per plane, for printing; lanes: where the recurrence holds when not at every value ("all 4": every
+        4th value's lanes alike, "1 mod 4": that lane alone)."""
+        def lanes(p: PlaneScan) -> str:
+            return "" if p.stride == 1 else f"all {p.stride}" if p.phase is None else f"{p.phase} mod {p.stride}"
+
+        return pd.DataFrame([{"plane": p.plane, "L": p.L, "lanes": lanes(p), "bits used": p.bits_used,
+                              "confirmed": p.confirmed,
                               "agreement share": p.agreements / p.checked if p.checked else float("nan"),
                               "checked": p.checked, "p-value": p.p_value, "linear": p.linear} for p in self.planes])
 
     def to_dict(self) -> dict:
         """Plain ints, floats, bools, strs, lists and dicts, for checkpoints and JSON."""
-        return {**dataclasses.asdict(self), "lanes": [list(lane) for lane in self.lanes]}
+        return {**dataclasses.asdict(self), "lanes": [list(lane) for lane in self.lanes],
+                "phases": [list(lane) for lane in self.phases]}
 
     @classmethod
     def from_dict(cls, d: dict) -> LinearScan:
         """The inverse of to_dict."""
         try:
             planes = [PlaneScan(**{**p, "taps": [int(t) for t in p["taps"]]}) for p in d["planes"]]
-            return cls(**{**d, "planes": planes, "lanes": [tuple(lane) for lane in d.get("lanes", [])]})
+            return cls(**{**d, "planes": planes, "lanes": [tuple(lane) for lane in d.get("lanes", [])],
+                          "phases": [tuple(lane) for lane in d.get("phases", [])]})
         except (KeyError, TypeError) as e:
             raise CheckpointError(f"not a LinearScan dict ({e}); pass the dict that LinearScan.to_dict() wrote") from e
+
+
+def _nth(stride: int) -> str:
+    """'2nd', '4th' or '8th' (the strides of lanes)."""
+    return "2nd" if stride == 2 else f"{stride}th"
 
 
 def _ranges(planes: list[int]) -> str:
@@ -545,45 +582,65 @@ def confirmable(n_bits: int, max_complexity: int, margin: int) -> int:
     return lo
 
 
-def _run_bm(head: np.ndarray, rows: list[tuple[int, int]], n_bits: int, caps: list[int],
-            margin: int | None) -> LockstepBM:
-    """Berlekamp–Massey in lockstep on the first n_bits bits of each row's sequence: plane p of every s-th value of
-    head from the first, for each (p, s) in rows, with L bounded by the row's cap (margin None: no early stop on
-    confirmation). A row's cap must let it stop within its values (confirmable); zeros follow them."""
+class _Row(NamedTuple):
+    """A sequence Berlekamp–Massey reads: plane `plane` of every stride-th value from `first`; its recurrence,
+    stretched by the stride, must hold at every position (every=True) or only at those of its own lane."""
+    plane: int
+    stride: int = 1
+    first: int = 0
+    every: bool = True
+
+
+def _run_bm(head: np.ndarray, rows: list[_Row], n_bits: int, caps: list[int], margin: int | None) -> LockstepBM:
+    """Berlekamp–Massey in lockstep on the first n_bits bits of each row's sequence, with L bounded by the row's cap
+    (margin None: no early stop on confirmation). A row's cap must let it stop within its values (confirmable);
+    zeros follow them."""
     bm = LockstepBM(len(rows), np.array([max(c, 0) for c in caps]), margin)
     for i in range(0, n_bits, FEED):
         if not bm.running:
             break
         bits = np.zeros((len(rows), min(n_bits, i + FEED) - i), np.uint8)
-        for r, (plane, stride) in enumerate(rows):
-            lane = (head[i * stride : (i + bits.shape[1]) * stride : stride] >> plane) & 1
+        for r, row in enumerate(rows):
+            lo = row.first + i * row.stride
+            lane = (head[lo : lo + bits.shape[1] * row.stride : row.stride] >> row.plane) & 1
             bits[r, : len(lane)] = lane
         bm.feed(bits)
     return bm
 
 
-def _check(head: np.ndarray, rows: list[tuple[int, int]], bm: LockstepBM, confirmed: np.ndarray, max_check: int,
+def _check(head: np.ndarray, rows: list[_Row], bm: LockstepBM, confirmed: np.ndarray, max_check: int,
            alpha: float, which: list[int] | None = None) -> list[PlaneScan]:
-    """A PlaneScan per row of bm (rows[i] = (plane, stride)) in which (default: all): each confirmed recurrence,
-    stretched by its row's stride (a lane's s_n = XOR s_{n-j} is the stream's s_t = XOR s_{t-sj}), predicts the next
-    max_check values that none of these rows has read, and is linear when it beats the plane's simple predictors
-    (p < alpha)."""
+    """A PlaneScan per row of bm in which (default: all): each confirmed recurrence, stretched by its row's stride
+    (a lane's s_n = XOR s_{n-j} is the stream's s_t = XOR s_{t-sj}), predicts the next max_check values that none of
+    these rows has read (those of its lane only, unless row.every), and is linear when it beats the plane's simple
+    predictors there (p < alpha)."""
     which = list(range(len(rows))) if which is None else which
-    start = max(int(bm.bits_used[i]) * rows[i][1] for i in which)  # positions none of these rows has read
+    start = max(rows[i].first + int(bm.bits_used[i]) * rows[i].stride for i in which)  # none of these rows read it
     actual = head[start : start + max_check]
-    checked_rows = [i for i in which if confirmed[i]]
-    taps = {i: [t * rows[i][1] for t in bm.taps(i)] for i in checked_rows}
-    specs = [(rows[i][0], int(bm.L[i]) * rows[i][1], np.asarray(taps[i], np.int64)) for i in checked_rows]
-    agree = ~(_predict(head, np.arange(start, start + len(actual)), specs) ^ actual)
+    positions = np.arange(start, start + len(actual))
+    taps = {i: [t * rows[i].stride for t in bm.taps(i)] for i in which if confirmed[i]}
+    agree = {}  # row -> its agreements; one prediction per lane (rows of a lane have distinct planes)
+    for lane in dict.fromkeys(rows[i][1:] for i in taps):
+        members = [i for i in taps if rows[i][1:] == lane]
+        specs = [(rows[i].plane, int(bm.L[i]) * rows[i].stride, np.asarray(taps[i], np.int64)) for i in members]
+        hits = ~(_predict(head, positions, specs) ^ actual)
+        agree |= {i: (hits >> rows[i].plane) & 1 for i in members}
     out = []
     for i in which:
-        (j, stride), p_value = rows[i], 1.0
-        checked, hits = (len(actual), int(((agree >> j) & 1).sum())) if i in taps else (0, 0)
-        if checked:
-            p_value = beats_simple((agree >> j) & 1, (actual >> j) & 1, exact=hits == checked)
-        out.append(PlaneScan(j, int(bm.L[i]) * stride, int(bm.bits_used[i]) * stride, bool(confirmed[i]), hits,
-                             checked, p_value, checked > 0 and p_value < alpha, (checked - hits + 0.5) / (checked + 1),
-                             taps.get(i, []), stride))
+        row, p_value, checked, hits = rows[i], 1.0, 0, 0
+        if i in agree:
+            # A stretched recurrence must beat the simple predictors in every lane (the largest p of the lanes):
+            # one that holds in some lanes only (a word with one linear slice) is a lane's alone.
+            lanes = range(row.stride) if row.every else [row.first % row.stride]
+            own = [positions % row.stride == f for f in lanes]
+            a = agree[i][np.logical_or.reduce(own)]
+            checked, hits = len(a), int(a.sum())
+            p_value = max(beats_simple(agree[i][o], (actual[o] >> row.plane) & 1, exact=bool(agree[i][o].all()))
+                          for o in own) if checked else 1.0
+        out.append(PlaneScan(row.plane, int(bm.L[i]) * row.stride, int(bm.bits_used[i]) * row.stride,
+                             bool(confirmed[i]), hits, checked, p_value, checked > 0 and p_value < alpha,
+                             (checked - hits + 0.5) / (checked + 1), taps.get(i, []), row.stride,
+                             None if row.every else row.first % row.stride))
     return out
 
 
@@ -638,13 +695,19 @@ MAX_COMPLEXITY = 65_537
 # bits, so one plane of one lane screens for them (_lanes): a few percent of a scan.
 STRIDES = (4, 8)
 LANE_COMPLEXITY = 32_768
+# One lane alone can be linear where the others are not: bit 0 of xorshift128+ / xoroshiro128+ / xoshiro256+ is the
+# XOR of two state bits (L = 128 or 256 per lane) but bit 16 has carries; a raw LCG state's low half. Each lane of
+# 32-, 64- and 128-bit words is screened up to a small degree (cheap: 14 short rows).
+PHASE_STRIDES = (2, 4, 8)
+PHASE_COMPLEXITY = 4096
+PHASE_MIN = 64  # a block too short for lanes of this degree screens none
 MT_WORDS = {4: "Mersenne Twister on 64-bit words (MT19937-64)", 8: "SIMD-oriented Mersenne Twister (SFMT19937, "
             "dSFMT: 128-bit words)"}
 FACES = 1024  # complete alphabets of at most this many values also have the planes of their top bits (_views)
 
 
 def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = MAX_COMPLEXITY, margin: int = 64,
-         max_check: int = 1_000_000) -> LinearScan:
+         max_check: int = 1_000_000, start: int = 0) -> LinearScan:
     """Find the bit planes of a block that obey a linear recurrence over GF(2) of degree <= max_complexity.
 
     Planes are the 16 bits of each value when the values use 16 bits; otherwise the raw value's bits up to
@@ -653,10 +716,13 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = MAX_C
     in lockstep until each L is confirmed (unchanged for max(margin, L // 16) bits past 2L) or can no longer be
     within max_complexity and the block; then each confirmed recurrence predicts the next max_check values (never
     seen by Berlekamp–Massey) and is called linear when it agrees more often than the plane's simple predictors
-    would (beats_simple: a one-sided test on batch means, p < alpha). Alongside, plane 0 of every 4th and every 8th
-    value (lanes of 64- and 128-bit words) runs up to min(max_complexity, LANE_COMPLEXITY); where its recurrence,
-    stretched to the whole stream, passes the same check, every plane not yet linear is scanned in those lanes. A small complete alphabet (a die) is also
-    scanned as its top bits (x - lo) // q (_views); the view with more linear planes is kept (the values on a tie).
+    would (beats_simple: a one-sided test on batch means, p < alpha). Alongside, for 16-bit values, plane 0 of every
+    4th and every 8th value (lanes of 64- and 128-bit words) runs up to min(max_complexity, LANE_COMPLEXITY), and of
+    each lane of every 2nd, 4th and 8th value alone up to PHASE_COMPLEXITY; where a screen's recurrence, stretched
+    to the stream, passes the same check in every lane it covers, every plane not yet linear is scanned in those
+    lanes (a lane's phase counts from the stream's first value: start is the index of values[0] in it). A small
+    complete alphabet (a die) is also scanned as its top bits (x - lo) // q (_views); the view with more linear
+    planes is kept (the values on a tie).
     """
     values = _stream(values)
     if not 0 < alpha < 1:
@@ -670,7 +736,7 @@ def scan(values: np.ndarray, *, alpha: float = 1e-3, max_complexity: int = MAX_C
         raise DataError(f"values must lie in 0..65535, got {head.min()}..{head.max()}; pass the uint16 stream")
     head = head.astype(np.uint16, copy=False)
     scans = [dataclasses.replace(_scan_head(_viewed16(head, view), n_bm, alpha, max_complexity, margin, max_check,
-                                            len(values)), low=view[0], div=view[1]) for view in _views(head)]
+                                            len(values), start), low=view[0], div=view[1]) for view in _views(head)]
     return max(scans, key=lambda found: len(found.linear_planes))  # the first on a tie: the values themselves
 
 
@@ -689,23 +755,28 @@ def _views(head: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _scan_head(head: np.ndarray, n_bm: int, alpha: float, max_complexity: int, margin: int, max_check: int,
-               n_values: int) -> LinearScan:
-    """scan() of the uint16 values head (the first n_bm for Berlekamp–Massey, the rest for the check)."""
+               n_values: int, start: int) -> LinearScan:
+    """scan() of the uint16 values head (the first n_bm for Berlekamp–Massey, the rest for the check), whose first
+    value is value `start` of the stream."""
     head = head.astype(np.uint16, copy=False)
     n_planes = max(1, int(head.max()).bit_length())
     cap = confirmable(n_bm, max_complexity, margin)
-    all_planes = [(j, 1) for j in range(n_planes)]
-    # Lanes only of 16-bit values: a word's slices use every bit (a die's faces come one per output)
-    lanes = _lane_caps(len(head), cap, min(max_complexity, LANE_COMPLEXITY), margin) if n_planes == 16 else {}
-    screens = [(0, stride) for stride in lanes]  # plane 0 of each lane, in lockstep with the planes
-    bm = _run_bm(head, all_planes + screens, n_bm, [cap] * n_planes + list(lanes.values()), margin)
-    planes = _check(head, all_planes + screens, bm, bm.confirmed, max_check, alpha, list(range(n_planes)))
+    rows = [_Row(j) for j in range(n_planes)]
+    # Lanes only of 16-bit values: a word's slices use every bit (a die's faces come one per output). Plane 0 of
+    # each lane runs in lockstep with the planes: as a screen of all lanes at once, and of each lane alone.
+    lane_max = min(max_complexity, LANE_COMPLEXITY)
+    lanes = _lane_caps(len(head), cap, lane_max, margin) if n_planes == 16 else {}
+    phases = _phase_caps(len(head), min(max_complexity, PHASE_COMPLEXITY), margin) if n_planes == 16 else {}
+    screens = [_Row(0, s) for s in lanes] + [_Row(0, s, f, False) for s in phases for f in range(s)]
+    caps = [cap] * n_planes + list(lanes.values()) + [phases[s] for s in phases for _ in range(s)]
+    bm = _run_bm(head, rows + screens, n_bm, caps, margin)
+    planes = _check(head, rows + screens, bm, bm.confirmed, max_check, alpha, list(range(n_planes)))
     # A confirmation can be vacuous: over a constant stretch (a run of zeros at the start of a file, a sensor's high
     # bit) a recurrence of low degree holds, so Berlekamp–Massey stopped too early and may have missed a longer one
     # that is there. Those planes run again without the early stop, over every bit the scan may read (leaving a
     # quarter of a short block for the check); then L is confirmed when 2L + confirm_margin(L) <= the bits read:
     # past 2L any discrepancy would have raised L.
-    again = [(p.plane, 1) for p in planes if p.confirmed and not p.linear]
+    again = [_Row(p.plane) for p in planes if p.confirmed and not p.linear]
     n_again = n_bm if len(head) > n_bm else 3 * len(head) // 4
     cap_again = confirmable(n_again, max_complexity, margin)
     if again and cap_again > 0:
@@ -715,21 +786,44 @@ def _scan_head(head: np.ndarray, n_bm: int, alpha: float, max_complexity: int, m
         for p in _check(head, again, bm_again, confirmed, max_check, alpha):
             if p.linear:
                 planes[p.plane] = p
-    for i, stride in enumerate(lanes, n_planes):
-        rest = [(p.plane, stride) for p in planes if not p.linear]
-        if not rest or not _check(head, all_planes + screens, bm, bm.confirmed, max_check, alpha, [i])[0].linear:
+    # The shortest lane whose screen is linear brings in every plane not linear yet: first the lanes together (a
+    # generator linear in every bit), then one lane alone (one slice of a word linear: bit 0 of a + scrambler, the
+    # low bits of an LCG's state).
+    every_found = False  # a longer stride would stretch the same recurrence again; one lane alone may find more
+    for i, screen in enumerate(screens, n_planes):
+        rest = [p.plane for p in planes if not p.linear]
+        if not rest:
+            break
+        if (screen.every and every_found) or not _check(head, rows + screens, bm, bm.confirmed, max_check, alpha,
+                                                         [i])[0].linear:
             continue
-        bm_lanes = _run_bm(head, rest, n_bm, [lanes[stride]] * len(rest), margin)
-        for p in _check(head, rest, bm_lanes, bm_lanes.confirmed, max_check, alpha):
+        lane = [screen._replace(plane=j) for j in rest]
+        bm_lane = _run_bm(head, lane, n_bm, [_lane_cap(len(head), screen.stride, lane_max, margin)] * len(rest),
+                          margin)
+        for p in _check(head, lane, bm_lane, bm_lane.confirmed, max_check, alpha):
             if p.linear:
                 planes[p.plane] = p
-        break  # the shortest stride whose lanes are linear: a longer one would stretch the same recurrence again
+        if not screen.every:
+            break  # one lane alone per scan: a plane has one recurrence
+        every_found = True
+    planes = [p if p.phase is None else dataclasses.replace(p, phase=(p.phase + start) % p.stride) for p in planes]
     return LinearScan(planes, float(alpha), int(max_complexity), cap, int(margin), n_values,
-                      lanes=list(lanes.items()))
+                      lanes=list(lanes.items()), phases=list(phases.items()))
+
+
+def _lane_cap(n_head: int, stride: int, lane_max: int, margin: int) -> int:
+    """The largest L <= lane_max that a lane of every stride-th value of a block of n_head values can confirm with an
+    eighth of the block left for the check."""
+    return confirmable(7 * (n_head // stride) // 8, lane_max, margin)
 
 
 def _lane_caps(n_head: int, cap: int, lane_max: int, margin: int) -> dict[int, int]:
-    """Stride -> the largest L <= lane_max that a lane of a block of n_head values can confirm with an eighth of the
-    block left for the check, for the STRIDES whose lanes reach degrees (stride x L) beyond the planes' own cap."""
-    caps = {s: confirmable(7 * (n_head // s) // 8, lane_max, margin) for s in STRIDES}
+    """Stride -> _lane_cap for the STRIDES whose lanes reach degrees (stride x L) beyond the planes' own cap."""
+    caps = {s: _lane_cap(n_head, s, lane_max, margin) for s in STRIDES}
     return {s: c for s, c in caps.items() if s * c > cap}
+
+
+def _phase_caps(n_head: int, phase_max: int, margin: int) -> dict[int, int]:
+    """Stride -> _lane_cap for the PHASE_STRIDES, each of whose lanes is screened alone."""
+    caps = {s: _lane_cap(n_head, s, phase_max, margin) for s in PHASE_STRIDES}
+    return {s: c for s, c in caps.items() if c >= PHASE_MIN}

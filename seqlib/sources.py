@@ -258,14 +258,18 @@ def _xorshift128_step(s: np.ndarray) -> np.ndarray:
 
 
 def _half(words: np.ndarray, output: str, kind: str) -> np.ndarray:
-    """The high or low 16 bits of 32-bit outputs."""
-    _check(output in ("high", "low"), f"{kind} needs output=high or output=low, got output={output!r}")
+    """The high or low 16 bits of n 32-bit outputs; words: the first n / 2 outputs whole, as a raw little-endian dump
+    reads as 16-bit values (the low half first)."""
+    _check(output in ("high", "low", "words"), f"{kind} needs output=high, low or words, got output={output!r}")
+    if output == "words":
+        return words.astype("<u4").view("<u2")[: len(words)]
     return words >> 16 if output == "high" else words & 0xFFFF
 
 
 def _xorshift(n: int, rng: np.random.Generator, state_bits: int = 32,
               output: str = "high") -> tuple[np.ndarray, SourceInfo]:
-    """Marsaglia's xorshift32 (13, 17, 5) or xorshift128, seeded with nonzero words from rng; 16 bits of each output."""
+    """Marsaglia's xorshift32 (13, 17, 5) or xorshift128, seeded with nonzero words from rng; 16 bits of each output
+    (or the outputs whole: _half)."""
     _check(state_bits in (32, 128), f"xorshift needs state_bits=32 or state_bits=128, got state_bits={state_bits}")
     step = _xorshift32_step if state_bits == 32 else _xorshift128_step
     state = rng.integers(1, 2 ** 32, state_bits // 32, dtype=np.uint32)  # nonzero words: never the all-zero state
@@ -298,7 +302,8 @@ def xoshiro128_outputs(states: np.ndarray, scrambler: str) -> np.ndarray:
 
 def _xoshiro(n: int, rng: np.random.Generator, scrambler: str = "+",
              output: str = "low") -> tuple[np.ndarray, SourceInfo]:
-    """xoshiro128+ or xoshiro128** seeded with random words from rng; 16 bits of each output. The state is linear over
+    """xoshiro128+ or xoshiro128** seeded with random words from rng; 16 bits of each output (or the outputs whole:
+    _half). The state is linear over
     GF(2) and only the scrambler is not: with "+" bit 0 of the output is linear (L = 128) and bit 1 nearly so
     (L = 8,256), the higher bits are not; with "**" nothing is."""
     _check(scrambler in ("+", "**"), f"xoshiro needs scrambler='+' or scrambler='**', got scrambler={scrambler!r}")
@@ -334,7 +339,8 @@ MT_DICE = ("mod", "scaled", "float")
 
 def _mt19937(n: int, rng: np.random.Generator, mt_seed: int | None = None, output: str = "high", faces: int = 6,
              low: int = 1) -> tuple[np.ndarray, SourceInfo]:
-    """MT19937 after init_genrand(mt_seed); high is x >> 16 (Python's random.getrandbits(16)), low is x & 0xFFFF.
+    """MT19937 after init_genrand(mt_seed); high is x >> 16 (Python's random.getrandbits(16)), low is x & 0xFFFF,
+    words the outputs whole (_half).
     A die of `faces` faces from `low` on: mod throws low + x mod faces (mt() % 6 + 1), scaled low + floor(faces x /
     2^32) (C++'s uniform_int_distribution in libstdc++), float low + floor(faces r) with r = (x1 >> 5, x2 >> 6) /
     2^53 of two outputs (Python's int(random.random() * faces)).
@@ -344,8 +350,8 @@ def _mt19937(n: int, rng: np.random.Generator, mt_seed: int | None = None, outpu
     """
     mt_seed = int(rng.integers(0, 2 ** 32)) if mt_seed is None else mt_seed
     _check(0 <= mt_seed < 2 ** 32, f"mt19937 needs 0 <= mt_seed < 2**32, got mt_seed={mt_seed}")
-    _check(output in ("high", "low", *MT_DICE), f"mt19937 needs output=high, low, mod, scaled or float, got "
-           f"output={output!r}")
+    _check(output in ("high", "low", "words", *MT_DICE), f"mt19937 needs output=high, low, words, mod, scaled or "
+           f"float, got output={output!r}")
     if output not in MT_DICE:
         values = _half(mt19937_outputs(mt_seed, n), output, "mt19937")
         return values, SourceInfo("mt19937", dict(mt_seed=mt_seed, output=output), 65536, 0.0, 1.0)

@@ -209,7 +209,7 @@ class Trainer:
             model_cfg = ModelConfig(**model_cfg)
         self._build_data_split(model_cfg or ModelConfig(), resumed)
         train_values = self.stream.values[self.split.train_start:self.split.train_end]
-        self.linear = self._scan(train_values, resumed)
+        self.linear = self._scan(train_values, self.split.train_start, resumed)
         self.lagged = self._searched("lagged", find_lagged_sum, LaggedSum, "lagged-sum search", train_values, resumed)
         self.congruential = self._searched("congruential", find_congruential, Congruential, "LCG search", train_values,
                                            resumed)
@@ -260,13 +260,14 @@ class Trainer:
             raise ConfigError(f"{self.cfg.u16_path} is not the file this run was trained on; "
                               "resume with the original file")
 
-    def _scan(self, train_values, resumed: dict | None) -> LinearScan | None:
-        """The GF(2) scan of the training block (the checkpoint's when resuming; None with --no-linear)."""
+    def _scan(self, train_values, train_start: int, resumed: dict | None) -> LinearScan | None:
+        """The GF(2) scan of the training block, which starts at value train_start of the file (the checkpoint's when
+        resuming; None with --no-linear)."""
         if resumed is not None:
             return LinearScan.from_dict(resumed["linear"]) if resumed.get("linear") else None
         if not self.cfg.linear:
             return None
-        found = scan(train_values)
+        found = scan(train_values, start=train_start)
         if self.is_main:
             print(f"linear scan of the training block: {found.describe()}")
         return found

@@ -12,7 +12,7 @@ import seqlib.linear as linear
 from seqlib.data import open_u16
 from seqlib.errors import CheckpointError, ConfigError, DataError
 from seqlib.linear import LinearScan, LockstepBM, berlekamp_massey, scan
-from seqlib.sources import generate, mt19937_outputs
+from seqlib.sources import _linear_stream, _xoshiro128_step, generate, mt19937_outputs, xoshiro128_outputs
 
 
 def lfsr_bits(n: int, degree: int, tap: int, seed: int = 1) -> np.ndarray:
@@ -212,7 +212,7 @@ def test_mt19937_64_written_as_16_bit_values_is_found_in_its_four_lanes():
     values = generate("mt19937_64", 250_001, mt_seed=5489)[0][1:]
     result = scan(values[:200_000])
     assert result.linear_planes == list(range(16))
-    assert {(p.L, p.stride) for p in result.planes} == {(79_748, 4)}
+    assert {(p.L, p.stride) for p in result.planes} == {(79_748, 4)} and set(result.table()["lanes"]) == {"all 4"}
     assert all(p.agreements == p.checked > 10_000 for p in result.planes)
     text = result.describe()
     assert text.startswith("bit planes 0-15 each obey a linear recurrence of degree 79,748 over GF(2) (degree 19,937 "
@@ -452,7 +452,7 @@ def _plain(x) -> bool:
         return all(isinstance(k, str) and _plain(v) for k, v in x.items())
     if isinstance(x, list):
         return all(_plain(v) for v in x)
-    return type(x) in (int, float, bool, str)
+    return x is None or type(x) in (int, float, bool, str)  # None: JSON's null, and torch.load(weights_only) reads it
 
 
 def test_round_trip_through_plain_types(mt_scan, mt_stream):
@@ -468,8 +468,8 @@ def test_round_trip_through_plain_types(mt_scan, mt_stream):
 
 def test_table_has_one_row_per_plane(mt_scan):
     table = mt_scan.table()
-    assert list(table.columns) == ["plane", "L", "bits used", "confirmed", "agreement share", "checked", "p-value",
-                                   "linear"]
+    assert list(table.columns) == ["plane", "L", "lanes", "bits used", "confirmed", "agreement share", "checked",
+                                   "p-value", "linear"]
     assert len(table) == 16 and table["linear"].all() and (table["agreement share"] == 1.0).all()
 
 
@@ -518,9 +518,33 @@ def test_xoshiro128_plus_has_its_two_lowest_bits_linear_and_starstar_none():
     # product of two linear bits (L = 128 + 128 * 127 / 2 = 8,256); ** leaves no bit linear.
     plus = scan(generate("xoshiro", 60_000, seed=1, scrambler="+")[0], max_complexity=10_000, max_check=20_000)
     assert plus.linear_planes == [0, 1] and [p.L for p in plus.planes[:2]] == [128, 8_256]
-    assert plus.family_hint().startswith("addition with carries")
+    assert plus.family_hint().startswith("the + scrambler of an xorshift-family generator")
     star = scan(generate("xoshiro", 60_000, seed=1, scrambler="**")[0], max_complexity=10_000, max_check=20_000)
     assert star.linear_planes == []
+
+
+@pytest.mark.parametrize("offset", [0, 1])
+def test_the_linear_bits_of_one_slice_of_32_bit_words_are_found_in_their_lane_alone(offset):
+    # xoshiro128+'s 32-bit outputs written whole: bits 0-1 of the low halves are linear (L = 128 and 8,256 in their
+    # lane), the high halves' bits 16-17 are not, so no plane of the stream is linear at every position.
+    state = np.random.default_rng(1).integers(1, 2**32, 4, dtype=np.uint32)
+    words = xoshiro128_outputs(np.concatenate([state[None], _linear_stream(_xoshiro128_step, state, 44_999)]), "+")
+    values = words.astype("<u4").view("<u2")[offset:]
+    result = scan(values[:80_000], max_complexity=10_000, max_check=20_000)
+    assert [(p.plane, p.L, p.stride, p.phase) for p in result.planes if p.linear] == [(0, 256, 2, offset),
+                                                                                      (1, 16_512, 2, offset)]
+    assert result.describe().startswith(f"bit planes 0-1 each obey a linear recurrence of degree 256 to 16,512 over "
+                                        f"GF(2) at every 2nd value, those at {offset} mod 2 (degree 128 to 8,256 in "
+                                        f"that lane, one 16-bit slice of 32-bit words")
+    later = scan(values[3:80_003], max_complexity=10_000, max_check=20_000, start=3)  # a block from value 3 on
+    assert [p.phase for p in later.planes if p.linear] == [offset, offset]  # counts from the stream's first value
+    assert result.brief() == "bit planes 0-1 of every 2nd value (linear over GF(2), degree 256 to 16,512)"
+    assert result.table()["lanes"].tolist()[:3] == [f"{offset} mod 2", f"{offset} mod 2", ""]
+    pos = np.arange(80_000, len(values))
+    pred, known = result.predict_bits(values, pos)
+    low = (pos + offset) % 2 == 0  # the low half of each word: values[i] is value i + offset of the dump
+    assert (known[~low] == 0).all() and (known[low] == 0b11).all()
+    assert ((pred ^ values[pos]) & known).max() == 0  # exact where known
 
 
 def test_one_linear_plane_is_described_in_the_singular():

@@ -151,6 +151,13 @@ def test_mt19937_stream_is_the_high_or_low_half_of_its_outputs():
     assert not np.array_equal(drawn, generate("mt19937", 5000, seed=4)[0])
 
 
+@pytest.mark.parametrize("kind", ["xorshift", "xoshiro", "mt19937"])
+def test_words_are_a_raw_dump_of_the_32_bit_outputs_low_half_first(kind):
+    low, high = (generate(kind, 1001, seed=4, output=half)[0] for half in ("low", "high"))
+    words = generate(kind, 1001, seed=4, output="words")[0]
+    assert words[0::2].tolist() == low[:501].tolist() and words[1::2].tolist() == high[:500].tolist()
+
+
 def test_mt19937_64_stream_is_a_raw_dump_of_its_outputs_lowest_16_bits_first():
     values, info = generate("mt19937_64", 4003, mt_seed=5489)
     words = mt19937_64_outputs(5489, 1001)
@@ -308,9 +315,9 @@ def test_new_sources_refuse_bad_parameters():
         generate("lfsr", 10, degree=32)
     with pytest.raises(ConfigError, match="state_bits=32 or state_bits=128"):
         generate("xorshift", 10, state_bits=64)
-    with pytest.raises(ConfigError, match="output=high or output=low"):
+    with pytest.raises(ConfigError, match="output=high, low or words"):
         generate("xorshift", 10, output="middle")
-    with pytest.raises(ConfigError, match="mt19937 needs output=high, low, mod, scaled or float"):
+    with pytest.raises(ConfigError, match="mt19937 needs output=high, low, words, mod, scaled or float"):
         generate("mt19937", 10, output="middle")
     with pytest.raises(ConfigError, match="mt19937 dice need 2 <= faces <= 1024"):
         generate("mt19937", 10, output="mod", faces=1)

@@ -212,6 +212,22 @@ def test_a_checkpoint_with_linear_inputs_in_the_embedding_is_refused_in_one_line
         load_model(tmp_path / "old.pt")
 
 
+def test_the_linear_slice_of_32_bit_words_is_predicted_in_its_lane_of_the_training_and_of_another_file(tmp_path):
+    # xoshiro128+'s outputs written whole: bits 0-1 of each low half are linear, nothing else, so 15 bits/value. The
+    # other file starts inside a word and its halves meet at an odd value: each half's lanes count from the file's
+    # first value, not the half's.
+    train_file, _ = write_source(tmp_path, "xoshiro", 80_000, seed=1, output="words")
+    other = tmp_path / "other.u16"
+    write_u16(other, generate("xoshiro", 100_003, seed=2, output="words")[0][1:])
+    ckpt = fit(train_file, tmp_path / "run")
+    # In the other file's first half, a sixth of the scored values have fewer than plane 1's 16,512 values before
+    # them: there it is unknown, half a bit more (a lane read out of phase would cost far more than a bit).
+    for path, bits in ((train_file, (15.0, 15.001)), (other, (15.07, 15.1))):
+        result = evaluate(ckpt, path, max_samples=2_000, progress=False, write=False)
+        assert bits[0] < result["baselines"][LINEAR]["heads"][0]["ce_bits"] < bits[1]
+        assert result["verdict"]["predictable"]
+
+
 def test_linear_inputs_hand_the_model_a_linear_bit_it_does_not_learn_from_its_window(tmp_path):
     # Values 0..7: bit 0 from an LFSR of degree 17 (an XOR of 17 past bits: a sparse parity that a transformer does
     # not learn in 120 steps), bits 1-2 a noisy lagged sum. The linear inputs give bit 0: a whole bit less.
