@@ -73,6 +73,11 @@ def linear_next(scan: LinearScan, values: np.ndarray, idx: int) -> str | None:
         return None
     bits, known = (int(a[0]) for a in scan.predict_bits(values, np.array([idx])))
     planes = [j for j in scan.linear_planes if known >> j & 1]
+    lanes = {(p.stride, p.phase) for p in scan.planes if p.linear and p.phase is not None}
+    if not planes and lanes and all(idx % stride != phase for stride, phase in lanes):
+        where = " or ".join(f"{phase} mod {stride}" for stride, phase in sorted(lanes))
+        return (f"linear recurrence (GF(2)): index {idx} is not in the lane where the recurrences hold (indices "
+                f"{where}), no bit is predicted")
     if not planes:
         return f"linear recurrence (GF(2)): fewer than L values before index {idx}, no bit is predicted"
     of = scan.view_text

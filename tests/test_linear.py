@@ -12,6 +12,7 @@ import seqlib.linear as linear
 from seqlib.data import open_u16
 from seqlib.errors import CheckpointError, ConfigError, DataError
 from seqlib.linear import LinearScan, LockstepBM, berlekamp_massey, scan
+from seqlib.predict import linear_next
 from seqlib.sources import _linear_stream, _xoshiro128_step, generate, mt19937_outputs, xoshiro128_outputs
 
 
@@ -545,6 +546,11 @@ def test_the_linear_bits_of_one_slice_of_32_bit_words_are_found_in_their_lane_al
     low = (pos + offset) % 2 == 0  # the low half of each word: values[i] is value i + offset of the dump
     assert (known[~low] == 0).all() and (known[low] == 0b11).all()
     assert ((pred ^ values[pos]) & known).max() == 0  # exact where known
+    lane = 80_000 + (80_000 + offset) % 2  # the first index of the low halves' lane from there
+    assert linear_next(result, values, lane).startswith(f"linear recurrence (GF(2)): at index {lane}, bit 0 = ")
+    assert linear_next(result, values, lane + 1) == (
+        f"linear recurrence (GF(2)): index {lane + 1} is not in the lane where the recurrences hold (indices "
+        f"{offset} mod 2), no bit is predicted")
 
 
 def test_one_linear_plane_is_described_in_the_singular():
