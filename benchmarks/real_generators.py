@@ -129,8 +129,8 @@ STREAMS = [
            "beyond; 16 hidden bits below", {0: 65_537}, lcg=("drand48", 16)),
     Stream("glibc lrand48() & 0xFFFF", "ctypes libc srand48(1), lrand48()", lambda n, s: R.glibc_48(n, s, "lrand48"),
            LCG_VERDICT, "state bits 17-32: plane 0 (period 2^18, L = 2^17 + 1) beyond the planes' reach, but every "
-           "8th value of it has period 2^15 (L = 2^14 + 1): stretched, L = 8 x 16,385 = 131,080; 17 hidden bits "
-           "below", {0: 131_080}, lcg=("drand48", 17)),
+           "4th value of it has period 2^16 (L = 2^15 + 1): stretched, L = 4 x 32,769 = 131,076; 17 hidden bits "
+           "below", {0: 131_076}, lcg=("drand48", 17)),
     Stream("Python random.getrandbits(16)", "random.Random(1)", R.python_getrandbits, LINEAR_VERDICT,
            "MT19937 tempered, high 16 bits: every plane L = 19,937", _lcg_planes(0, 15, lambda j: 19_937)),
     Stream("Python random.randrange(65536)", "random.Random(1)", R.python_randrange, NONE,
@@ -155,6 +155,10 @@ STREAMS = [
            "seeding, fwrite of each 64-bit output", lambda n, s: R.cpp_raw(n, s, "xoroshiro128plus"), LINEAR_VERDICT,
            "the + scrambler: bits 0-1 of each word's low 16-bit slice are linear (L = 128 and 8,256 in that lane of "
            "every 4th value: 512 and 33,024), the other slices carry", {0: 512, 1: 33_024}),
+    Stream("xoshiro256+ (reference C), raw dump", "Blackman & Vigna's xoshiro256+, splitmix64(1) seeding, fwrite of "
+           "each 64-bit output", lambda n, s: R.cpp_raw(n, s, "xoshiro256plus"), LINEAR_VERDICT,
+           "as xoroshiro128+ on a 256-bit state: bit 0 of the low slice L = 256, bit 1 (quadratic) 256 + 256 x 255 / 2 "
+           "= 32,896 in its lane (x 4: 1,024 and 131,584)", {0: 1_024, 1: 131_584}),
     Stream("NumPy MT19937.random_raw() & 0xFFFF", "np.random.MT19937(1)", lambda n, s: R.numpy_raw("MT19937", n, s),
            LINEAR_VERDICT, "MT19937 low 16 bits: every plane L = 19,937", _lcg_planes(0, 15, lambda j: 19_937)),
     *[Stream(f"NumPy Generator({g}).integers(uint16)", f"np.random.Generator(np.random.{g}(1))",
@@ -179,9 +183,9 @@ STREAMS = [
            lcg=("musl", 33)),
     Stream("Numerical Recipes ranqd1, 32-bit states dumped", "exact emulation, little-endian 32-bit words read as "
            "16-bit values", R.ranqd1_dump, LCG_VERDICT, "the whole state in every two values; each plane interleaves "
-           "state bit j (L = 2^j + 1) with bit j + 16 (beyond reach over GF(2)): in the low halves' lane alone, planes "
-           "0-14 are linear (2 x (2^j + 1); plane 15's 32,769 is past the lanes' 32,768)",
-           _lcg_planes(0, 14, lambda j: 2 * (2**j + 1)), lcg=("Numerical Recipes", 0)),
+           "state bit j (L = 2^j + 1) with bit j + 16 (beyond reach over GF(2)): in the low halves' lane alone, every "
+           "plane is linear (2 x (2^j + 1))", _lcg_planes(0, 15, lambda j: 2 * (2**j + 1)),
+           lcg=("Numerical Recipes", 0)),
     Stream("java.util.Random nextInt(), writeInt() dump", "exact emulation, big-endian 32-bit words read as big-endian "
            "16-bit values", R.java_next_int_be, LCG_VERDICT, "state bits 47-32 then 31-16 of each state: no plane "
            "within reach over GF(2)", lcg=("java.util.Random", 16)),

@@ -135,11 +135,34 @@ struct Xoroshiro128Plus {  // Blackman & Vigna's reference xoroshiro128+ (2018: 
     return result;
   }
 };
-int main(int argc, char** argv) {  // words seed mt19937_64|sfmt19937|xoroshiro128plus
+struct Xoshiro256Plus {  // Blackman & Vigna's reference xoshiro256+
+  uint64_t s[4];
+  explicit Xoshiro256Plus(uint64_t seed) {
+    for (auto& w : s) {
+      uint64_t z = (seed += 0x9e3779b97f4a7c15);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
+      w = z ^ (z >> 31);
+    }
+  }
+  uint64_t operator()() {
+    const uint64_t result = s[0] + s[3];
+    const uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = (s[3] << 45) | (s[3] >> 19);
+    return result;
+  }
+};
+int main(int argc, char** argv) {  // words seed mt19937_64|sfmt19937|xoroshiro128plus|xoshiro256plus
   long words = atol(argv[1]);
   unsigned long seed = strtoul(argv[2], 0, 10);
   if (!strcmp(argv[3], "mt19937_64")) dump(words, std::mt19937_64(seed));
   else if (!strcmp(argv[3], "xoroshiro128plus")) dump(words, Xoroshiro128Plus(seed));
+  else if (!strcmp(argv[3], "xoshiro256plus")) dump(words, Xoshiro256Plus(seed));
   else dump(words, __gnu_cxx::sfmt19937(seed));  // libstdc++'s SIMD-oriented Mersenne Twister, 32-bit outputs
 }
 """
@@ -147,11 +170,11 @@ int main(int argc, char** argv) {  // words seed mt19937_64|sfmt19937|xoroshiro1
 
 def cpp_raw(n: int, seed: int, generator: str) -> np.ndarray:
     """n 16-bit values of a raw dump (fwrite of each output) of std::mt19937_64(seed), libstdc++'s
-    __gnu_cxx::sfmt19937(seed) or the reference xoroshiro128+ (seeded by splitmix64), compiled with the machine's
-    g++. OSError where no g++ is installed."""
+    __gnu_cxx::sfmt19937(seed) or the reference xoroshiro128+ / xoshiro256+ (seeded by splitmix64), compiled with
+    the machine's g++. OSError where no g++ is installed."""
     if shutil.which("g++") is None:
         raise FileNotFoundError("g++ not found: install a C++ compiler for the C++ streams")
-    exe = Path(tempfile.gettempdir()) / "seqlib-bench-cpp-raw-2"
+    exe = Path(tempfile.gettempdir()) / "seqlib-bench-cpp-raw-3"
     if not exe.exists():
         src = exe.with_suffix(".cpp")
         src.write_text(CPP_RAW)

@@ -692,9 +692,11 @@ MAX_COMPLEXITY = 65_537
 # A generator of 64- or 128-bit words dumped as 16-bit values interleaves 4 or 8 lanes, each a bit plane of the word
 # sequence: a recurrence of degree L per lane is one of degree stride x L in the stream (MT19937-64: 4 x 19,937 =
 # 79,748), beyond MAX_COMPLEXITY. Generators linear in every bit share one characteristic polynomial across their
-# bits, so one plane of one lane screens for them (_lanes): a few percent of a scan.
+# bits, so one plane of one lane screens for them (_lanes): a few percent of a scan. A lane's bound reaches the
+# quadratic bit of a 256-bit linear state, n + n(n - 1)/2 (bit 1 of xoshiro256+), and so 2^15 + 1 (bit 15 of an
+# LCG's state: period 2^16).
 STRIDES = (4, 8)
-LANE_COMPLEXITY = 32_768
+LANE_COMPLEXITY = 256 + 256 * 255 // 2  # 32,896
 # One lane alone can be linear where the others are not: bit 0 of xorshift128+ / xoroshiro128+ / xoshiro256+ is the
 # XOR of two state bits (L = 128 or 256 per lane) but bit 16 has carries; a raw LCG state's low half. Each lane of
 # 32-, 64- and 128-bit words is screened up to a small degree (cheap: 14 short rows).
