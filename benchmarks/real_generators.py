@@ -125,8 +125,9 @@ STREAMS = [
            LCG_VERDICT, "LCG 1103515245 x + 12345 mod 2^31, state bits 0-15: plane j has period 2^(j+1), "
            "L = 2^j + 1", _lcg_planes(0, 15, lambda j: 2**j + 1), lcg=("C standard", 0)),
     Stream("glibc mrand48() & 0xFFFF", "ctypes libc srand48(1), mrand48()", lambda n, s: R.glibc_48(n, s, "mrand48"),
-           LCG_VERDICT, "48-bit LCG (as Java's), state bits 16-31: plane 0 L = 2^16 + 1 = 65,537; planes 1+ "
-           "beyond; 16 hidden bits below", {0: 65_537}, lcg=("drand48", 16)),
+           LCG_VERDICT, "48-bit LCG (as Java's), state bits 16-31: plane 0 L = 2^16 + 1 = 65,537; plane 1 (period "
+           "2^18) has period 2^16 in every 4th value: L = 4 x (2^15 + 1) = 131,076; planes 2+ beyond; 16 hidden bits "
+           "below", {0: 65_537, 1: 131_076}, lcg=("drand48", 16)),
     Stream("glibc lrand48() & 0xFFFF", "ctypes libc srand48(1), lrand48()", lambda n, s: R.glibc_48(n, s, "lrand48"),
            LCG_VERDICT, "state bits 17-32: plane 0 (period 2^18, L = 2^17 + 1) beyond the planes' reach, but every "
            "4th value of it has period 2^16 (L = 2^15 + 1): stretched, L = 4 x 32,769 = 131,076; 17 hidden bits "
@@ -171,8 +172,8 @@ STREAMS = [
            R.java_next_int_bound, LCG_VERDICT, "state bits 32-47: L >= 2^32 + 1 over GF(2); 32 hidden bits, "
            "recovered by lattice reduction", lcg=("java.util.Random", 32)),
     Stream("java.util.Random nextInt() & 0xFFFF", "exact emulation", R.java_next_int_low, LCG_VERDICT,
-           "state bits 16-31: plane 0 L = 2^16 + 1 = 65,537 (period 2^17); planes 1+ beyond", {0: 65_537},
-           lcg=("java.util.Random", 16)),
+           "state bits 16-31: plane 0 L = 2^16 + 1 = 65,537 (period 2^17); plane 1 in every 4th value L = 2^15 + 1: "
+           "4 x 32,769 = 131,076; planes 2+ beyond", {0: 65_537, 1: 131_076}, lcg=("java.util.Random", 16)),
     Stream("MINSTD (Park-Miller) & 0xFFFF", "x = 16807 x mod (2^31 - 1), exact", R.minstd, LCG_VERDICT,
            "prime modulus: no bit plane is linear; 15 hidden bits", lcg=("MINSTD", 0)),
     Stream("MSVC rand()", "exact emulation (x = 214013 x + 2531011 mod 2^32, (x >> 16) & 0x7FFF)", R.msvc_rand,
@@ -190,8 +191,8 @@ STREAMS = [
            "16-bit values", R.java_next_int_be, LCG_VERDICT, "state bits 47-32 then 31-16 of each state: no plane "
            "within reach over GF(2)", lcg=("java.util.Random", 16)),
     Stream("LCG 69069 x + 1 mod 2^32, bits 16-31", "exact emulation (not in seqlib's catalogue)", R.marsaglia_lcg,
-           LINEAR_VERDICT, "plane 0 L = 2^16 + 1 = 65,537; planes 1+ beyond; constants unknown to seqlib",
-           {0: 65_537}),
+           LINEAR_VERDICT, "plane 0 L = 2^16 + 1 = 65,537; plane 1 in every 4th value L = 2^15 + 1: 4 x 32,769 = "
+           "131,076; planes 2+ beyond; constants unknown to seqlib", {0: 65_537, 1: 131_076}),
     Stream("RANDU & 0xFFFF", "x = 65539 x mod 2^31, exact, x0 = 1", R.randu, LCG_VERDICT,
            "planes 0 and 2 constant (x = 1, 3 mod 8), plane 1 period 2 (L = 2), plane j >= 3 period 2^(j-1), "
            "L = 2^(j-2) + 1", {1: 2, **_lcg_planes(3, 15, lambda j: 2 ** (j - 2) + 1)}, lcg=("RANDU", 0)),
