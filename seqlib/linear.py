@@ -360,7 +360,7 @@ class PlaneScan:
     linear: bool  # confirmed and p_value < alpha
     eps: float  # smoothed disagreement rate (errors + 0.5) / (checked + 1), never 0
     taps: list[int]  # lags j >= 1 of s_t = XOR s_{t-j}; empty when not confirmed
-    stride: int = 1  # Berlekamp–Massey read every stride-th value (_lanes); L, bits_used and taps count all values
+    stride: int = 1  # Berlekamp–Massey read every stride-th value (a lane, _Row); L, bits_used, taps: in values
     phase: int | None = None  # the recurrence holds at the positions t = phase (mod stride) only; None: at every t
 
 
@@ -692,7 +692,7 @@ MAX_COMPLEXITY = 65_537
 # A generator of 64- or 128-bit words dumped as 16-bit values interleaves 4 or 8 lanes, each a bit plane of the word
 # sequence: a recurrence of degree L per lane is one of degree stride x L in the stream (MT19937-64: 4 x 19,937 =
 # 79,748), beyond MAX_COMPLEXITY. Generators linear in every bit share one characteristic polynomial across their
-# bits, so one plane of one lane screens for them (_lanes): a few percent of a scan. A lane's bound reaches the
+# bits, so one plane of one lane screens for them (_scan_head): a few percent of a scan. A lane's bound reaches the
 # quadratic bit of a 256-bit linear state, n + n(n - 1)/2 (bit 1 of xoshiro256+), and so 2^15 + 1 (bit 15 of an
 # LCG's state: period 2^16).
 STRIDES = (4, 8)
