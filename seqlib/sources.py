@@ -303,9 +303,8 @@ def xoshiro128_outputs(states: np.ndarray, scrambler: str) -> np.ndarray:
 def _xoshiro(n: int, rng: np.random.Generator, scrambler: str = "+",
              output: str = "low") -> tuple[np.ndarray, SourceInfo]:
     """xoshiro128+ or xoshiro128** seeded with random words from rng; 16 bits of each output (or the outputs whole:
-    _half). The state is linear over
-    GF(2) and only the scrambler is not: with "+" bit 0 of the output is linear (L = 128) and bit 1 nearly so
-    (L = 8,256), the higher bits are not; with "**" nothing is."""
+    _half). The state is linear over GF(2) and only the scrambler is not: with "+" bit 0 of the output is linear
+    (L = 128) and bit 1 nearly so (L = 8,256), the higher bits are not; with "**" nothing is."""
     _check(scrambler in ("+", "**"), f"xoshiro needs scrambler='+' or scrambler='**', got scrambler={scrambler!r}")
     state = rng.integers(1, 2 ** 32, 4, dtype=np.uint32)
     states = np.concatenate([state[None], _linear_stream(_xoshiro128_step, state, n - 1)]) if n > 1 else state[None]
