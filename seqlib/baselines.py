@@ -492,18 +492,40 @@ class CongruentialPredictor:
     the state lie before its target): then the predicted value gets 1 - eps and every value a share of eps
     (1 - eps + eps / 65,536 in all for 16-bit tokens) at every head, the state fixing all later values;
     eps = found.eps. Other rows, and every row for found=None, predict uniformly. A generator whose recovery takes
-    seconds (Congruential.deep: Java's nextInt(6)) is recovered at most DEEP_TRIES times, until one fits, and then
-    only jumped ahead: a stream that leaves it is predicted uniformly from there on.
+    seconds (Congruential.deep: Java's nextInt(6), about 5 s when it succeeds) is recovered where its jump fails, at
+    most DEEP_TRIES times in all, and after a recovery that failed only once 1, 2, 4, ... more windows have failed:
+    a reseeded stream is followed again, a stream the generator did not make costs a few tries.
     Every input of a row is a value before its head-1 target.
     """
 
     name = LCG
-    DEEP_TRIES = 2
+    DEEP_TRIES = 8
 
     def __init__(self, found: Congruential | None, tokenizer):
         self.found, self.tokenizer = found, tokenizer
         self._last: tuple[int, int] | None = None  # (file index, state there) of the last window that fitted
         self._tries = 0  # deep recoveries so far
+        self._wait, self._backoff = 0, 1  # failed windows before the next deep recovery, and the wait after a failure
+
+    def _deep_recovery(self) -> bool:
+        """Whether a window whose jump failed may try a deep recovery (counting down the wait when not)."""
+        if self._wait:
+            self._wait -= 1
+            return False
+        return self._tries < self.DEEP_TRIES
+
+    def _window(self, seen: np.ndarray, start: int) -> tuple[np.ndarray, int]:
+        """found.window for the values `seen` from file index `start` on, with the deep recoveries' budget."""
+        deep = self.found.deep
+        predicted, usable_from, self._last = self.found.window(seen, start, self._last, recover=not deep)
+        if deep and not (predicted >= 0).any() and self._deep_recovery():
+            self._tries += 1
+            predicted, usable_from, last = self.found.window(seen, start, None)
+            if (predicted >= 0).any():
+                self._last, self._wait, self._backoff = last, 0, 1
+            else:  # keep the last state that fitted: a window may fail for a value or two that are not its
+                self._wait, self._backoff = self._backoff, 2 * self._backoff
+        return predicted, usable_from
 
     def _points(self, windows) -> tuple[torch.Tensor, torch.Tensor]:
         """The predicted value (N, H) of every row and head, and whether the row is predicted (N,)."""
@@ -517,9 +539,7 @@ class CongruentialPredictor:
         for i, start in enumerate(windows.starts.tolist()):
             before = min(start, look)  # the values just before the window, where the file has them
             seen = np.concatenate([np.asarray(windows.values[start - before:start], np.int64), raw[i]])
-            recover = not self.found.deep or (self._last is None and self._tries < self.DEEP_TRIES)
-            self._tries += recover and self.found.deep
-            predicted, usable_from, self._last = self.found.window(seen, start - before, self._last, recover)
+            predicted, usable_from = self._window(seen, start - before)
             offset = np.arange(len(seen))
             wrong = np.cumsum((predicted != seen) & (offset >= np.argmax(predicted >= 0)))  # misses from the state on
             ok[i] = (wrong[before + context_end - 1] == 0) & (before + context_end >= usable_from)

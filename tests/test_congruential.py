@@ -152,22 +152,26 @@ def test_a_window_shorter_than_a_recovery_is_predicted_from_the_values_before_it
     assert torch.allclose(hit[18:], torch.full((6,), predicted), atol=1e-5)
 
 
-def test_a_deep_recovery_is_tried_twice_at_most_and_then_jumped_ahead():
-    # Java's nextInt(6): a recovery steps 2^30 / 3 candidates (seconds), so windows after the first one jump
-    values = DICE["Java nextInt(6) + 1"][0](30_000)
+def test_a_deep_recovery_follows_a_reseed_and_backs_off_on_a_stream_the_generator_did_not_make():
+    # Java's nextInt(6): a recovery steps 2^30 / 3 candidates (seconds), so windows jump ahead where they can
+    java = lambda n, seed: lcg_outputs(*JAVA, n, lambda x: (x >> 17) % 6 + 1, seed)
+    values = np.concatenate([java(25_000, 20_261_202), java(5_000, 7)])  # reseeded at 25,000
     found, tokenizer = find_congruential(values[:20_000]), fit_tokenizer(values, "exact")
     assert found.deep and not find_congruential(DICE["MSVC rand() % 6 + 1"][0](20_000)).deep
     predictor = CongruentialPredictor(found, tokenizer)
     windows = windows_for(values, tokenizer, np.array([21_000, 21_500, 29_000]))
     probs = predictor.predict(windows).dense()[:, 0].exp()
     truth = torch.from_numpy(tokenizer.encode(windows.target_values[:, 0]))
-    assert predictor._tries == 1  # the first window's recovery; the others jumped
+    assert predictor._tries == 2  # the first window's recovery and the one after the reseed; the second jumped
     assert torch.allclose(probs[torch.arange(len(truth)), truth], torch.full((len(truth),), 1 - found.eps +
                           found.eps / 6), atol=1e-5)
     dice = np.random.default_rng(3).integers(1, 7, 30_000)  # a stream the generator did not make
     predictor = CongruentialPredictor(found, tokenizer)
     probs = predictor.predict(windows_for(dice, tokenizer, np.arange(21_000, 21_320, 32))).dense()[:, 0, :6].exp()
-    assert predictor._tries == 2 and torch.allclose(probs, torch.full_like(probs, 1 / 6), atol=1e-5)
+    assert predictor._tries == 3 and torch.allclose(probs, torch.full_like(probs, 1 / 6), atol=1e-5)  # windows 0, 2, 5
+    predictor = CongruentialPredictor(found, tokenizer)
+    predictor.predict(windows_for(dice, tokenizer, np.arange(20_000, 26_400, 16)))  # 400 windows: 2^8 > 263
+    assert predictor._tries == predictor.DEEP_TRIES
 
 
 @pytest.mark.parametrize("values", [
