@@ -85,6 +85,9 @@ STREAMS = [
     Stream("java.util.Random nextInt(6) + 1 (a die)", "exact emulation (next(31) % 6, with nextInt's rejection)",
            R.java_dice, LCG_VERDICT, "the parity is state bit 17 (L = 2^17 + 1, beyond reach over GF(2)); the faces "
            "fix the 30 bits above it", lcg=("java.util.Random", 17)),
+    Stream("java.util.Random nextInt(6) + 1, reseeded twice (a die)", "java_dice seeded anew at 50% and 95% of the "
+           "stream (three sessions of a game)", R.java_dice_reseeded, LCG_VERDICT, "as nextInt(6) + 1, in three "
+           "runs of different states: the held-out block holds the third seed", lcg=("java.util.Random", 17)),
     Stream("Java (int) (Math.random() * 6) + 1 (a die)", "exact emulation (nextDouble of Random(1): next(26), "
            "next(27))", R.java_math_random_dice, LCG_VERDICT, "scaled from the top of every second state: 2.58 of 48 "
            "bits a throw, found by the lattice", lcg=("java.util.Random", 22)),

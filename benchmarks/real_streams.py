@@ -238,6 +238,12 @@ def java_dice(n: int, seed: int) -> np.ndarray:
     return out
 
 
+def java_dice_reseeded(n: int, seed: int) -> np.ndarray:
+    """java_dice in three sessions, each seeded anew: half the stream, 45% and the last 5% (held out by evaluate)."""
+    cuts = [0, n // 2, n * 95 // 100, n]
+    return np.concatenate([java_dice(b - a, seed + i) for i, (a, b) in enumerate(zip(cuts, cuts[1:]))])
+
+
 def java_math_random_dice(n: int, seed: int) -> np.ndarray:
     """(int) (Math.random() * 6) + 1, exact: Math.random() is new Random().nextDouble() = (next(26) << 27 +
     next(27)) / 2^53, two steps per throw (here Random(seed))."""

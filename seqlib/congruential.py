@@ -722,7 +722,12 @@ def _search_words(words: np.ndarray, width: int) -> tuple[Lcg, int, int, int] | 
 def _counted(found: Congruential, values: np.ndarray, start: int, x: int) -> Congruential:
     """found with its misses counted over up to COUNT_CHUNKS chunks of CHECK outputs evenly spread over the block
     after the recovery's values (the whole of it when it is short), each predicted from the state x recovered at the
-    value index `start` (jumped ahead)."""
+    value index `start` (jumped ahead).
+
+    As the predictor uses a state only where it fits the values before (CongruentialPredictor), a value counts when
+    the found.look values before it were the generator's (at a chunk's start: when its first look values are), so
+    eps is P(wrong | the state fits so far): values replaced here and there raise it (after each one the values
+    count again once look of them fit), a stream reseeded within the block does not (after the reseed none fit)."""
     k = found.stride
     first = (len(values) - start) // k - found.needs  # whole outputs after the recovery's
     n = max(1, min(COUNT_CHUNKS, first // CHECK))
@@ -731,5 +736,9 @@ def _counted(found: Congruential, values: np.ndarray, start: int, x: int) -> Con
     states = [found.jump(x, int(o)) for o in offsets]
     with sparse_reads(values):
         truth = np.stack([np.asarray(values[start + o * k:start + (o + chunk) * k], np.int64) for o in offsets])
-    predicted = to_values(found.outputs(states, chunk), k, found.high_first)
-    return dataclasses.replace(found, n_check=truth.size, misses=int((predicted != truth).sum()))
+    wrong = to_values(found.outputs(states, chunk), k, found.high_first) != truth
+    look, at = found.look, np.arange(wrong.shape[1])
+    before = np.where(wrong[:, :look].any(axis=1), -1, -1 - look)[:, None]  # a chunk that starts fitting counts at once
+    last_wrong = np.maximum.accumulate(np.where(wrong, at, before), axis=1)  # at or before each value
+    counts = at - np.concatenate([before, last_wrong[:, :-1]], axis=1) > look  # the look values before it fit
+    return dataclasses.replace(found, n_check=int(counts.sum()), misses=int((wrong & counts).sum()))

@@ -114,7 +114,8 @@ def test_a_die_s_misses_are_counted_exactly_and_its_state_is_recovered_from_any_
     replaced = np.arange(5_000, len(values), 991)
     values[replaced] = values[replaced] % 6 + 1  # another face
     found = find_congruential(values)
-    assert found.needs == 21 and (found.n_check, found.misses) == (30_000, len(replaced))
+    # each miss is counted; the 21 values after one are not (the predictor waits for 21 that fit)
+    assert found.needs == 21 and (found.n_check, found.misses) == (30_000 - 21 * len(replaced), len(replaced))
     x = found.recover(values[20_001:20_001 + found.needs])
     assert found.outputs([x], 50)[0].tolist() == values[20_001:20_051].tolist()
     assert found.recover(values[20_001:20_001 + found.needs] % 6 + 1) is None  # not the generator's throws
@@ -253,8 +254,19 @@ def test_misses_are_counted_exactly_where_other_values_replace_the_generator_s()
     replaced = np.arange(5_000, len(values), 997)  # after the recovery and its first check
     values[replaced] ^= 0x0101
     found = find_congruential(values)
-    assert (found.n_check, found.misses) == (30_000, len(replaced))
-    assert found.eps == (len(replaced) + 1) / 30_002
+    n_check = 30_000 - found.look * len(replaced)  # the look values after a miss count only once they all fit
+    assert found.look == 7 and (found.n_check, found.misses) == (n_check, len(replaced))
+    assert found.eps == (len(replaced) + 1) / (n_check + 2)
+
+
+def test_a_stream_reseeded_in_the_block_counts_one_miss_not_every_value_after_the_reseed():
+    java = lambda n, seed: lcg_outputs(*JAVA, n, lambda x: x >> 32, seed)
+    values = np.concatenate([java(20_000, 20_261_202), java(10_000, 7)])  # reseeded at 20,000 of 30,007
+    found = find_congruential(values)
+    # 14 chunks of 2,000, 2,142 apart from value 7: nine whole ones before the reseed, the tenth's 715 to it and its
+    # first miss; the four after it start with misses and never fit again
+    assert (found.misses, found.n_check) == (1, 9 * 2_000 + 716)
+    assert find_congruential(values[:20_000]).misses == 0
 
 
 def test_search_refuses_an_array_that_is_not_a_stream_of_integers():
