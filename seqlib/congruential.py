@@ -724,10 +724,7 @@ def _counted(found: Congruential, values: np.ndarray, start: int, x: int) -> Con
     after the recovery's values (the whole of it when it is short), each predicted from the state x recovered at the
     value index `start` (jumped ahead).
 
-    As the predictor uses a state only where it fits the values before (CongruentialPredictor), a value counts when
-    the found.look values before it were the generator's (at a chunk's start: when its first look values are), so
-    eps is P(wrong | the state fits so far): values replaced here and there raise it (after each one the values
-    count again once look of them fit), a stream reseeded within the block does not (after the reseed none fit)."""
+    Misses as fit_counts counts them, so eps is P(wrong | the state fits so far)."""
     k = found.stride
     first = (len(values) - start) // k - found.needs  # whole outputs after the recovery's
     n = max(1, min(COUNT_CHUNKS, first // CHECK))
@@ -737,8 +734,20 @@ def _counted(found: Congruential, values: np.ndarray, start: int, x: int) -> Con
     with sparse_reads(values):
         truth = np.stack([np.asarray(values[start + o * k:start + (o + chunk) * k], np.int64) for o in offsets])
     wrong = to_values(found.outputs(states, chunk), k, found.high_first) != truth
-    look, at = found.look, np.arange(wrong.shape[1])
-    before = np.where(wrong[:, :look].any(axis=1), -1, -1 - look)[:, None]  # a chunk that starts fitting counts at once
-    last_wrong = np.maximum.accumulate(np.where(wrong, at, before), axis=1)  # at or before each value
-    counts = at - np.concatenate([before, last_wrong[:, :-1]], axis=1) > look  # the look values before it fit
-    return dataclasses.replace(found, n_check=int(counts.sum()), misses=int((wrong & counts).sum()))
+    fits = ~wrong[:, :found.look].any(axis=1)  # as the predictor, which jumps only where the first look values fit
+    n_check, misses = fit_counts(wrong[fits], found.look)
+    return dataclasses.replace(found, n_check=n_check, misses=misses)
+
+
+def fit_counts(wrong: np.ndarray, look: int) -> tuple[int, int]:
+    """(values counted, misses among them) of a found generator's predictions from states that fit where each chunk
+    starts, wrong (chunks, values) telling which were wrong: a value counts when no value of the look before it in
+    its chunk was wrong, as a predictor uses a state only where it fits the values before. Values replaced here and
+    there count as misses (and the values after one count again once look of them fit); a stream reseeded in the
+    chunk counts one miss (after the reseed no value fits), not every value after it."""
+    wrong = np.atleast_2d(wrong)
+    at = np.arange(wrong.shape[1])
+    last_wrong = np.maximum.accumulate(np.where(wrong, at, -1 - look), axis=1)  # at or before each value
+    before = np.concatenate([np.full((len(wrong), 1), -1 - look), last_wrong[:, :-1]], axis=1)
+    counts = at - before > look  # no wrong value among the look before it
+    return int(counts.sum()), int((wrong & counts).sum())

@@ -31,6 +31,7 @@ import random
 
 import numpy as np
 
+from .congruential import fit_counts
 from .errors import CheckpointError, DataError
 from .linear import FACES as FACES_MAX, berlekamp_massey  # the scan's dice are the ones searched here
 
@@ -408,7 +409,9 @@ def find_twister(values: np.ndarray, scan=None) -> Twister | None:
 
 
 def _counted(found: Twister, values: np.ndarray, start: int) -> Twister:
-    """found with its misses counted over up to COUNT_MAX values after the recovery at `start`."""
+    """found with its misses counted over up to COUNT_MAX values after the recovery at `start` (as fit_counts counts
+    them: eps is P(wrong | the state fits so far))."""
     truth = np.asarray(values[start:start + N + COUNT_MAX], np.int64)
     predicted, _, _ = found.window(truth, start, None)
-    return dataclasses.replace(found, n_check=len(truth) - N, misses=int((predicted[N:] != truth[N:]).sum()))
+    n_check, misses = fit_counts(predicted[N:] != truth[N:], found.look)
+    return dataclasses.replace(found, n_check=n_check, misses=misses)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seqlib.baselines import CongruentialPredictor
-from seqlib.congruential import CATALOGUE, Congruential, Lcg, find_congruential
+from seqlib.congruential import CATALOGUE, Congruential, Lcg, find_congruential, fit_counts
 from seqlib.errors import CheckpointError, DataError
 from seqlib.evaluate import Windows
 from seqlib.sources import generate
@@ -257,6 +257,13 @@ def test_misses_are_counted_exactly_where_other_values_replace_the_generator_s()
     n_check = 30_000 - found.look * len(replaced)  # the look values after a miss count only once they all fit
     assert found.look == 7 and (found.n_check, found.misses) == (n_check, len(replaced))
     assert found.eps == (len(replaced) + 1) / (n_check + 2)
+
+
+def test_fit_counts_counts_a_value_only_after_look_right_ones():
+    wrong = np.array([0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0], bool)  # look 2: counted at 0, 1, 2 (a miss), 5, 6 (a miss), 10
+    assert fit_counts(wrong, 2) == (6, 2)
+    assert fit_counts(np.array([[1, 0, 0, 0], [0, 0, 0, 0]], bool), 2) == (6, 1)  # the first: its miss, then at 3
+    assert fit_counts(np.zeros((3, 5), bool), 9) == (15, 0)  # chunks shorter than look count whole
 
 
 def test_a_stream_reseeded_in_the_block_counts_one_miss_not_every_value_after_the_reseed():

@@ -158,6 +158,12 @@ def test_windows_after_the_first_are_stepped_ahead_and_a_stream_that_leaves_is_p
     assert recoveries[0] == 11 and torch.allclose(p, torch.full_like(p, 1 / 12), atol=1e-5)  # each window tried
 
 
+def test_a_stream_reseeded_in_the_searched_block_counts_one_miss():
+    values = np.concatenate([python_dice("mod", 6, 1, 30_000, seed=1), python_dice("mod", 6, 1, 10_000, seed=2)])
+    found = find_twister(values)
+    assert (found.misses, found.n_check) == (1, 30_000 - N + 1)  # up to the reseed and its first miss, not after
+
+
 def test_a_reseeded_stream_and_a_window_too_far_ahead_are_recovered_anew(recoveries, monkeypatch):
     values = np.concatenate([python_dice("mod", 6, 1, 30_000, seed=1), python_dice("mod", 6, 1, 100_000, seed=2)])
     found, tokenizer = find_twister(values[:25_000]), fit_tokenizer(values, "exact")
