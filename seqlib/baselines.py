@@ -492,9 +492,9 @@ class CongruentialPredictor:
     the state lie before its target): then the predicted value gets 1 - eps and every value a share of eps
     (1 - eps + eps / 65,536 in all for 16-bit tokens) at every head, the state fixing all later values;
     eps = found.eps. Other rows, and every row for found=None, predict uniformly. A generator whose recovery takes
-    seconds (Congruential.deep: Java's nextInt(6), about 5 s when it succeeds) is recovered where its jump fails, at
-    most DEEP_TRIES times in all, and after a recovery that failed only once 1, 2, 4, ... more windows have failed:
-    a reseeded stream is followed again, a stream the generator did not make costs a few tries.
+    seconds (Congruential.deep: Java's nextInt(6), about 5 s when it succeeds) is recovered where its jump fails,
+    DEEP_TRIES times at most; after a failed recovery the next waits for 1, 2, 4, ... more failed windows. So a
+    reseeded stream is followed again, and a stream the generator did not make costs a few tries.
     Every input of a row is a value before its head-1 target.
     """
 
