@@ -268,10 +268,10 @@ def test_fit_counts_counts_a_value_only_after_look_right_ones():
 
 def test_a_stream_reseeded_in_the_block_counts_one_miss_not_every_value_after_the_reseed():
     java = lambda n, seed: lcg_outputs(*JAVA, n, lambda x: x >> 32, seed)
-    values = np.concatenate([java(20_000, 20_261_202), java(10_000, 7)])  # reseeded at 20,000 of 30,007
+    values = np.concatenate([java(20_000, 20_261_202), java(10_000, 7)])  # reseeded at 20,000 of 30,000
     found = find_congruential(values)
     # 14 chunks of 2,000, 2,142 apart from value 7: nine whole ones before the reseed, the tenth's 715 to it and its
-    # first miss; the four after it start with misses and never fit again
+    # first miss; the four after it start with misses and are left out
     assert (found.misses, found.n_check) == (1, 9 * 2_000 + 716)
     assert find_congruential(values[:20_000]).misses == 0
 
