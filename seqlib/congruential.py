@@ -33,8 +33,10 @@ Dice scaled from the top of an output instead (Java's (int) (Math.random() * 6),
 Delphi's Random(6): SCALED) keep lo + floor(d y / 2^w) of the bits y; each throw then places the state in an interval
 of width M / d, which the same lattice reads (any d >= 3, odd ones too): 48 bits of Java's state from about 27
 throws, in milliseconds.
-Only the published constants are known to it: an LCG with other constants is not recognised here (its low bits, when
-they are in the values, are found by the GF(2) scan).
+An LCG modulo a power of two whose constants are not in CATALOGUE is recovered too, where the values are the top bits
+of its states: its multiplier, modulus and increment read from the values (seqlib.uncatalogued). Dice of such a
+generator, and other moduli, are not (the low bits of its states, when they are in the values, are found by the GF(2)
+scan).
 """
 from __future__ import annotations
 
@@ -62,7 +64,8 @@ MIN_STATE_BITS = 11  # a die's state of fewer bits repeats within CHECK values: 
 MAX_CYCLE = 1024  # nor is a block that repeats with a period up to this (degenerate states, e.g. RANDU's even ones)
 TRIES = 2  # places in the block where a recovery is attempted (a stream may start with values of another source)
 NONE_FOUND = ("no published LCG of seqlib's catalogue (java.util.Random, the C libraries' rand(), drand48, MINSTD and "
-              "others; seqlib.congruential.CATALOGUE) has the values as consecutive bits of its states")
+              "others; seqlib.congruential.CATALOGUE) has the values as consecutive bits of its states, nor does any "
+              "LCG modulo a power of two up to 2^64 as the top bits of its states")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -675,6 +678,8 @@ def find_congruential(values: np.ndarray) -> Congruential | None:
     (64-bit) outputs in either order, as a dump of wider outputs reads (LAYOUTS). Recovers from the block's first
     4 TRIES (CHECK + 100) values at most; a generator found there is counted over up to COUNT_CHUNKS chunks of CHECK
     outputs spread over the whole block."""
+    from .uncatalogued import find_uncatalogued  # it builds on this module
+
     values = np.asarray(values) if not isinstance(values, np.ndarray) else values
     if values.ndim != 1 or values.dtype.kind not in "iu":
         raise DataError(f"an LCG search needs a 1-D array of integer values, got dtype {values.dtype} with shape "
@@ -693,7 +698,8 @@ def find_congruential(values: np.ndarray) -> Congruential | None:
             continue
         for phase in range(stride):
             words = to_words(v[phase:], stride, high_first)[:TRIES * span]
-            found = _search_words(words, width if stride == 1 else 16 * stride)
+            bits = width if stride == 1 else 16 * stride
+            found = _search_words(words, bits) or find_uncatalogued(values[phase:], bits, stride, high_first)
             if found is not None:
                 lcg, shift, start, x = found
                 return _counted(Congruential(lcg.name, lcg.a, lcg.c, lcg.m, shift, 16 * stride if stride > 1 else width,

@@ -126,7 +126,8 @@ def test_bytes16_model_is_scored_at_value_level_against_value_baselines(lcg_run)
     v, model = result["verdict"], result["model"]["heads"][0]
     assert result["tokenizer"]["output"] == "bytes16" and v["chance_bits"] == 16.0
     assert set(result["baselines"]) == {"chance", "bit frequencies", "unigram", "high-byte markov-1", "high-byte markov-2",
-                                        "high-byte markov-3", "linear recurrence (GF(2))"}  # an LCG's low bits
+                                        "high-byte markov-3", "linear recurrence (GF(2))",  # an LCG's low bits
+                                        "LCG state recovery"}  # and the LCG, its constants read from the values
     assert result["baselines"]["chance"]["heads"][0]["ce_bits"] == pytest.approx(16.0, abs=1e-4)
     assert {r["heads"][0]["count"] for r in [result["model"], *result["baselines"].values()]} == {v["n"]}
     assert model["ce_bits"] == pytest.approx(model["first_byte"]["ce_bits"] + model["second_byte"]["ce_bits"], rel=1e-5)
