@@ -29,7 +29,7 @@ from seqlib.model import ModelConfig
 from seqlib.sources import write_u16
 from seqlib.train import TrainConfig, train
 
-LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, MT_VERDICT = "linear", "lagged sum", "published LCG", "MT19937"
+LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, MT_VERDICT = "linear", "lagged sum", "LCG", "MT19937"
 SIMPLE, NONE = "simple statistics", "no structure found"
 
 
@@ -194,8 +194,16 @@ STREAMS = [
            "16-bit values", R.java_next_int_be, LCG_VERDICT, "state bits 47-32 then 31-16 of each state: no plane "
            "within reach over GF(2)", lcg=("java.util.Random", 16)),
     Stream("LCG 69069 x + 1 mod 2^32, bits 16-31", "exact emulation (not in seqlib's catalogue)", R.marsaglia_lcg,
-           LINEAR_VERDICT, "plane 0 L = 2^16 + 1 = 65,537; plane 1 in every 4th value L = 2^15 + 1: 4 x 32,769 = "
-           "131,076; planes 2+ beyond; constants unknown to seqlib", {0: 65_537, 1: 131_076}),
+           LCG_VERDICT, "plane 0 L = 2^16 + 1 = 65,537; plane 1 in every 4th value L = 2^15 + 1: 4 x 32,769 = "
+           "131,076; planes 2+ beyond; constants unknown to seqlib, 16 hidden bits", {0: 65_537, 1: 131_076},
+           lcg=("no published generator", 16)),
+    Stream("LCG with drawn constants mod 2^48, bits 32-47", "exact emulation, a (1 mod 4) and c (odd) drawn from the "
+           "seed", lambda n, s: R.secret_lcg(n, s, 48, 16), LCG_VERDICT, "32 hidden bits below the values and "
+           "constants no catalogue holds: no plane within reach over GF(2)", lcg=("no published generator", 32)),
+    Stream("LCG with drawn constants mod 2^64, bits 52-63 (12-bit values)", "exact emulation, a (1 mod 4) and c (odd) "
+           "drawn from the seed", lambda n, s: R.secret_lcg(n, s, 64, 12), LCG_VERDICT, "52 hidden bits below the "
+           "values and constants no catalogue holds: no plane within reach over GF(2)",
+           lcg=("no published generator", 52)),
     Stream("RANDU & 0xFFFF", "x = 65539 x mod 2^31, exact, x0 = 1", R.randu, LCG_VERDICT,
            "planes 0 and 2 constant (x = 1, 3 mod 8), plane 1 period 2 (L = 2), plane j >= 3 period 2^(j-1), "
            "L = 2^(j-2) + 1", {1: 2, **_lcg_planes(3, 15, lambda j: 2 ** (j - 2) + 1)}, lcg=("RANDU", 0)),

@@ -310,6 +310,13 @@ def marsaglia_lcg(n: int, seed: int) -> np.ndarray:
     return _lcg_loop(n, seed, 69_069, 1, 2**32) >> 16
 
 
+def secret_lcg(n: int, seed: int, bits: int, width: int) -> np.ndarray:
+    """The top `width` bits of x = a x + c mod 2^bits with a (1 mod 4) and c (odd) drawn from the seed: a program's
+    own constants, which no catalogue holds; the state starts at a drawn value too."""
+    a, c, x = (int(v) for v in np.random.default_rng(seed).integers(0, 2**63, 3, dtype=np.uint64))
+    return _lcg_loop(n, x, a & ~3 | 1, c | 1, 1 << bits) >> (bits - width)
+
+
 def _dotnet_samples(n: int, seed: int) -> list[int]:
     """.NET Framework System.Random(seed)'s InternalSample(), exact: Knuth's subtractive generator x_t = x_{t-55} -
     x_{t-34} mod (2^31 - 1) with Microsoft's seeding (MSEED 161803398)."""
