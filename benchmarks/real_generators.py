@@ -121,6 +121,14 @@ STREAMS = [
     Stream("NumPy RandomState.random_sample() * 20 (a d20)", "NumPy's legacy MT19937, RandomState(1)",
            R.numpy_legacy_float_dice, MT_VERDICT, "as Python's random(): (face - 1) // 5 is the top 2 bits of the "
            "first of two MT outputs (L = 19,937)", {0: 19_937, 1: 19_937}, view=(1, 5), twister="float"),
+    Stream("V8 Math.floor(Math.random() * 65536)", "exact emulation of V8's xorshift128+ and its cache of 64, handed "
+           "out last first (Node.js, Chrome)", R.v8_math_random_65536, LINEAR_VERDICT, "the top 16 bits of state0: "
+           "in the natural order each plane has L = 128; the cache reverses every 64 values, so each value depends "
+           "on the values 64 k before it: L = 64 x 128 = 8,192", {j: 8_192 for j in range(16)}),
+    Stream("V8 Math.floor(Math.random() * 6) + 1 (a die)", "exact emulation, as above", R.v8_math_random_dice,
+           LINEAR_VERDICT, "floor(6 y) of the top 52 bits y of state0: bit 2 of the face is y's top bit (L = 8,192 "
+           "as above); the other 51 bits of y, and with them the rest of the die, are not linear in the faces",
+           {2: 8_192}),
     Stream(".NET System.Random.Next(1, 7) (a die)", "exact emulation (as Next(65536)), (int)(x / (2^31 - 1) * 6) + 1",
            R.dotnet_dice, LAGGED_VERDICT, "scaled from the top of each sample: the die obeys the difference mod 6 up "
            "to a borrow of 0 or 1 (1 bit/value); no plane linear", lagged=[34, 55]),

@@ -314,7 +314,11 @@ def secret_lcg(n: int, seed: int, bits: int, width: int) -> np.ndarray:
     """The top `width` bits of x = a x + c mod 2^bits with a (1 mod 4) and c (odd) drawn from the seed: a program's
     own constants, which no catalogue holds; the state starts at a drawn value too."""
     a, c, x = (int(v) for v in np.random.default_rng(seed).integers(0, 2**63, 3, dtype=np.uint64))
-    return _lcg_loop(n, x, a & ~3 | 1, c | 1, 1 << bits) >> (bits - width)
+    a, c, m, out = a & ~3 | 1, c | 1, 1 << bits, np.empty(n, np.int64)
+    for i in range(n):
+        x = (a * x + c) % m
+        out[i] = x >> (bits - width)
+    return out
 
 
 def _dotnet_samples(n: int, seed: int) -> list[int]:
@@ -426,6 +430,33 @@ def python_float_dice(n: int, seed: int) -> np.ndarray:
     """int(random.random() * 6) + 1 of CPython's random (MT19937, 53 bits from two outputs per throw)."""
     r = random.Random(seed)
     return np.fromiter((int(r.random() * 6) + 1 for _ in range(n)), np.int64, n)
+
+
+def _v8_doubles(n: int, seed: int) -> np.ndarray:
+    """V8's Math.random() (since 2018), exact: xorshift128+ refills a cache of 64 values from state0 (52 bits), which
+    Math.random() hands out from the end, last first; the state seeded from NumPy. As uint64: the 52 bits."""
+    s0, s1 = (int(v) | 1 for v in np.random.default_rng(seed).integers(0, 2**63, 2, dtype=np.uint64))
+    mask, out = 2**64 - 1, []
+    while len(out) < n:
+        cache = []
+        for _ in range(64):
+            x, s0 = s0, s1
+            x ^= (x << 23) & mask
+            x ^= x >> 17
+            s1 = x ^ s0 ^ (s0 >> 26)
+            cache.append(s0 >> 12)
+        out += cache[::-1]
+    return np.array(out[:n], np.uint64)
+
+
+def v8_math_random_65536(n: int, seed: int) -> np.ndarray:
+    """Math.floor(Math.random() * 65536) of V8 (Node.js, Chrome): the top 16 bits of state0."""
+    return (_v8_doubles(n, seed) >> np.uint64(36)).astype(np.int64)
+
+
+def v8_math_random_dice(n: int, seed: int) -> np.ndarray:
+    """Math.floor(Math.random() * 6) + 1 of V8 (a die)."""
+    return ((_v8_doubles(n, seed) * np.uint64(6)) >> np.uint64(52)).astype(np.int64) + 1
 
 
 def numpy_legacy_float_dice(n: int, seed: int) -> np.ndarray:
