@@ -37,6 +37,7 @@ _EXPORTS = {
     "tokenize": ["auto_rule", "binning_loss", "fit_tokenizer"],
     "train": ["Callback", "TrainConfig", "Trainer"],
     "twister": ["Twister", "find_twister"],
+    "xorshift": ["Xorshift", "find_xorshift"],
 }
 _MODULES = ["explore", "plots", "runs", "widgets"]
 _FUNCTIONS = ["evaluate", "predict", "train"]  # each is the function of the same name in the module of that name

@@ -15,6 +15,7 @@ from .errors import ConfigError, DataError
 from .congruential import LCG, Congruential
 from .lagged import LAGGED, LAGGED_LINEAR, LaggedSum, Residuals
 from .twister import TWISTER
+from .xorshift import XORSHIFT
 from .prediction import BytePrediction, DensePrediction, FixedPrediction, Prediction
 from .values import BITS, BYTE, N_VALUES
 
@@ -584,6 +585,14 @@ class TwisterPredictor(CongruentialPredictor):
     ahead from the last window that fitted and recovered again where that fails (Twister.window)."""
 
     name = TWISTER
+
+
+class XorshiftPredictor(CongruentialPredictor):
+    """An Xorshift (V8's Math.random() behind a die, found in the training block) as a predictor: as
+    CongruentialPredictor, with the state recovered from 4 refills of the generator's cache before a window, or
+    stepped ahead from the last window that fitted and recovered again where that fails (Xorshift.window)."""
+
+    name = XORSHIFT
 
 
 def baseline_predictors(train_values: np.ndarray, tokenizer, heads_ahead: int = 1, orders: tuple[int, ...] = (1, 2, 3),

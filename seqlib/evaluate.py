@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from . import stats
 from .baselines import (LINEAR, LOSSLESS, CongruentialPredictor, LaggedSumPredictor, TwisterPredictor,
-                        baseline_predictors)
+                        XorshiftPredictor, baseline_predictors)
 from .checkpoint import RunPaths, atomic_write, load_model
 from .data import U16Stream, eval_windows, gather, model_inputs, score_from
 from .distributed import pick_device
@@ -28,6 +28,7 @@ from .prediction import Prediction
 from .runs import write_summary
 from .train import amp_dtype
 from .twister import NONE_FOUND as TWISTER_NONE, TWISTER, Twister, find_twister
+from .xorshift import NONE_FOUND as XORSHIFT_NONE, XORSHIFT, Xorshift, find_xorshift
 
 FIT_MAX = 20_000_000  # values of the training block the baselines are fitted on (its end)
 MAX_UNSEEN = 0.01  # share of scored values the tokenizer never saw above which evaluation refuses
@@ -221,8 +222,12 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
                           stream.values[seg.fit_start:seg.fit_end], len(segments) == 1)
                 for seg, found in zip(segments, scans)]
     with_twister = tokenizer.kind in LOSSLESS and any(t is not None for t in twisters)
+    xorshifts = [_searched(state, "xorshift", lambda v, found=found, seg=seg: find_xorshift(v, found, seg.fit_start),
+                           Xorshift, stream.values[seg.fit_start:seg.fit_end], len(segments) == 1)
+                 for seg, found in zip(segments, scans)]
+    with_xorshift = tokenizer.kind in LOSSLESS and any(x is not None for x in xorshifts)
     bar = tqdm(total=sum(len(s.starts) for s in segments), desc="evaluate", unit="window", disable=not progress)
-    for seg, found, lagged, lcg, twister in zip(segments, scans, sums, lcgs, twisters):
+    for seg, found, lagged, lcg, twister, xorshift in zip(segments, scans, sums, lcgs, twisters, xorshifts):
         fit_values = np.asarray(stream.values[seg.fit_start:seg.fit_end])
         distinct[fit_values] = True
         predictors = [model_predictor, *baseline_predictors(fit_values, tokenizer, heads, orders,
@@ -232,6 +237,7 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
                                                                       if any_linear else [])]
         predictors += [CongruentialPredictor(lcg, tokenizer)] if with_lcg else []
         predictors += [TwisterPredictor(twister, tokenizer)] if with_twister else []
+        predictors += [XorshiftPredictor(xorshift, tokenizer)] if with_xorshift else []
         for i in range(0, len(seg.starts), batch):
             starts = seg.starts[i:i + batch]
             raw = gather(stream.values, starts, seq_len + heads)
@@ -274,9 +280,13 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     twister = twisters[0]
     result["twister"] = {"found": None if twister is None else twister.to_dict(),
                          "text": TWISTER_NONE if twister is None else twister.describe()}
+    xorshift = xorshifts[0]
+    result["xorshift"] = {"found": None if xorshift is None else xorshift.to_dict(),
+                          "text": XORSHIFT_NONE if xorshift is None else xorshift.describe()}
     found = {LINEAR: linear.describe()} if linear.linear_planes else {}
     found |= {LCG: lcg.describe()} if lcg is not None else {}
     found |= {TWISTER: twister.describe()} if twister is not None else {}
+    found |= {XORSHIFT: xorshift.describe()} if xorshift is not None else {}
     found |= {LAGGED: lagged.describe()} if lagged is not None else {}
     found |= {LAGGED_LINEAR: lagged.describe(linear)} if lagged and linear.linear_planes else {}
     n_distinct = int(distinct.sum())

@@ -21,6 +21,7 @@ from .congruential import find_congruential
 from .lagged import FIT, MAX_LAG, find_lagged_sum
 from .linear import LinearScan
 from .twister import Twister
+from .xorshift import Xorshift
 from .values import BYTE, N_VALUES
 
 
@@ -97,7 +98,7 @@ def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, de
     sum fitted on the values before the index does (None when there is none), table.attrs["congruential"] what a
     published LCG found in the values before the index does (None when there is none), table.attrs["twister"] what
     MT19937 behind the training block's die, its state recovered from the values before the index, does (None when the
-    training block had none)."""
+    training block had none), table.attrs["xorshift"] the same for V8's Math.random()."""
     _check_topk(topk)
     model, tokenizer, state = load_model(ckpt, pick_device(device))
     values = U16Stream(u16_path, format=format).values
@@ -111,6 +112,8 @@ def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, de
     table.attrs["congruential"] = None if lcg is None else lcg.next_text(values, idx)
     twister = Twister.from_dict(state["twister"]) if state.get("twister") and tokenizer.kind in LOSSLESS else None
     table.attrs["twister"] = None if twister is None else twister.next_text(values, idx)
+    xorshift = Xorshift.from_dict(state["xorshift"]) if state.get("xorshift") and tokenizer.kind in LOSSLESS else None
+    table.attrs["xorshift"] = None if xorshift is None else xorshift.next_text(values, idx)
     return table
 
 
@@ -132,5 +135,6 @@ def format_prediction(table: pd.DataFrame) -> str:
                            f"({name} 0x{byte:02x}: p = {r.p_first_byte:.4f}){mark}")
             else:
                 out.append(f"  {r.rank:>3}. {r.value:>13}  p = {r.probability:.4f}{mark}")
-    out += [table.attrs[key] for key in ("linear", "lagged", "congruential", "twister") if table.attrs.get(key)]
+    out += [table.attrs[key] for key in ("linear", "lagged", "congruential", "twister", "xorshift")
+            if table.attrs.get(key)]
     return "\n".join(out)

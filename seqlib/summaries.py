@@ -30,8 +30,8 @@ def value_parts_text(head: dict, byte_names: tuple[str, str] = ("high byte", "lo
 
 def linear_lines(result: dict) -> list[str]:
     """The GF(2) scan behind the linear predictor (one line, and its table when some plane is linear), and the
-    lagged-sum search behind the lagged-sum predictor, the LCG search behind the LCG predictor and the MT19937 search
-    behind its predictor (a line each)."""
+    lagged-sum search behind the lagged-sum predictor, the LCG search behind the LCG predictor and the MT19937 and V8
+    Math.random() searches behind theirs (a line each)."""
     if "linear" not in result:
         return []
     scan = LinearScan.from_dict(result["linear"]["scan"])
@@ -44,6 +44,8 @@ def linear_lines(result: dict) -> list[str]:
         lines.append(f"LCG search (published generators, on the training block): {result['congruential']['text']}")
     if "twister" in result:  # nor an MT19937 search before it
         lines.append(f"MT19937 search (on the training block): {result['twister']['text']}")
+    if "xorshift" in result:  # nor a V8 Math.random() search before it
+        lines.append(f"V8 Math.random() search (on the training block): {result['xorshift']['text']}")
     return [*lines, ""]
 
 

@@ -23,6 +23,7 @@ from .errors import ConfigError, SeqlibError
 from .formats import FORMATS
 from .congruential import Congruential, find_congruential
 from .twister import Twister, find_twister
+from .xorshift import Xorshift, find_xorshift
 from .lagged import LaggedSum, find_lagged_sum
 from .linear import LinearScan, scan
 from .lock import RunLock
@@ -215,6 +216,8 @@ class Trainer:
                                            resumed)
         self.twister = self._searched("twister", lambda v: find_twister(v, self.linear), Twister, "MT19937 search",
                                       train_values, resumed)
+        self.xorshift = self._searched("xorshift", lambda v: find_xorshift(v, self.linear, self.split.train_start),
+                                       Xorshift, "V8 Math.random() search", train_values, resumed)
         self.tokenizer = tokenizer or fit_tokenizer(train_values, cfg.tokenizer, cfg.num_bins, cfg.max_vocab,
                                                     seed=cfg.seed, linear=self.linear)
         self.model_cfg = replace(model_cfg or ModelConfig(), vocab_size=self.tokenizer.vocab_size,
@@ -556,6 +559,7 @@ class Trainer:
             "lagged": None if self.lagged is None else self.lagged.to_dict(),
             "congruential": None if self.congruential is None else self.congruential.to_dict(),
             "twister": None if self.twister is None else self.twister.to_dict(),
+            "xorshift": None if self.xorshift is None else self.xorshift.to_dict(),
             "model": self.raw_model.state_dict(), "step": self.step, "best_val_bits": self.best_val_bits,
             "bad_evals": self.bad_evals, "history": list(self.history),
         }
