@@ -29,7 +29,7 @@ from seqlib.model import ModelConfig
 from seqlib.sources import write_u16
 from seqlib.train import TrainConfig, train
 
-LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, MT_VERDICT = "linear", "lagged sum", "LCG", "MT19937"
+LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, MT_VERDICT, V8_VERDICT = "linear", "lagged sum", "LCG", "MT19937", "V8"
 SIMPLE, NONE = "simple statistics", "no structure found"
 
 
@@ -38,7 +38,8 @@ class Stream:
     name: str
     how: str
     make: Callable[[int, int], np.ndarray]  # (n, seed) -> values
-    expect: str  # LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, MT_VERDICT, SIMPLE or NONE: what an honest verdict says
+    expect: str  # LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, MT_VERDICT, V8_VERDICT, SIMPLE or NONE: what an honest
+    # verdict says
     truth: str  # the ground truth in words
     linear: dict[int, int | None] = field(default_factory=dict)  # plane -> its true L (None: finite, not derived)
     lagged: list[int] = field(default_factory=list)  # the lags of x_t = +-x_{t-a} +-x_{t-b} + small (mod 2^16)
@@ -126,9 +127,8 @@ STREAMS = [
            "in the natural order each plane has L = 128; the cache reverses every 64 values, so each value depends "
            "on the values 64 k before it: L = 64 x 128 = 8,192", {j: 8_192 for j in range(16)}),
     Stream("V8 Math.floor(Math.random() * 6) + 1 (a die)", "exact emulation, as above", R.v8_math_random_dice,
-           LINEAR_VERDICT, "floor(6 y) of the top 52 bits y of state0: bit 2 of the face is y's top bit (L = 8,192 "
-           "as above); the other 51 bits of y, and with them the rest of the die, are not linear in the faces",
-           {2: 8_192}),
+           V8_VERDICT, "floor(6 y) of the top 52 bits y of state0: bit 2 of the face is y's top bit (L = 8,192 "
+           "as above), and those bits fix the 128-bit state", {2: 8_192}),
     Stream(".NET System.Random.Next(1, 7) (a die)", "exact emulation (as Next(65536)), (int)(x / (2^31 - 1) * 6) + 1",
            R.dotnet_dice, LAGGED_VERDICT, "scaled from the top of each sample: the die obeys the difference mod 6 up "
            "to a borrow of 0 or 1 (1 bit/value); no plane linear", lagged=[34, 55]),
@@ -242,12 +242,17 @@ def _planes(planes: list[int]) -> str:
 
 
 def judge(stream: Stream, found: dict[int, int], lagged: dict | None, lcg: dict | None,
-          verdict: dict, view: tuple[int, int] = (0, 1), twister: dict | None = None) -> tuple[bool, str]:
+          verdict: dict, view: tuple[int, int] = (0, 1), twister: dict | None = None, xorshift: dict | None = None
+          ) -> tuple[bool, str]:
     """Does what seqlib found and said match the ground truth? (ok, why not)"""
     text = verdict["text"]
+    if (xorshift is not None) != (stream.expect == V8_VERDICT):
+        return False, f"V8's generator {'found' if xorshift else 'not found'}"
     layout = twister and f"{twister['layout']}{'/64' if twister['generator'] == 'mt19937_64' else ''}"
     if layout != stream.twister:
         return False, f"MT19937 layout {layout}, expected {stream.twister}"
+    if stream.expect == V8_VERDICT and not (text.startswith("predictable") and "V8's Math.random()" in text):
+        return False, "no V8 verdict"
     if stream.expect == MT_VERDICT and not (text.startswith("predictable") and "Mersenne Twister MT19937" in text):
         return False, "no MT19937 verdict"
     if found and view != stream.view:
@@ -298,8 +303,8 @@ def run(stream: Stream, n: int, tmp: Path, max_samples: int, seed: int = 1) -> d
     lagged, lcg = result["lagged"]["found"], result["congruential"]["found"]
     scan = result["linear"]["scan"]
     view = (scan.get("low", 0), scan.get("div", 1))
-    twister = result.get("twister", {}).get("found")
-    ok, why = judge(stream, found, lagged, lcg, v, view, twister)
+    twister, xorshift = result.get("twister", {}).get("found"), result.get("xorshift", {}).get("found")
+    ok, why = judge(stream, found, lagged, lcg, v, view, twister, xorshift)
     linear = result["baselines"].get(LINEAR, {}).get("heads", [{}])[0]
     return {
         "source": stream.name, "how produced": stream.how, "ground truth": stream.truth,
@@ -313,6 +318,7 @@ def run(stream: Stream, n: int, tmp: Path, max_samples: int, seed: int = 1) -> d
         + (f" in {lcg['stride']} values" if lcg.get("stride", 1) > 1 else "")
         + (f" mod {lcg['faces']}" if lcg.get("faces") else "") if lcg else "none",
         "MT19937 found": f"{twister['generator']}, {twister['layout']}" if twister else "none",
+        "V8 found": f"d{xorshift['faces']}, refills at {xorshift['phase']} mod 64" if xorshift else "none",
         "best other predictor": v["best_baseline"],
         "verdict": v["text"], "right": met(ok) + (f" ({why})" if why else ""),
         "s": round(time.perf_counter() - started, 1), "generate s": round(made, 1),
