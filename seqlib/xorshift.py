@@ -147,8 +147,9 @@ class Xorshift:
         which they may be used (after the values that chose the state), and (file index of a refill's first value,
         the state before that refill) to step from at the next window; (-1s, len(raw), last) where no state fits.
 
-        The state is `last` stepped ahead when it predicts the values of the window's first refill before `look`,
-        else (with recover) the one recovered from the window's first BLOCKS whole refills."""
+        The state is `last` stepped ahead when it predicts the window's first `look` values, else (with recover) the
+        one recovered from the window's first BLOCKS whole refills, once it predicts the values after them up to
+        `look`."""
         n, look = len(raw), self.look
         first = start - (start - self.phase) % BLOCK  # file index of the refill that holds raw[0]
         if last is not None and first >= last[0] and first - last[0] <= MAX_JUMP:
