@@ -46,7 +46,8 @@ import functools
 import numpy as np
 
 from .data import sparse_reads
-from .errors import CheckpointError, DataError
+from .errors import DataError
+from .found import Found
 
 LCG = "LCG state recovery"
 BRUTE_BITS = 12  # hidden bits searched by stepping every candidate state (more: the lattice)
@@ -124,7 +125,7 @@ CATALOGUE = (
 
 
 @dataclasses.dataclass
-class Congruential:
+class Congruential(Found):
     """The outputs are bits [shift, shift + width) of the states of `lcg`, as find_congruential() checked them; each
     output is one value, or `stride` 16-bit values (the lowest 16 bits first, or the highest with high_first); with
     faces, each value is low + (that output mod faces), a die's throw."""
@@ -156,11 +157,6 @@ class Congruential:
     def generator_text(self) -> str:
         """The generator itself, "x' = a x + c (mod m)" (not `lcg`'s map of several steps)."""
         return Lcg(self.name, self.a, self.c, self.m).text()
-
-    @property
-    def eps(self) -> float:
-        """P(a predicted value is wrong): add-one over the search's check, never 0."""
-        return (self.misses + 1) / (self.n_check + 2)
 
     @property
     def needs(self) -> int:
@@ -260,20 +256,6 @@ class Congruential:
         if usable > k:  # no recovery from the values before idx
             return f"{LCG}: the {k} values before index {idx} are not outputs of {self.generator_text}"
         return f"{LCG}: {self.generator_text} ({self.name}) puts the value at index {idx} at {predicted[k]}"
-
-    def to_dict(self) -> dict:
-        """Plain ints and strings, for checkpoints and JSON (a modulus of 2^64 is a Python int, which torch.load
-        with weights_only accepts)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Congruential:
-        """The inverse of to_dict."""
-        try:
-            return cls(**d)
-        except TypeError as e:
-            raise CheckpointError(f"not a Congruential dict ({e}); pass the dict that Congruential.to_dict() wrote") \
-                from e
 
 
 def _outputs_needed(lcg: Lcg, shift: int, width: int) -> int:

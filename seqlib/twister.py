@@ -32,7 +32,8 @@ import random
 import numpy as np
 
 from .congruential import fit_counts
-from .errors import CheckpointError, DataError
+from .errors import DataError
+from .found import Found
 from .linear import FACES as FACES_MAX, berlekamp_massey  # the scan's dice are the ones searched here
 
 TWISTER = "MT19937 state recovery"
@@ -274,7 +275,7 @@ def recover(generator: str, layout: str, faces: int, throws: np.ndarray) -> np.n
 
 
 @dataclasses.dataclass
-class Twister:
+class Twister(Found):
     """The values are low + the throws that `layout` makes of the generator's outputs, with `faces` faces, as
     find_twister() checked them."""
 
@@ -284,11 +285,6 @@ class Twister:
     n_check: int  # throws predicted after the recovery in the search
     misses: int  # of which wrong
     generator: str = "mt19937"  # or "mt19937_64" (GENERATORS)
-
-    @property
-    def eps(self) -> float:
-        """P(a predicted value is wrong): add-one over the search's check, never 0."""
-        return (self.misses + 1) / (self.n_check + 2)
 
     @property
     def look(self) -> int:
@@ -362,18 +358,6 @@ class Twister:
             return f"{TWISTER}: the {k:,} values before index {idx} are not throws of {self._name}'s outputs"
         return (f"{TWISTER}: {self._name}, its state recovered from the {k:,} values before index {idx}, puts the "
                 f"value there at {predicted[k]}")
-
-    def to_dict(self) -> dict:
-        """Plain ints and strings, for checkpoints and JSON."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Twister:
-        """The inverse of to_dict."""
-        try:
-            return cls(**d)
-        except TypeError as e:
-            raise CheckpointError(f"not a Twister dict ({e}); pass the dict that Twister.to_dict() wrote") from e
 
 
 _recovered = recover  # the module function, under a name Twister.window's `recover` flag does not hide

@@ -23,7 +23,7 @@ import functools
 import numpy as np
 
 from .congruential import fit_counts
-from .errors import CheckpointError
+from .found import Found
 from .linear import FACES as FACES_MAX
 
 XORSHIFT = "xorshift128+ state recovery"
@@ -106,7 +106,7 @@ def recover(faces: int, throws: np.ndarray) -> tuple[int, int] | None:
 
 
 @dataclasses.dataclass
-class Xorshift:
+class Xorshift(Found):
     """The values are low + floor(faces y / 2^52) of V8's Math.random() values y, a cache refill starting at every
     file index that is `phase` modulo BLOCK, as find_xorshift() checked them."""
 
@@ -115,11 +115,6 @@ class Xorshift:
     phase: int
     n_check: int  # throws predicted after the recovery in the search
     misses: int  # of which wrong
-
-    @property
-    def eps(self) -> float:
-        """P(a predicted value is wrong): add-one over the search's check, never 0."""
-        return (self.misses + 1) / (self.n_check + 2)
 
     @property
     def look(self) -> int:
@@ -196,18 +191,6 @@ class Xorshift:
             return f"{XORSHIFT}: the {k:,} values before index {idx} are not throws of V8's Math.random()"
         return (f"{XORSHIFT}: V8's Math.random(), its state recovered from the values before index {idx}, puts the "
                 f"value there at {predicted[k]}")
-
-    def to_dict(self) -> dict:
-        """Plain ints, for checkpoints and JSON."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Xorshift:
-        """The inverse of to_dict."""
-        try:
-            return cls(**d)
-        except TypeError as e:
-            raise CheckpointError(f"not an Xorshift dict ({e}); pass the dict that Xorshift.to_dict() wrote") from e
 
 
 _recovered = recover  # the module function, under a name Xorshift.window's `recover` flag does not hide

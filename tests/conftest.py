@@ -1,8 +1,11 @@
-"""Shared fixtures: small generated streams written as .u16 files."""
+"""Shared fixtures: small generated streams written as .u16 files, and evaluation windows for predictor tests."""
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
+from seqlib.evaluate import Windows
 from seqlib.sources import generate, write_u16
 
 
@@ -11,6 +14,12 @@ def write_source(directory: Path, kind: str, n: int, seed: int = 0, **params):
     path = directory / f"{kind}_{seed}.u16"
     write_u16(path, values)
     return path, info
+
+
+def windows_for(values: np.ndarray, tokenizer, starts: np.ndarray, seq_len: int = 16, heads: int = 1) -> Windows:
+    """The evaluation windows at `starts` (file indices) of `values`, as evaluate builds them."""
+    raw = values[starts[:, None] + np.arange(seq_len + heads)]
+    return Windows(values, starts, raw, torch.from_numpy(tokenizer.encode(raw)), seq_len, heads, seq_len // 2)
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ import torch
 from seqlib.baselines import CongruentialPredictor
 from seqlib.congruential import CATALOGUE, Congruential, Lcg, find_congruential, fit_counts
 from seqlib.errors import CheckpointError, DataError
-from seqlib.evaluate import Windows
 from seqlib.sources import generate
 from seqlib.tokenize import fit_tokenizer
+
+from conftest import windows_for
 
 
 def lcg_outputs(a: int, c: int, m: int, n: int, out, seed: int = 20_261_202) -> np.ndarray:
@@ -303,11 +304,6 @@ def test_a_found_generator_survives_a_weights_only_checkpoint_and_refuses_a_fore
 
 def test_every_catalogued_generator_has_a_state_of_at_least_sixteen_bits():
     assert all(lcg.bits >= 16 and 0 < lcg.a < lcg.m for lcg in CATALOGUE)
-
-
-def windows_for(values: np.ndarray, tokenizer, starts: np.ndarray, seq_len: int = 16, heads: int = 1) -> Windows:
-    raw = values[starts[:, None] + np.arange(seq_len + heads)]
-    return Windows(values, starts, raw, torch.from_numpy(tokenizer.encode(raw)), seq_len, heads, seq_len // 2)
 
 
 @pytest.mark.parametrize("kind", ["bytes16", "bits16"])

@@ -15,7 +15,7 @@ from seqlib.tokenize import fit_tokenizer
 from seqlib import twister
 from seqlib.twister import N, Twister, find_twister, mt19937_64_outputs, recover
 
-from test_congruential import windows_for
+from conftest import windows_for
 
 
 def python_dice(layout: str, faces: int, low: int, n: int, seed: int = 20_261_202) -> np.ndarray:

@@ -8,9 +8,10 @@ import torch
 
 from seqlib.baselines import CongruentialPredictor
 from seqlib.congruential import find_congruential
-from seqlib.evaluate import Windows
 from seqlib.tokenize import fit_tokenizer
 from seqlib.uncatalogued import _multipliers, _value, find_uncatalogued
+
+from conftest import windows_for
 
 RNG = np.random.default_rng(20_261_208)
 
@@ -95,9 +96,7 @@ def test_the_predictor_gives_an_uncatalogued_generator_s_value_probability_one_m
     a, c = constants(48, seed=3)
     values = top_bits(a, c, 48, 16, 30_000)
     found, tokenizer = find_congruential(values[:20_000]), fit_tokenizer(values, "bytes16")
-    starts = np.array([20_000, 20_100, 25_000])  # a jump ahead, then a gap
-    raw = values[starts[:, None] + np.arange(17)]
-    windows = Windows(values, starts, raw, torch.from_numpy(tokenizer.encode(raw)), 16, 1, 8)
+    windows = windows_for(values, tokenizer, np.array([20_000, 20_100, 25_000]))  # a jump ahead, then a gap
     truth = torch.from_numpy(tokenizer.encode(windows.target_values))
     log_prob = CongruentialPredictor(found, tokenizer).predict(windows).log_prob(truth)
     eps = found.eps

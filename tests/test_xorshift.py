@@ -9,7 +9,7 @@ import torch
 
 from seqlib.baselines import LINEAR, XorshiftPredictor
 from seqlib.errors import CheckpointError
-from seqlib.evaluate import Windows, evaluate
+from seqlib.evaluate import evaluate
 from seqlib.linear import scan
 from seqlib.model import ModelConfig
 from seqlib.predict import format_prediction, predict
@@ -17,6 +17,8 @@ from seqlib.sources import write_u16
 from seqlib.tokenize import fit_tokenizer
 from seqlib.train import TrainConfig, train
 from seqlib.xorshift import XORSHIFT, Xorshift, _solve, find_xorshift
+
+from conftest import windows_for
 
 
 def v8_dice(n: int, faces: int = 6, low: int = 1, skip: int = 0, seed: int = 20_261_208) -> np.ndarray:
@@ -72,9 +74,8 @@ def test_elimination_solves_128_independent_equations_and_refuses_contradictions
 def test_the_predictor_gives_v8_s_throw_probability_one_minus_eps_after_a_jump_and_after_a_recovery():
     values = v8_dice(60_000, skip=5)
     found, tokenizer = find_xorshift(values[:40_000], scan(values[:40_000])), fit_tokenizer(values, "exact")
-    starts = np.array([41_000, 41_100, 59_000])  # a recovery, a jump ahead, a recovery past MAX_JUMP
-    raw = values[starts[:, None] + np.arange(17)]
-    windows = Windows(values, starts, raw, torch.from_numpy(tokenizer.encode(raw)), 16, 1, 8)
+    windows = windows_for(values, tokenizer, np.array([41_000, 41_100, 59_000]))  # recover, jump, recover past
+    # MAX_JUMP
     truth = torch.from_numpy(tokenizer.encode(windows.target_values))
     log_prob = XorshiftPredictor(found, tokenizer).predict(windows).log_prob(truth)
     eps = found.eps
