@@ -33,7 +33,7 @@ import numpy as np
 
 from .congruential import fit_counts
 from .errors import DataError
-from .found import Found
+from .found import Found, even_die
 from .linear import FACES as FACES_MAX, berlekamp_massey  # the scan's dice are the ones searched here
 
 TWISTER = "MT19937 state recovery"
@@ -285,6 +285,7 @@ class Twister(Found):
     n_check: int  # throws predicted after the recovery in the search
     misses: int  # of which wrong
     generator: str = "mt19937"  # or "mt19937_64" (GENERATORS)
+    predictor = TWISTER
 
     @property
     def look(self) -> int:
@@ -348,17 +349,6 @@ class Twister(Found):
                 f"recovered from {N:,} values and predicts every later one ({self.n_check - self.misses:,} of the "
                 f"{self.n_check:,} after a recovery in the training block)")
 
-    def next_text(self, values: np.ndarray, idx: int) -> str:
-        """What the generator predicts for the value at idx, from the values just before it, for `predict`."""
-        k = self.look
-        if idx < k:
-            return f"{TWISTER}: fewer than {k:,} values before index {idx}, nothing is predicted"
-        predicted, _, _ = self.window(np.asarray(values[idx - k:idx + 1], np.int64), idx - k, None)
-        if predicted[k] < 0:
-            return f"{TWISTER}: the {k:,} values before index {idx} are not throws of {self._name}'s outputs"
-        return (f"{TWISTER}: {self._name}, its state recovered from the {k:,} values before index {idx}, puts the "
-                f"value there at {predicted[k]}")
-
 
 _recovered = recover  # the module function, under a name Twister.window's `recover` flag does not hide
 
@@ -376,12 +366,10 @@ def find_twister(values: np.ndarray, scan=None) -> Twister | None:
     if scan is not None and not any(p.linear and p.L in (N, N + 1) for p in scan.planes):
         return None
     span = N + CHECK
-    v = np.asarray(values[:TRIES * span], np.int64)
-    if len(v) < span:
+    die = even_die(values, TRIES * span, span, FACES_MAX)
+    if die is None:
         return None
-    lo, d = int(v.min()), int(v.max() - v.min()) + 1
-    if d > FACES_MAX or d % 2 or d & (d - 1) == 0 or len(np.unique(v)) != d:
-        return None
+    v, lo, d = die
     layouts = [(g, layout) for g in GENERATORS for layout in LAYOUTS if STRIDE[layout] * GENERATORS[g].bits <= 64]
     for generator, layout in layouts:
         for start in range(0, len(v) - span + 1, span):

@@ -23,7 +23,7 @@ import functools
 import numpy as np
 
 from .congruential import fit_counts
-from .found import Found
+from .found import Found, even_die
 from .linear import FACES as FACES_MAX
 
 XORSHIFT = "xorshift128+ state recovery"
@@ -115,6 +115,7 @@ class Xorshift(Found):
     phase: int
     n_check: int  # throws predicted after the recovery in the search
     misses: int  # of which wrong
+    predictor, _name = XORSHIFT, "V8's Math.random()"
 
     @property
     def look(self) -> int:
@@ -181,17 +182,6 @@ class Xorshift(Found):
                 f"{BLOCKS * BLOCK} values and predicts every later one ({self.n_check - self.misses:,} of the "
                 f"{self.n_check:,} after a recovery in the training block)")
 
-    def next_text(self, values: np.ndarray, idx: int) -> str:
-        """What the generator predicts for the value at idx, from the values just before it, for `predict`."""
-        k = self.look
-        if idx < k:
-            return f"{XORSHIFT}: fewer than {k:,} values before index {idx}, nothing is predicted"
-        predicted, usable, _ = self.window(np.asarray(values[idx - k:idx + 1], np.int64), idx - k, None)
-        if usable > k or predicted[k] < 0:
-            return f"{XORSHIFT}: the {k:,} values before index {idx} are not throws of V8's Math.random()"
-        return (f"{XORSHIFT}: V8's Math.random(), its state recovered from the values before index {idx}, puts the "
-                f"value there at {predicted[k]}")
-
 
 _recovered = recover  # the module function, under a name Xorshift.window's `recover` flag does not hide
 
@@ -203,12 +193,10 @@ def find_xorshift(values: np.ndarray, scan=None, start: int = 0) -> Xorshift | N
     if scan is None or not any(p.linear and p.L == DEGREE for p in scan.planes):
         return None
     span = BLOCK + BLOCKS * BLOCK + CHECK
-    v = np.asarray(values[:TRIES * span], np.int64)
-    if len(v) < span:
+    die = even_die(values, TRIES * span, span, FACES_MAX)
+    if die is None:
         return None
-    lo, d = int(v.min()), int(v.max() - v.min()) + 1
-    if d > FACES_MAX or d % 2 or d & (d - 1) == 0 or len(np.unique(v)) != d:
-        return None
+    v, lo, d = die
     for at in range(0, len(v) - span + 1, span):
         for phase in range(BLOCK):
             found = Xorshift(d, lo, (start + at + phase) % BLOCK, 0, 0)

@@ -103,5 +103,5 @@ def test_a_v8_die_reads_as_v8_s_generator_in_the_verdict_and_in_predict(tmp_path
     assert v["explained_by"] == XORSHIFT and b[XORSHIFT]["heads"][0]["top1"] == 1.0
     assert v["text"].startswith("predictable, and the values are 1 + floor(6 y / 2^52) of the 52-bit values y of V8's "
                                 "Math.random()")
-    assert (f"xorshift128+ state recovery: V8's Math.random(), its state recovered from the values before index "
+    assert (f"xorshift128+ state recovery: V8's Math.random(), its state recovered from the 383 values before index "
             f"55000, puts the value there at {values[55_000]}") in format_prediction(predict(ckpt, path, 55_000))
