@@ -655,8 +655,8 @@ LAYOUTS = ((1, False), (2, False), (2, True), (4, False), (4, True))  # (values 
 
 
 def find_congruential(values: np.ndarray) -> Congruential | None:
-    """The first generator of CATALOGUE (at the first bit offset) whose recovered state predicts the block, or None
-    (see the module docstring). The values are taken one per state, or as the 16-bit halves (quarters) of 32-bit
+    """The first generator of CATALOGUE (at the first bit offset) whose recovered state predicts the block, else an
+    LCG whose constants the values give (seqlib.uncatalogued), or None (see the module docstring). The values are taken one per state, or as the 16-bit halves (quarters) of 32-bit
     (64-bit) outputs in either order, as a dump of wider outputs reads (LAYOUTS). Recovers from the block's first
     4 TRIES (CHECK + 100) values at most; a generator found there is counted over up to COUNT_CHUNKS chunks of CHECK
     outputs spread over the whole block."""

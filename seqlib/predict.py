@@ -95,8 +95,8 @@ def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, de
             format: str = "u16le") -> pd.DataFrame:
     """Load a checkpoint and a file, then `predict_at` one index; table.attrs["linear"] says what the training
     block's linear recurrences predict there (None when no bit plane is linear), table.attrs["lagged"] what a lagged
-    sum fitted on the values before the index does (None when there is none), table.attrs["congruential"] what a
-    published LCG found in the values before the index does (None when there is none), table.attrs["twister"] what
+    sum fitted on the values before the index does (None when there is none), table.attrs["congruential"] what an
+    LCG found in the values before the index does (None when there is none), table.attrs["twister"] what
     MT19937 behind the training block's die, its state recovered from the values before the index, does (None when the
     training block had none), table.attrs["xorshift"] the same for V8's Math.random()."""
     _check_topk(topk)
