@@ -6,7 +6,7 @@ simulations that are not generators.
 
 `python benchmarks/real_generators.py [--quick] [--write]`: per stream, a tiny model trained for one step (the verdict
 comes from evaluate, which needs a checkpoint; the model adds nothing after one step), then evaluate: the GF(2) scan
-of the training block, the lagged-sum, LCG and MT19937 searches, every baseline and the verdict, as the CLI's evaluate
+of the training block, the lagged-sum, LCG, MT19937 and xorshift-family searches, every baseline and the verdict, as the CLI's evaluate
 gives them. The table says what the ground truth is (from the generator's definition), what seqlib found, and
 whether both agree. About 20 s per stream.
 """
@@ -30,6 +30,7 @@ from seqlib.sources import write_u16
 from seqlib.train import TrainConfig, train
 
 LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, MT_VERDICT, V8_VERDICT = "linear", "lagged sum", "LCG", "MT19937", "V8"
+SCRAMBLED_VERDICT = "scrambled xorshift"
 SIMPLE, NONE = "simple statistics", "no structure found"
 
 
@@ -38,8 +39,8 @@ class Stream:
     name: str
     how: str
     make: Callable[[int, int], np.ndarray]  # (n, seed) -> values
-    expect: str  # LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, MT_VERDICT, V8_VERDICT, SIMPLE or NONE: what an honest
-    # verdict says
+    expect: str  # LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, MT_VERDICT, V8_VERDICT, SCRAMBLED_VERDICT, SIMPLE or
+    # NONE: what an honest verdict says
     truth: str  # the ground truth in words
     linear: dict[int, int | None] = field(default_factory=dict)  # plane -> its true L (None: finite, not derived)
     lagged: list[int] = field(default_factory=list)  # the lags of x_t = +-x_{t-a} +-x_{t-b} + small (mod 2^16)
@@ -47,6 +48,7 @@ class Stream:
     tokenizer: str = "auto"
     view: tuple[int, int] = (0, 1)  # the linear planes are those of (x - low) // div (a die's top bits)
     twister: str | None = None  # the layout of MT19937's outputs in the throws (twister.LAYOUTS); /64: MT19937-64
+    scrambled: str | None = None  # the scrambled generator (scrambled.GENERATORS) and its layout, "name order/width"
 
 
 def _lcg_planes(first: int, last: int, L: Callable[[int], int]) -> dict[int, int]:
@@ -164,13 +166,26 @@ STREAMS = [
            "every plane interleaves 8 lanes of L = 19,968 (the whole 156 x 128-bit state), L = 159,744",
            _lcg_planes(0, 15, lambda j: 159_744)),
     Stream("xoroshiro128+ (reference C), raw dump", "Blackman & Vigna's xoroshiro128+ (24, 16, 37), splitmix64(1) "
-           "seeding, fwrite of each 64-bit output", lambda n, s: R.cpp_raw(n, s, "xoroshiro128plus"), LINEAR_VERDICT,
-           "the + scrambler: bits 0-1 of each word's low 16-bit slice are linear (L = 128 and 8,256 in that lane of "
-           "every 4th value: 512 and 33,024), the other slices carry", {0: 512, 1: 33_024}),
+           "seeding, fwrite of each 64-bit output", lambda n, s: R.cpp_raw(n, s, "xoroshiro128plus"),
+           SCRAMBLED_VERDICT, "the + scrambler: bits 0-1 of each word's low 16-bit slice are linear (L = 128 and 8,256 "
+           "in that lane of every 4th value: 512 and 33,024), the other slices carry; bit 0 of 128 outputs fixes the "
+           "128-bit state", {0: 512, 1: 33_024}, scrambled="xoroshiro128+ le/64"),
+    Stream("xoroshiro128+ (reference C), (uint16_t) next()", "as above, fwrite of the low 16 bits of each output",
+           lambda n, s: R.cpp_raw(n, s, "xoroshiro128plus", low16=True), SCRAMBLED_VERDICT, "as above, one value per "
+           "output: bit 0 L = 128, bit 1 L = 8,256; bit 0 fixes the state", {0: 128, 1: 8_256},
+           scrambled="xoroshiro128+ le/16"),
+    Stream("xoroshiro128** (reference C), raw dump", "Blackman & Vigna's xoroshiro128**, splitmix64(1) seeding, "
+           "fwrite of each 64-bit output", lambda n, s: R.cpp_raw(n, s, "xoroshiro128starstar"), SCRAMBLED_VERDICT,
+           "rotl(5 s0, 7) x 9: no bit linear, but a whole output undoes to s0, and 3 of them fix the state",
+           scrambled="xoroshiro128** le/64"),
     Stream("xoshiro256+ (reference C), raw dump", "Blackman & Vigna's xoshiro256+, splitmix64(1) seeding, fwrite of "
-           "each 64-bit output", lambda n, s: R.cpp_raw(n, s, "xoshiro256plus"), LINEAR_VERDICT,
+           "each 64-bit output", lambda n, s: R.cpp_raw(n, s, "xoshiro256plus"), SCRAMBLED_VERDICT,
            "as xoroshiro128+ on a 256-bit state: bit 0 of the low slice L = 256, bit 1 (quadratic) 256 + 256 x 255 / 2 "
-           "= 32,896 in its lane (x 4: 1,024 and 131,584)", {0: 1_024, 1: 131_584}),
+           "= 32,896 in its lane (x 4: 1,024 and 131,584)", {0: 1_024, 1: 131_584}, scrambled="xoshiro256+ le/64"),
+    Stream("xoshiro256** (reference C), raw dump", "Blackman & Vigna's xoshiro256**, splitmix64(1) seeding, fwrite "
+           "of each 64-bit output", lambda n, s: R.cpp_raw(n, s, "xoshiro256starstar"), SCRAMBLED_VERDICT,
+           "rotl(5 s1, 7) x 9: no bit linear, but a whole output undoes to s1, and 5 of them fix the state",
+           scrambled="xoshiro256** le/64"),
     Stream("NumPy MT19937.random_raw() & 0xFFFF", "np.random.MT19937(1)", lambda n, s: R.numpy_raw("MT19937", n, s),
            LINEAR_VERDICT, "MT19937 low 16 bits: every plane L = 19,937", _lcg_planes(0, 15, lambda j: 19_937)),
     *[Stream(f"NumPy Generator({g}).integers(uint16)", f"np.random.Generator(np.random.{g}(1))",
@@ -246,13 +261,19 @@ def judge(stream: Stream, found: dict[int, int], lagged: dict | None, lcg: dict 
           ) -> tuple[bool, str]:
     """Does what seqlib found and said match the ground truth? (ok, why not)"""
     text = verdict["text"]
-    if (xorshift is not None) != (stream.expect == V8_VERDICT):
-        return False, f"V8's generator {'found' if xorshift else 'not found'}"
+    v8, scrambled = xorshift and "faces" in xorshift, xorshift and "generator" in xorshift
+    if bool(v8) != (stream.expect == V8_VERDICT):
+        return False, f"V8's generator {'found' if v8 else 'not found'}"
+    got = scrambled and f"{xorshift['generator']} {xorshift['order']}/{xorshift['width']}"
+    if got != stream.scrambled:
+        return False, f"scrambled generator {got or 'none'}, expected {stream.scrambled or 'none'}"
     layout = twister and f"{twister['layout']}{'/64' if twister['generator'] == 'mt19937_64' else ''}"
     if layout != stream.twister:
         return False, f"MT19937 layout {layout}, expected {stream.twister}"
     if stream.expect == V8_VERDICT and not (text.startswith("predictable") and "V8's Math.random()" in text):
         return False, "no V8 verdict"
+    if stream.expect == SCRAMBLED_VERDICT and not (text.startswith("predictable") and "a scrambled xorshift" in text):
+        return False, "no scrambled-generator verdict"
     if stream.expect == MT_VERDICT and not (text.startswith("predictable") and "Mersenne Twister MT19937" in text):
         return False, "no MT19937 verdict"
     if found and view != stream.view:
@@ -318,7 +339,9 @@ def run(stream: Stream, n: int, tmp: Path, max_samples: int, seed: int = 1) -> d
         + (f" in {lcg['stride']} values" if lcg.get("stride", 1) > 1 else "")
         + (f" mod {lcg['faces']}" if lcg.get("faces") else "") if lcg else "none",
         "MT19937 found": f"{twister['generator']}, {twister['layout']}" if twister else "none",
-        "V8 found": f"d{xorshift['faces']}, refills at {xorshift['phase']} mod 64" if xorshift else "none",
+        "xorshift family found": "none" if not xorshift else f"V8, d{xorshift['faces']}, refills at "
+        f"{xorshift['phase']} mod 64" if "faces" in xorshift else f"{xorshift['generator']}, {xorshift['order']} "
+        f"{xorshift['width']}-bit, phase {xorshift['phase']}",
         "best other predictor": v["best_baseline"],
         "verdict": v["text"], "right": met(ok) + (f" ({why})" if why else ""),
         "s": round(time.perf_counter() - started, 1), "generate s": round(made, 1),
@@ -339,10 +362,11 @@ def main(quick: bool, write: bool, only: str | None = None) -> None:
     missed = sum(row["right"].startswith("**missed") for row in rows)
     report_if(write, f"Real generators ({'quick' if quick else 'full'})", rows, [
         f"{n:,} values per stream (seed 1); a tiny model (d_model 32, 1 layer) trained for 1 step, then evaluate on "
-        f"up to {max_samples:,} held-out positions: the GF(2) scan, the lagged-sum, LCG and MT19937 searches of the "
-        f"training block, the baselines and the verdict as the CLI gives them. right: the linear planes (and L where "
-        f"the ground truth gives it), the lags of the lagged sum, the LCG and its bits, the layout of MT19937 behind a "
-        f"die, and the kind of verdict match the ground truth. {len(rows) - missed} of {len(rows)} right."])
+        f"up to {max_samples:,} held-out positions: the GF(2) scan, the lagged-sum, LCG, MT19937 and xorshift-family "
+        f"searches of the training block, the baselines and the verdict as the CLI gives them. right: the linear "
+        f"planes (and L where the ground truth gives it), the lags of the lagged sum, the LCG and its bits, the layout "
+        f"of MT19937 behind a die, V8's die or the scrambled generator and its layout, and the kind of verdict match "
+        f"the ground truth. {len(rows) - missed} of {len(rows)} right."])
 
 
 if __name__ == "__main__":

@@ -108,80 +108,78 @@ CPP_RAW = r"""
 #include <ext/random>
 #include <random>
 #include <cstdint>
-template <class G> void dump(long words, G g) {  // each output as it lies in memory: little-endian on x86
-  for (long i = 0; i < words; i++) {
+template <class G> void dump(long words, G g, size_t bytes) {  // the low `bytes` bytes of each output, as they lie
+  for (long i = 0; i < words; i++) {                              // in memory: little-endian on x86
     auto x = g();
-    fwrite(&x, sizeof x, 1, stdout);
+    fwrite(&x, bytes ? bytes : sizeof x, 1, stdout);
   }
 }
-struct Xoroshiro128Plus {  // Blackman & Vigna's reference xoroshiro128+ (2018: a, b, c = 24, 16, 37)
+static uint64_t splitmix64(uint64_t& seed) {  // how the authors advise seeding their generators
+  uint64_t z = (seed += 0x9e3779b97f4a7c15);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
+  return z ^ (z >> 31);
+}
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+struct Xoroshiro128 {  // Blackman & Vigna's reference xoroshiro128+ and xoroshiro128** (2018: a, b, c = 24, 16, 37)
   uint64_t s[2];
-  explicit Xoroshiro128Plus(uint64_t seed) {  // seeded by splitmix64, as its authors advise
-    for (auto& w : s) {
-      uint64_t z = (seed += 0x9e3779b97f4a7c15);
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
-      w = z ^ (z >> 31);
-    }
-  }
-  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  bool star;
+  Xoroshiro128(uint64_t seed, bool star) : star(star) { for (auto& w : s) w = splitmix64(seed); }
   uint64_t operator()() {
     const uint64_t s0 = s[0];
     uint64_t s1 = s[1];
-    const uint64_t result = s0 + s1;
+    const uint64_t result = star ? rotl(s0 * 5, 7) * 9 : s0 + s1;
     s1 ^= s0;
     s[0] = rotl(s0, 24) ^ s1 ^ (s1 << 16);
     s[1] = rotl(s1, 37);
     return result;
   }
 };
-struct Xoshiro256Plus {  // Blackman & Vigna's reference xoshiro256+
+struct Xoshiro256 {  // Blackman & Vigna's reference xoshiro256+ and xoshiro256**
   uint64_t s[4];
-  explicit Xoshiro256Plus(uint64_t seed) {
-    for (auto& w : s) {
-      uint64_t z = (seed += 0x9e3779b97f4a7c15);
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
-      w = z ^ (z >> 31);
-    }
-  }
+  bool star;
+  Xoshiro256(uint64_t seed, bool star) : star(star) { for (auto& w : s) w = splitmix64(seed); }
   uint64_t operator()() {
-    const uint64_t result = s[0] + s[3];
+    const uint64_t result = star ? rotl(s[1] * 5, 7) * 9 : s[0] + s[3];
     const uint64_t t = s[1] << 17;
     s[2] ^= s[0];
     s[3] ^= s[1];
     s[1] ^= s[2];
     s[0] ^= s[3];
     s[2] ^= t;
-    s[3] = (s[3] << 45) | (s[3] >> 19);
+    s[3] = rotl(s[3], 45);
     return result;
   }
 };
-int main(int argc, char** argv) {  // words seed mt19937_64|sfmt19937|xoroshiro128plus|xoshiro256plus
+int main(int argc, char** argv) {  // words seed generator [bytes of each output]
   long words = atol(argv[1]);
   unsigned long seed = strtoul(argv[2], 0, 10);
-  if (!strcmp(argv[3], "mt19937_64")) dump(words, std::mt19937_64(seed));
-  else if (!strcmp(argv[3], "xoroshiro128plus")) dump(words, Xoroshiro128Plus(seed));
-  else if (!strcmp(argv[3], "xoshiro256plus")) dump(words, Xoshiro256Plus(seed));
-  else dump(words, __gnu_cxx::sfmt19937(seed));  // libstdc++'s SIMD-oriented Mersenne Twister, 32-bit outputs
+  size_t bytes = argc > 4 ? atol(argv[4]) : 0;
+  const char* g = argv[3];
+  if (!strcmp(g, "mt19937_64")) dump(words, std::mt19937_64(seed), bytes);
+  else if (!strcmp(g, "xoroshiro128plus")) dump(words, Xoroshiro128(seed, false), bytes);
+  else if (!strcmp(g, "xoroshiro128starstar")) dump(words, Xoroshiro128(seed, true), bytes);
+  else if (!strcmp(g, "xoshiro256plus")) dump(words, Xoshiro256(seed, false), bytes);
+  else if (!strcmp(g, "xoshiro256starstar")) dump(words, Xoshiro256(seed, true), bytes);
+  else dump(words, __gnu_cxx::sfmt19937(seed), bytes);  // libstdc++'s SIMD-oriented Mersenne Twister, 32-bit outputs
 }
 """
 
 
-def cpp_raw(n: int, seed: int, generator: str) -> np.ndarray:
-    """n 16-bit values of a raw dump (fwrite of each output) of std::mt19937_64(seed), libstdc++'s
-    __gnu_cxx::sfmt19937(seed) or the reference xoroshiro128+ / xoshiro256+ (seeded by splitmix64), compiled with
-    the machine's g++. OSError where no g++ is installed."""
+def cpp_raw(n: int, seed: int, generator: str, low16: bool = False) -> np.ndarray:
+    """n 16-bit values of a raw dump (fwrite of each output, or with low16 of its low 16 bits) of
+    std::mt19937_64(seed), libstdc++'s __gnu_cxx::sfmt19937(seed) or the reference xoroshiro128+ / ** and
+    xoshiro256+ / ** (seeded by splitmix64), compiled with the machine's g++. OSError where no g++ is installed."""
     if shutil.which("g++") is None:
         raise FileNotFoundError("g++ not found: install a C++ compiler for the C++ streams")
-    exe = Path(tempfile.gettempdir()) / "seqlib-bench-cpp-raw-3"
+    exe = Path(tempfile.gettempdir()) / "seqlib-bench-cpp-raw-4"
     if not exe.exists():
         src = exe.with_suffix(".cpp")
         src.write_text(CPP_RAW)
         subprocess.run(["g++", "-O2", "-o", str(exe), str(src)], check=True)
-    per_word = 2 if generator == "sfmt19937" else 4
-    out = subprocess.run([str(exe), str(-(-n // per_word)), str(seed), generator], check=True,
-                         capture_output=True).stdout
+    per_word = 1 if low16 else 2 if generator == "sfmt19937" else 4
+    out = subprocess.run([str(exe), str(-(-n // per_word)), str(seed), generator, *(["2"] if low16 else [])],
+                         check=True, capture_output=True).stdout
     return np.frombuffer(out, "<u2")[:n].astype(np.int64)
 
 

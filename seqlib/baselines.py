@@ -588,11 +588,15 @@ class TwisterPredictor(CongruentialPredictor):
 
 
 class XorshiftPredictor(CongruentialPredictor):
-    """An Xorshift (V8's Math.random() behind a die, found in the training block) as a predictor: as
-    CongruentialPredictor, with the state recovered from 4 refills of the generator's cache before a window, or
-    stepped ahead from the last window that fitted and recovered again where that fails (Xorshift.window)."""
+    """What find_xorshift found in the training block (V8's Math.random() behind a die, a scrambled generator's
+    outputs) as a predictor: as CongruentialPredictor, with the state recovered from the values before a window (4
+    refills of V8's cache; a scrambled generator's outputs), or stepped ahead from the last window that fitted and
+    recovered again where that fails (Xorshift.window, Scrambled.window). Named after the generator found (`name`:
+    the same in every segment)."""
 
-    name = XORSHIFT
+    def __init__(self, found, tokenizer, name: str | None = None):
+        super().__init__(found, tokenizer)
+        self.name = name or (XORSHIFT if found is None else found.predictor)
 
 
 def baseline_predictors(train_values: np.ndarray, tokenizer, heads_ahead: int = 1, orders: tuple[int, ...] = (1, 2, 3),

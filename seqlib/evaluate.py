@@ -28,7 +28,7 @@ from .prediction import Prediction
 from .runs import write_summary
 from .train import amp_dtype
 from .twister import NONE_FOUND as TWISTER_NONE, TWISTER, Twister, find_twister
-from .xorshift import NONE_FOUND as XORSHIFT_NONE, XORSHIFT, Xorshift, find_xorshift
+from .xorshift import NONE_FOUND as XORSHIFT_NONE, find_xorshift, xorshift_from_dict
 
 FIT_MAX = 20_000_000  # values of the training block the baselines are fitted on (its end)
 MAX_UNSEEN = 0.01  # share of scored values the tokenizer never saw above which evaluation refuses
@@ -169,12 +169,12 @@ def _linear_scan(state: dict, fit_values: np.ndarray, fit_start: int, training_f
     return scan(fit_values, alpha=alpha, start=fit_start)
 
 
-def _searched(state: dict, key: str, search, kind, fit_values: np.ndarray, training_file: bool):
-    """What `search` finds in the block the baselines are fitted on (the lagged sum, the published LCG, MT19937): the
-    checkpoint's for the training block (it was searched at training; older checkpoints have none), else a new
-    search."""
+def _searched(state: dict, key: str, search, load, fit_values: np.ndarray, training_file: bool):
+    """What `search` finds in the block the baselines are fitted on (the lagged sum, the LCG, MT19937, the
+    xorshift-family generator): the checkpoint's for the training block (it was searched at training, `load` reads
+    it; older checkpoints have none), else a new search."""
     if training_file and key in state:
-        return None if state[key] is None else kind.from_dict(state[key])
+        return None if state[key] is None else load(state[key])
     return search(fit_values)
 
 
@@ -212,20 +212,21 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     scans = [_linear_scan(state, stream.values[seg.fit_start:seg.fit_end], seg.fit_start, len(segments) == 1, alpha)
              for seg in segments]
     any_linear = any(found.linear_planes for found in scans)  # then every segment has the predictor (maybe empty)
-    sums = [_searched(state, "lagged", find_lagged_sum, LaggedSum, stream.values[seg.fit_start:seg.fit_end],
-                      len(segments) == 1) for seg in segments]
+    sums = [_searched(state, "lagged", find_lagged_sum, LaggedSum.from_dict,
+                      stream.values[seg.fit_start:seg.fit_end], len(segments) == 1) for seg in segments]
     with_sum = tokenizer.kind in LOSSLESS and any(s is not None for s in sums)  # uniform in a segment without one
-    lcgs = [_searched(state, "congruential", find_congruential, Congruential,
+    lcgs = [_searched(state, "congruential", find_congruential, Congruential.from_dict,
                       stream.values[seg.fit_start:seg.fit_end], len(segments) == 1) for seg in segments]
     with_lcg = tokenizer.kind in LOSSLESS and any(g is not None for g in lcgs)
-    twisters = [_searched(state, "twister", lambda v, found=found: find_twister(v, found), Twister,
+    twisters = [_searched(state, "twister", lambda v, found=found: find_twister(v, found), Twister.from_dict,
                           stream.values[seg.fit_start:seg.fit_end], len(segments) == 1)
                 for seg, found in zip(segments, scans)]
     with_twister = tokenizer.kind in LOSSLESS and any(t is not None for t in twisters)
     xorshifts = [_searched(state, "xorshift", lambda v, found=found, seg=seg: find_xorshift(v, found, seg.fit_start),
-                           Xorshift, stream.values[seg.fit_start:seg.fit_end], len(segments) == 1)
+                           xorshift_from_dict, stream.values[seg.fit_start:seg.fit_end], len(segments) == 1)
                  for seg, found in zip(segments, scans)]
-    with_xorshift = tokenizer.kind in LOSSLESS and any(x is not None for x in xorshifts)
+    xorshift_names = [x.predictor for x in xorshifts if x is not None]  # one generator: one name in every segment
+    with_xorshift = tokenizer.kind in LOSSLESS and bool(xorshift_names)
     bar = tqdm(total=sum(len(s.starts) for s in segments), desc="evaluate", unit="window", disable=not progress)
     for seg, found, lagged, lcg, twister, xorshift in zip(segments, scans, sums, lcgs, twisters, xorshifts):
         fit_values = np.asarray(stream.values[seg.fit_start:seg.fit_end])
@@ -237,7 +238,7 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
                                                                       if any_linear else [])]
         predictors += [CongruentialPredictor(lcg, tokenizer)] if with_lcg else []
         predictors += [TwisterPredictor(twister, tokenizer)] if with_twister else []
-        predictors += [XorshiftPredictor(xorshift, tokenizer)] if with_xorshift else []
+        predictors += [XorshiftPredictor(xorshift, tokenizer, xorshift_names[0])] if with_xorshift else []
         for i in range(0, len(seg.starts), batch):
             starts = seg.starts[i:i + batch]
             raw = gather(stream.values, starts, seq_len + heads)
@@ -286,7 +287,7 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     found = {LINEAR: linear.describe()} if linear.linear_planes else {}
     found |= {LCG: lcg.describe()} if lcg is not None else {}
     found |= {TWISTER: twister.describe()} if twister is not None else {}
-    found |= {XORSHIFT: xorshift.describe()} if xorshift is not None else {}
+    found |= {xorshift.predictor: xorshift.describe()} if xorshift is not None else {}
     found |= {LAGGED: lagged.describe()} if lagged is not None else {}
     found |= {LAGGED_LINEAR: lagged.describe(linear)} if lagged and linear.linear_planes else {}
     n_distinct = int(distinct.sum())

@@ -21,7 +21,7 @@ from .congruential import find_congruential
 from .lagged import FIT, MAX_LAG, find_lagged_sum
 from .linear import LinearScan
 from .twister import Twister
-from .xorshift import Xorshift
+from .xorshift import xorshift_from_dict
 from .values import BYTE, N_VALUES
 
 
@@ -98,7 +98,8 @@ def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, de
     sum fitted on the values before the index does (None when there is none), table.attrs["congruential"] what an
     LCG found in the values before the index does (None when there is none), table.attrs["twister"] what
     MT19937 behind the training block's die, its state recovered from the values before the index, does (None when the
-    training block had none), table.attrs["xorshift"] the same for V8's Math.random()."""
+    training block had none), table.attrs["xorshift"] the same for the xorshift-family generator it had (V8's
+    Math.random() behind a die, a scrambled generator's outputs)."""
     _check_topk(topk)
     model, tokenizer, state = load_model(ckpt, pick_device(device))
     values = U16Stream(u16_path, format=format).values
@@ -112,7 +113,8 @@ def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, de
     table.attrs["congruential"] = None if lcg is None else lcg.next_text(values, idx)
     twister = Twister.from_dict(state["twister"]) if state.get("twister") and tokenizer.kind in LOSSLESS else None
     table.attrs["twister"] = None if twister is None else twister.next_text(values, idx)
-    xorshift = Xorshift.from_dict(state["xorshift"]) if state.get("xorshift") and tokenizer.kind in LOSSLESS else None
+    xorshift = (xorshift_from_dict(state["xorshift"]) if state.get("xorshift") and tokenizer.kind in LOSSLESS
+                else None)
     table.attrs["xorshift"] = None if xorshift is None else xorshift.next_text(values, idx)
     return table
 

@@ -44,8 +44,8 @@ def linear_lines(result: dict) -> list[str]:
         lines.append(f"LCG search (published generators, on the training block): {result['congruential']['text']}")
     if "twister" in result:  # nor an MT19937 search before it
         lines.append(f"MT19937 search (on the training block): {result['twister']['text']}")
-    if "xorshift" in result:  # nor a V8 Math.random() search before it
-        lines.append(f"V8 Math.random() search (on the training block): {result['xorshift']['text']}")
+    if "xorshift" in result:  # nor an xorshift-family search before it
+        lines.append(f"xorshift-family search (on the training block): {result['xorshift']['text']}")
     return [*lines, ""]
 
 

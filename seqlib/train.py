@@ -23,7 +23,7 @@ from .errors import ConfigError, SeqlibError
 from .formats import FORMATS
 from .congruential import Congruential, find_congruential
 from .twister import Twister, find_twister
-from .xorshift import Xorshift, find_xorshift
+from .xorshift import find_xorshift, xorshift_from_dict
 from .lagged import LaggedSum, find_lagged_sum
 from .linear import LinearScan, scan
 from .lock import RunLock
@@ -211,13 +211,14 @@ class Trainer:
         self._build_data_split(model_cfg or ModelConfig(), resumed)
         train_values = self.stream.values[self.split.train_start:self.split.train_end]
         self.linear = self._scan(train_values, self.split.train_start, resumed)
-        self.lagged = self._searched("lagged", find_lagged_sum, LaggedSum, "lagged-sum search", train_values, resumed)
-        self.congruential = self._searched("congruential", find_congruential, Congruential, "LCG search", train_values,
-                                           resumed)
-        self.twister = self._searched("twister", lambda v: find_twister(v, self.linear), Twister, "MT19937 search",
-                                      train_values, resumed)
+        self.lagged = self._searched("lagged", find_lagged_sum, LaggedSum.from_dict, "lagged-sum search",
+                                     train_values, resumed)
+        self.congruential = self._searched("congruential", find_congruential, Congruential.from_dict, "LCG search",
+                                           train_values, resumed)
+        self.twister = self._searched("twister", lambda v: find_twister(v, self.linear), Twister.from_dict,
+                                      "MT19937 search", train_values, resumed)
         self.xorshift = self._searched("xorshift", lambda v: find_xorshift(v, self.linear, self.split.train_start),
-                                       Xorshift, "V8 Math.random() search", train_values, resumed)
+                                       xorshift_from_dict, "xorshift-family search", train_values, resumed)
         self.tokenizer = tokenizer or fit_tokenizer(train_values, cfg.tokenizer, cfg.num_bins, cfg.max_vocab,
                                                     seed=cfg.seed, linear=self.linear)
         self.model_cfg = replace(model_cfg or ModelConfig(), vocab_size=self.tokenizer.vocab_size,
@@ -275,11 +276,12 @@ class Trainer:
             print(f"linear scan of the training block: {found.describe()}")
         return found
 
-    def _searched(self, key: str, search, kind, what: str, train_values, resumed: dict | None):
+    def _searched(self, key: str, search, load, what: str, train_values, resumed: dict | None):
         """What `search` finds in the training block (None: nothing), kept in the checkpoint under `key` for evaluate:
-        the lagged sum, the published LCG, MT19937; the checkpoint's when resuming."""
+        the lagged sum, the LCG, MT19937, the xorshift-family generator; the checkpoint's (read by `load`) when
+        resuming."""
         if resumed is not None and key in resumed:
-            return None if resumed[key] is None else kind.from_dict(resumed[key])
+            return None if resumed[key] is None else load(resumed[key])
         found = search(train_values)
         if found is not None and self.is_main:
             print(f"{what} of the training block: {found.describe()}")

@@ -10,10 +10,13 @@ is 1. Yet that bit fixes the state: BLOCKS blocks of throws give 256 equations i
 of s0 at each step, a known linear form of the state at the block's start), and Gaussian elimination solves them;
 the state then predicts every later throw.
 
-find_xorshift() tries every place of the cache's blocks in the file (BLOCK of them) and keeps the first whose state
+find_v8() tries every place of the cache's blocks in the file (BLOCK of them) and keeps the first whose state
 predicts the next CHECK throws with at most MAX_MISS misses (random throws match 1 in d each): a selection rule, which
 the verdict's held-out test then checks like any other predictor's. It runs only where the GF(2) scan found a plane
 of degree 8,192, so other streams pay nothing.
+
+find_xorshift() is the search for the xorshift family that training and evaluation run: find_v8(), then the outputs
+of the scrambled generators (xoshiro, xoroshiro, xorshift+ and xorshift*: seqlib.scrambled).
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import numpy as np
 from .congruential import fit_counts
 from .found import Found, even_die
 from .linear import FACES as FACES_MAX
+from .scrambled import NONE_FOUND as SCRAMBLED_NONE, Scrambled, find_scrambled, solve
 
 XORSHIFT = "xorshift128+ state recovery"
 BLOCK = 64  # V8's cache of values, handed out last first
@@ -37,7 +41,7 @@ MAX_JUMP = 1 << 14  # throws a state is stepped ahead to the next window (furthe
 TRIES = 2  # places in the block where the search recovers
 MASK = (1 << 64) - 1
 NONE_FOUND = ("the values are not a die's throws of V8's Math.random() (xorshift128+, a cache of 64 handed out last "
-              "first, floor(d y / 2^52) for an even d)")
+              "first, floor(d y / 2^52) for an even d), and " + SCRAMBLED_NONE[len("the values are "):])
 
 
 def step(s0: int, s1: int) -> tuple[int, int]:
@@ -72,28 +76,6 @@ def _forms() -> tuple[int, ...]:
     return tuple(forms)
 
 
-def _solve(forms: list[int], bits: list[int]) -> int | None:
-    """The 128-bit x with <form, x> = bit for every equation (Gaussian elimination over GF(2)), or None where they
-    contradict each other or leave x open."""
-    pivots: dict[int, tuple[int, int]] = {}  # leading bit -> (form, bit) reduced
-    for form, bit in zip(forms, bits):
-        for lead, (f, b) in pivots.items():
-            if form >> lead & 1:
-                form, bit = form ^ f, bit ^ b
-        if form == 0:
-            if bit:
-                return None
-            continue
-        lead = form.bit_length() - 1
-        for other, (f, b) in list(pivots.items()):  # keep every pivot's column clear in the others
-            if f >> lead & 1:
-                pivots[other] = (f ^ form, b ^ bit)
-        pivots[lead] = (form, bit)
-    if len(pivots) < 128:
-        return None
-    return sum(b << lead for lead, (f, b) in pivots.items())
-
-
 def recover(faces: int, throws: np.ndarray) -> tuple[int, int] | None:
     """The state at the start of a cache refill whose throws t (0..faces-1, BLOCKS * BLOCK of them from the first
     one the refill hands out) these are, from their top bits (t >= faces / 2), or None."""
@@ -101,7 +83,7 @@ def recover(faces: int, throws: np.ndarray) -> tuple[int, int] | None:
     if len(t) < BLOCKS * BLOCK:
         return None
     top = (t >= faces // 2).astype(int).reshape(BLOCKS, BLOCK)[:, ::-1].reshape(-1)  # in the order of the steps
-    x = _solve(list(_forms()), top.tolist())
+    x = solve(_forms(), top.tolist(), 128)
     return None if x is None else (x & MASK, x >> 64)
 
 
@@ -186,7 +168,18 @@ class Xorshift(Found):
 _recovered = recover  # the module function, under a name Xorshift.window's `recover` flag does not hide
 
 
-def find_xorshift(values: np.ndarray, scan=None, start: int = 0) -> Xorshift | None:
+def find_xorshift(values: np.ndarray, scan=None, start: int = 0) -> Xorshift | Scrambled | None:
+    """An xorshift-family generator in the values (file index `start` on), or None: V8's Math.random() behind a die
+    (find_v8), else the outputs of a scrambled generator (scrambled.find_scrambled)."""
+    return find_v8(values, scan, start) or find_scrambled(values, start)
+
+
+def xorshift_from_dict(d: dict) -> Xorshift | Scrambled:
+    """What find_xorshift found, from the dict its to_dict() wrote (a Scrambled's names its generator)."""
+    return (Scrambled if "generator" in d else Xorshift).from_dict(d)
+
+
+def find_v8(values: np.ndarray, scan=None, start: int = 0) -> Xorshift | None:
     """V8's Math.random() behind a die in the values (file index `start` on), or None (see the module docstring):
     only where the GF(2) scan (linear.LinearScan) found a plane of degree DEGREE, and the values form a complete
     alphabet lo..lo + d - 1 of an even d <= FACES_MAX that is not a power of two."""

@@ -16,7 +16,7 @@ from seqlib.predict import format_prediction, predict
 from seqlib.sources import write_u16
 from seqlib.tokenize import fit_tokenizer
 from seqlib.train import TrainConfig, train
-from seqlib.xorshift import XORSHIFT, Xorshift, _solve, find_xorshift
+from seqlib.xorshift import XORSHIFT, Xorshift, find_v8, find_xorshift
 
 from conftest import windows_for
 
@@ -53,22 +53,13 @@ def test_a_v8_die_is_found_at_its_cache_s_place_in_the_file_and_predicted_exactl
 def test_the_search_needs_a_plane_of_degree_8192_and_an_even_die_that_is_not_a_power_of_two():
     v8 = v8_dice(40_000)
     fair = np.random.default_rng(1).integers(1, 7, 40_000)
-    assert find_xorshift(fair, scan(fair)) is None  # no plane of degree 8,192
-    assert find_xorshift(fair, scan(v8)) is None  # past the gate, no state predicts a fair die
-    assert find_xorshift(v8) is None  # no scan: not searched
+    assert find_v8(fair, scan(fair)) is None  # no plane of degree 8,192
+    assert find_v8(fair, scan(v8)) is None  # past the gate, no state predicts a fair die
+    assert find_v8(v8) is None  # no scan: not searched
     d5 = v8_dice(40_000, faces=5, low=0)
-    assert find_xorshift(d5, scan(v8)) is None  # an odd die: no bit of the state is a bit of its throws
+    assert find_v8(d5, scan(v8)) is None  # an odd die: no bit of the state is a bit of its throws
     d8 = v8_dice(40_000, faces=8, low=0)
-    assert find_xorshift(d8, scan(d8)) is None  # 8 faces are 3 linear planes, which the scan predicts whole
-
-
-def test_elimination_solves_128_independent_equations_and_refuses_contradictions_and_too_few():
-    x = 0x0123456789ABCDEF_FEDCBA9876543210
-    forms = [1 << i for i in range(128)] + [0b11]  # the unit forms, and one that repeats bits 0 and 1
-    bits = [x >> i & 1 for i in range(128)]
-    assert _solve(forms, bits + [(x & 1) ^ (x >> 1 & 1)]) == x
-    assert _solve(forms, bits + [1 ^ (x & 1) ^ (x >> 1 & 1)]) is None  # the last equation contradicts the others
-    assert _solve(forms[1:128], bits[1:]) is None  # 127 equations leave bit 0 open
+    assert find_v8(d8, scan(d8)) is None  # 8 faces are 3 linear planes, which the scan predicts whole
 
 
 def test_the_predictor_gives_v8_s_throw_probability_one_minus_eps_after_a_jump_and_after_a_recovery():
