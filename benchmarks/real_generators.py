@@ -6,8 +6,8 @@ simulations that are not generators.
 
 `python benchmarks/real_generators.py [--quick] [--write]`: per stream, a tiny model trained for one step (the verdict
 comes from evaluate, which needs a checkpoint; the model adds nothing after one step), then evaluate: the GF(2) scan
-of the training block, the lagged-sum, LCG, MT19937 and xorshift-family searches, every baseline and the verdict, as the CLI's evaluate
-gives them. The table says what the ground truth is (from the generator's definition), what seqlib found, and
+of the training block, the lagged-sum, LCG, MT19937 and xorshift-family searches, every baseline and the verdict, as
+the CLI's evaluate gives them. The table says what the ground truth is (from the generator's definition), what seqlib found, and
 whether both agree. About 20 s per stream.
 """
 from __future__ import annotations
@@ -178,6 +178,14 @@ STREAMS = [
            "fwrite of each 64-bit output", lambda n, s: R.cpp_raw(n, s, "xoroshiro128starstar"), SCRAMBLED_VERDICT,
            "rotl(5 s0, 7) x 9: no bit linear, but a whole output undoes to s0, and 3 of them fix the state",
            scrambled="xoroshiro128** le/64"),
+    Stream("xoroshiro128+ (reference C), next() % 6 + 1 (a die)", "as above, 1 + out % 6 of each 64-bit output",
+           lambda n, s: R.cpp_raw_dice(n, s, "xoroshiro128plus", 6, 64), SCRAMBLED_VERDICT, "the die's parity is the "
+           "complement of bit 0 of the output (L = 129), and bit 0 of 144 throws fixes the state", {0: 129},
+           scrambled="xoroshiro128+ mod/64"),
+    Stream("Marsaglia xor128, next() % 6 + 1 (a die)", "Marsaglia's xor128 in C (splitmix64(1) seeding), 1 + out % 6",
+           lambda n, s: R.cpp_raw_dice(n, s, "xor128", 6, 32), SCRAMBLED_VERDICT, "the die's parity is the complement "
+           "of bit 0 of the output (L = 129), and bit 0 of 144 throws fixes the state", {0: 129},
+           scrambled="xorshift128 mod/32"),
     Stream("xoshiro256+ (reference C), raw dump", "Blackman & Vigna's xoshiro256+, splitmix64(1) seeding, fwrite of "
            "each 64-bit output", lambda n, s: R.cpp_raw(n, s, "xoshiro256plus"), SCRAMBLED_VERDICT,
            "as xoroshiro128+ on a 256-bit state: bit 0 of the low slice L = 256, bit 1 (quadratic) 256 + 256 x 255 / 2 "
@@ -261,10 +269,11 @@ def judge(stream: Stream, found: dict[int, int], lagged: dict | None, lcg: dict 
           ) -> tuple[bool, str]:
     """Does what seqlib found and said match the ground truth? (ok, why not)"""
     text = verdict["text"]
-    v8, scrambled = xorshift and "faces" in xorshift, xorshift and "generator" in xorshift
+    scrambled = bool(xorshift) and "generator" in xorshift  # else V8's die
+    v8 = bool(xorshift) and not scrambled
     if bool(v8) != (stream.expect == V8_VERDICT):
         return False, f"V8's generator {'found' if v8 else 'not found'}"
-    got = scrambled and f"{xorshift['generator']} {xorshift['order']}/{xorshift['width']}"
+    got = f"{xorshift['generator']} {xorshift['order']}/{xorshift['width']}" if scrambled else None
     if got != stream.scrambled:
         return False, f"scrambled generator {got or 'none'}, expected {stream.scrambled or 'none'}"
     layout = twister and f"{twister['layout']}{'/64' if twister['generator'] == 'mt19937_64' else ''}"
@@ -272,7 +281,8 @@ def judge(stream: Stream, found: dict[int, int], lagged: dict | None, lcg: dict 
         return False, f"MT19937 layout {layout}, expected {stream.twister}"
     if stream.expect == V8_VERDICT and not (text.startswith("predictable") and "V8's Math.random()" in text):
         return False, "no V8 verdict"
-    if stream.expect == SCRAMBLED_VERDICT and not (text.startswith("predictable") and "a scrambled xorshift" in text):
+    if stream.expect == SCRAMBLED_VERDICT and not (text.startswith("predictable")
+                                                   and "xorshift-family generator" in text):
         return False, "no scrambled-generator verdict"
     if stream.expect == MT_VERDICT and not (text.startswith("predictable") and "Mersenne Twister MT19937" in text):
         return False, "no MT19937 verdict"
@@ -340,8 +350,9 @@ def run(stream: Stream, n: int, tmp: Path, max_samples: int, seed: int = 1) -> d
         + (f" mod {lcg['faces']}" if lcg.get("faces") else "") if lcg else "none",
         "MT19937 found": f"{twister['generator']}, {twister['layout']}" if twister else "none",
         "xorshift family found": "none" if not xorshift else f"V8, d{xorshift['faces']}, refills at "
-        f"{xorshift['phase']} mod 64" if "faces" in xorshift else f"{xorshift['generator']}, {xorshift['order']} "
-        f"{xorshift['width']}-bit, phase {xorshift['phase']}",
+        f"{xorshift['phase']} mod 64" if "generator" not in xorshift else f"{xorshift['generator']}, "
+        f"{xorshift['order']} {xorshift['width']}-bit" + (f" d{xorshift['faces']}" if xorshift.get("faces") else
+                                                          f", phase {xorshift['phase']}"),
         "best other predictor": v["best_baseline"],
         "verdict": v["text"], "right": met(ok) + (f" ({why})" if why else ""),
         "s": round(time.perf_counter() - started, 1), "generate s": round(made, 1),

@@ -151,6 +151,18 @@ struct Xoshiro256 {  // Blackman & Vigna's reference xoshiro256+ and xoshiro256*
     return result;
   }
 };
+struct Xor128 {  // Marsaglia's xor128 (Xorshift RNGs, 2003), 32-bit outputs
+  uint32_t x, y, z, w;
+  explicit Xor128(uint64_t seed) {
+    uint64_t a = splitmix64(seed), b = splitmix64(seed);
+    x = a, y = a >> 32, z = b, w = (b >> 32) | 1;
+  }
+  uint32_t operator()() {
+    uint32_t t = x ^ (x << 11);
+    x = y, y = z, z = w;
+    return w = w ^ (w >> 19) ^ (t ^ (t >> 8));
+  }
+};
 int main(int argc, char** argv) {  // words seed generator [bytes of each output]
   long words = atol(argv[1]);
   unsigned long seed = strtoul(argv[2], 0, 10);
@@ -161,6 +173,7 @@ int main(int argc, char** argv) {  // words seed generator [bytes of each output
   else if (!strcmp(g, "xoroshiro128starstar")) dump(words, Xoroshiro128(seed, true), bytes);
   else if (!strcmp(g, "xoshiro256plus")) dump(words, Xoshiro256(seed, false), bytes);
   else if (!strcmp(g, "xoshiro256starstar")) dump(words, Xoshiro256(seed, true), bytes);
+  else if (!strcmp(g, "xor128")) dump(words, Xor128(seed), bytes);
   else dump(words, __gnu_cxx::sfmt19937(seed), bytes);  // libstdc++'s SIMD-oriented Mersenne Twister, 32-bit outputs
 }
 """
@@ -168,19 +181,27 @@ int main(int argc, char** argv) {  // words seed generator [bytes of each output
 
 def cpp_raw(n: int, seed: int, generator: str, low16: bool = False) -> np.ndarray:
     """n 16-bit values of a raw dump (fwrite of each output, or with low16 of its low 16 bits) of
-    std::mt19937_64(seed), libstdc++'s __gnu_cxx::sfmt19937(seed) or the reference xoroshiro128+ / ** and
-    xoshiro256+ / ** (seeded by splitmix64), compiled with the machine's g++. OSError where no g++ is installed."""
+    std::mt19937_64(seed), libstdc++'s __gnu_cxx::sfmt19937(seed), the reference xoroshiro128+ / ** and
+    xoshiro256+ / ** or Marsaglia's xor128 (seeded by splitmix64), compiled with the machine's g++. OSError where
+    no g++ is installed."""
     if shutil.which("g++") is None:
         raise FileNotFoundError("g++ not found: install a C++ compiler for the C++ streams")
-    exe = Path(tempfile.gettempdir()) / "seqlib-bench-cpp-raw-4"
+    exe = Path(tempfile.gettempdir()) / "seqlib-bench-cpp-raw-5"
     if not exe.exists():
         src = exe.with_suffix(".cpp")
         src.write_text(CPP_RAW)
         subprocess.run(["g++", "-O2", "-o", str(exe), str(src)], check=True)
-    per_word = 1 if low16 else 2 if generator == "sfmt19937" else 4
+    per_word = 1 if low16 else 2 if generator in ("sfmt19937", "xor128") else 4
     out = subprocess.run([str(exe), str(-(-n // per_word)), str(seed), generator, *(["2"] if low16 else [])],
                          check=True, capture_output=True).stdout
     return np.frombuffer(out, "<u2")[:n].astype(np.int64)
+
+
+def cpp_raw_dice(n: int, seed: int, generator: str, faces: int, bits: int) -> np.ndarray:
+    """1 + out % faces of n outputs of a cpp_raw generator with `bits`-bit outputs (a C program's next() % 6 + 1)."""
+    v = cpp_raw(n * bits // 16, seed, generator).astype(np.uint64).reshape(n, bits // 16)
+    words = np.bitwise_or.reduce(v << (np.uint64(16) * np.arange(bits // 16, dtype=np.uint64)), axis=1)
+    return (words % np.uint64(faces)).astype(np.int64) + 1
 
 
 def glibc_lrand48_dice(n: int, seed: int) -> np.ndarray:

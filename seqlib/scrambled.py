@@ -1,26 +1,31 @@
 """Scrambled xorshift-family generators: the whole state of xoshiro, xoroshiro, xorshift+ and xorshift* from the
-outputs a program wrote.
+outputs a program wrote, or from a die it threw with them (Marsaglia's xorshift too).
 
-These generators step a state of 64 to 1,024 bits by a map that is linear over GF(2), then scramble one or two state
+These generators step a state of 32 to 1,024 bits by a map that is linear over GF(2), then scramble one or two state
 words into each output: with "+" (out = a + b) only bit 0 of an output stays linear, and with "*" or "**"
-(out = rotl(w m1, r) m2, m1 and m2 odd) none does. The GF(2) scan predicts that bit 0; the other bits of each output
-stay unpredicted there. Yet either kind of output fixes the state:
+(out = rotl(w m1, r) m2, m1 and m2 odd) none does but bit 0 where r = 0. The GF(2) scan predicts that bit 0; the
+other bits of each output stay unpredicted there. Yet either kind of output fixes the state:
 
-- "+": bit 0 of a + b is bit 0 of a ^ b, a known linear form of the state at the first output. That bit's linear
-  complexity is the state's size n, so n consecutive outputs give n independent equations, which Gaussian
-  elimination solves. Only bit 0 is read: the low 16 bits of each output (`next() & 0xFFFF`) are enough.
-- "*" and "**": an output written whole is undone to w (the odd factors are invertible modulo 2^bits, the rotation
-  too), so each gives all the bits of one state word: n / bits + 1 outputs fix the state.
+- bit 0: of a + b it is bit 0 of a ^ b, of w m1 (m1 odd) bit 0 of w: a known linear form of the state at the first
+  output. That bit's linear complexity is the state's size n, so n consecutive outputs give n independent equations,
+  which Gaussian elimination solves. Only bit 0 is read: the low 16 bits of each output (`next() & 0xFFFF`) are
+  enough, and so is a die `next() % d` of an even d, whose parity is the output's.
+- whole outputs: a "*" or "**" output written whole is undone to w (the odd factors are invertible modulo 2^bits,
+  the rotation too), so each gives all the bits of one state word: n / bits + 1 outputs fix the state.
+- the top bit: a die scaled from an unscrambled output, floor(d out / 2^bits), shows its top bit (t >= d / 2), a
+  linear form for Marsaglia's xorshift32, xorshift64 and xorshift128 (whose outputs the scan predicts whole).
 
 The state then predicts every later output, so every bit of every value. find_scrambled() reads the values in each
-LAYOUT (the low 16, 32 or 64 bits of each output, written in either byte order, from any value of the file), runs
-Berlekamp–Massey on the bit each kind of scrambler exposes, and tries each generator (GENERATORS) whose state size is
-that linear complexity; it keeps the first whose recovered state predicts the next CHECK values with at most MAX_MISS
-misses (random values match 1 in 65,536 each): a selection rule, which the verdict's held-out test then checks like
-any other predictor's. On a random stream no bit passes Berlekamp–Massey, so it costs a few milliseconds.
+layout (WORDS: the low 16, 32 or 64 bits of each output, written in either byte order, from any value of the file;
+DICE: a complete alphabet of an even number of faces, thrown as either die), runs Berlekamp–Massey on the bit each
+layout exposes, and tries each generator (GENERATORS) whose state size is that linear complexity; it keeps the first
+whose recovered state predicts the next CHECK values with at most MAX_MISS misses (a random value matches 1 in
+65,536, a random throw 1 in d): a selection rule, which the verdict's held-out test then checks like any other
+predictor's. On a random stream no bit passes Berlekamp–Massey, so it costs tens of milliseconds.
 
 The "++" scrambler (xoshiro256++, Julia's default and Rust's SmallRng) is not searched: no bit of it is linear and
-one output does not give a state word. Nor are outputs of which a program kept only the high bits (`next() >> 48`).
+one output does not give a state word. Nor are outputs of which a program kept only the high bits (`next() >> 48`),
+nor dice thrown with rejection or from a scrambled output's top bits.
 """
 from __future__ import annotations
 
@@ -32,15 +37,16 @@ import numpy as np
 
 from .congruential import fit_counts
 from .found import Found
-from .linear import LockstepBM
+from .linear import FACES as FACES_MAX, LockstepBM
 
 CHECK, MAX_MISS = 2_000, 20  # values after a recovery that a generator must predict, and the misses it may make there
 VERIFY = 16  # outputs after a recovery's that its state must predict before the predictor uses it
 COUNT_MAX = 1 << 18  # values after the recovery over which a found generator's misses are counted
 MAX_JUMP = 1 << 16  # values a state is stepped ahead to the next window (further: a recovery is cheaper)
-MARGIN = 16  # outputs a "+" recovery reads beyond the state's bits, against a rank deficit
+MARGIN = 16  # outputs a one-bit recovery reads beyond the state's bits, against a rank deficit
 NONE_FOUND = ("the values are not the outputs of a scrambled xorshift-family generator seqlib knows (xoshiro, "
-              "xoroshiro, xorshift+ and xorshift*, their low 16, 32 or 64 bits in either byte order; "
+              "xoroshiro, xorshift+ and xorshift*, their low 16, 32 or 64 bits in either byte order), nor a die "
+              "thrown from them or from Marsaglia's xorshift (next() % d, floor(d next() / 2^bits); "
               "seqlib.scrambled.GENERATORS)")
 
 
@@ -95,6 +101,24 @@ def _xorshift128(a: int, b: int, c: int) -> Callable:
     return step
 
 
+def _marsaglia(a: int, b: int, c: int) -> Callable:
+    # Marsaglia's xorshift32 and xorshift64: x ^= x << a, x ^= x >> b, x ^= x << c; the output is x after the step
+    # in his code, before it here (as for xorshift128+).
+    def step(s: tuple, bits: int) -> tuple:
+        x = s[0]
+        x ^= _shl(x, a, bits)
+        x ^= _shr(x, b, bits)
+        return (x ^ _shl(x, c, bits),)
+    return step
+
+
+def _xor128(s: tuple, bits: int) -> tuple:
+    # Marsaglia's xor128 (x, y, z, w) -> (y, z, w, w ^ (w >> 19) ^ t ^ (t >> 8)), t = x ^ (x << 11); output w.
+    x, y, z, w = s
+    t = x ^ _shl(x, 11, bits)
+    return y, z, w, w ^ _shr(w, 19, bits) ^ t ^ _shr(t, 8, bits)
+
+
 def _xorshift64(a: int, b: int, c: int) -> Callable:
     def step(s: tuple, bits: int) -> tuple:
         x = s[0]
@@ -113,8 +137,8 @@ def _xorshift1024(s: tuple, bits: int) -> tuple:
 
 @dataclasses.dataclass(frozen=True)
 class Generator:
-    """A linear step on `words` state words of `bits` bits, and its scrambler: "+" adds the two words `taps`, "*"
-    makes rotl(w m1, rot) m2 of the one word w = state[taps[0]], before the step."""
+    """A linear step on `words` state words of `bits` bits, and its scrambler, before the step: "+" adds the two
+    words `taps`, "*" makes rotl(w m1, rot) m2 of the one word w = state[taps[0]], "=" outputs w as it is."""
 
     name: str
     bits: int
@@ -132,10 +156,18 @@ class Generator:
         """Bits of state."""
         return self.bits * self.words
 
-    @property
-    def outputs(self) -> int:
+    def observes(self, order: str) -> str | None:
+        """Which linear bits of each output a layout shows: "bit0", "word" (the whole w, from a whole "*" output),
+        "top" (the top bit) or None."""
+        if order in ("le", "be"):  # Marsaglia's outputs are linear whole: the scan's
+            return {"+": "bit0", "*": "word"}.get(self.scrambler)
+        if order == "mod":  # bit 0 survives an odd factor
+            return "bit0" if self.scrambler != "*" or not self.rot else None
+        return "top" if self.scrambler == "=" else None
+
+    def outputs(self, observe: str) -> int:
         """Outputs a recovery reads."""
-        return self.n + MARGIN if self.scrambler == "+" else self.words + 1
+        return self.words + 1 if observe == "word" else self.n + MARGIN
 
     def scramble(self, s: tuple) -> int:
         mask = (1 << self.bits) - 1
@@ -185,11 +217,16 @@ GENERATORS = {g.name: g for g in (
     Generator("xoshiro128+", 32, 4, _xoshiro(9, 11), "+", (0, 3), f"{VIGNA}, for floating point"),
     Generator("xoroshiro64**", 32, 2, _xoroshiro(26, 9, 13), "*", (0,), VIGNA, m1=0x9E3779BB, rot=5, m2=5),
     Generator("xoroshiro64*", 32, 2, _xoroshiro(26, 9, 13), "*", (0,), VIGNA, m1=0x9E3779BB),
+    Generator("xorshift32", 32, 1, _marsaglia(13, 17, 5), "=", (0,), "Marsaglia's xorshift32 (13, 17, 5)"),
+    Generator("xorshift64", 64, 1, _marsaglia(13, 7, 17), "=", (0,), "Marsaglia's xorshift64 (13, 7, 17)"),
+    Generator("xorshift128", 32, 4, _xor128, "=", (3,), "Marsaglia's xor128 (Unity's Random is an xorshift128)"),
 )}
 
-# How the values hold each output: its low `width` bits, written as width / 16 values in a byte order ("le": the
-# low 16 bits first, as a little-endian dump reads; "be": a big-endian write, each value byte-swapped).
-LAYOUTS = [(order, width) for width in (64, 32, 16) for order in ("le", "be")]
+# How the values hold each output. WORDS: its low `width` bits as width / 16 values, "le" (the low 16 bits first, as
+# a little-endian dump reads) or "be" (a big-endian write: each value byte-swapped). DICE: low + t for d faces (d even),
+# t = out mod d ("mod": C's next() % d) or floor(d out / 2^bits) ("scaled").
+WORDS = [(order, width) for width in (64, 32, 16) for order in ("le", "be")]
+DICE = ("mod", "scaled")
 
 
 def _swap(v: np.ndarray) -> np.ndarray:
@@ -205,35 +242,19 @@ def _words(values: np.ndarray, order: str, width: int) -> np.ndarray:
     return np.bitwise_or.reduce(v << (np.uint64(16) * np.arange(lanes, dtype=np.uint64)), axis=1)
 
 
-def _values(words: np.ndarray, order: str, width: int) -> np.ndarray:
-    """The values (int64) that the layout writes for the outputs (uint64): the inverse of _words."""
-    lanes = width // 16
-    v = (words[:, None] >> (np.uint64(16) * np.arange(lanes, dtype=np.uint64))) & np.uint64(0xFFFF)
-    if order == "be":
-        v = _swap(v)[:, ::-1]
-    return v.reshape(-1).astype(np.int64)
-
-
-def _observed(gen: Generator, words: np.ndarray) -> np.ndarray:
-    """The linear bits the outputs show, as 0/1 per output and equation: bit 0 for "+", the whole word w for "*"."""
-    if gen.scrambler == "+":
-        return (words & np.uint64(1)).astype(np.uint8)[:, None]
-    w = gen.unscramble(words)
-    return ((w[:, None] >> np.arange(gen.bits, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
-
-
 @functools.cache
-def _forms(name: str) -> tuple[int, ...]:
+def _forms(name: str, observe: str) -> tuple[int, ...]:
     """The equations' linear forms over the state at the first output (bit j * bits + i: word j's bit i), in the
-    order of _observed's bits: per output, bit 0 of a ^ b for "+", every bit of w for "*"."""
+    order of Scrambled._seen's bits: per output, bit 0 of the output, every bit of w, or the output's top bit."""
     gen = GENERATORS[name]
     s = tuple(_Forms(1 << (j * gen.bits + i) for i in range(gen.bits)) for j in range(gen.words))
     forms: list[int] = []
-    for _ in range(gen.outputs):
-        if gen.scrambler == "+":
-            forms.append(s[gen.taps[0]][0] ^ s[gen.taps[1]][0])
-        else:
+    for _ in range(gen.outputs(observe)):
+        if observe == "word":
             forms += s[gen.taps[0]]
+        else:
+            bit = 0 if observe == "bit0" else gen.bits - 1  # bit 0 of a + b is bit 0 of a ^ b
+            forms.append(s[gen.taps[0]][bit] ^ (s[gen.taps[1]][bit] if gen.scrambler == "+" else 0))
         s = gen.step(s, gen.bits)
     return tuple(forms)
 
@@ -260,12 +281,13 @@ def solve(forms: list[int] | tuple[int, ...], bits: list[int], n: int) -> int | 
     return sum(b << lead for lead, (f, b) in pivots.items())
 
 
-def recover(name: str, words: np.ndarray) -> tuple | None:
-    """The state before the first of these outputs (their low bits, uint64: gen.outputs of them), or None."""
+def recover(name: str, observe: str, seen: np.ndarray) -> tuple | None:
+    """The state before the first of the outputs that show these linear bits (Scrambled._seen: a row per output,
+    gen.outputs(observe) rows), or None."""
     gen = GENERATORS[name]
-    if len(words) < gen.outputs:
+    if len(seen) < gen.outputs(observe):
         return None
-    x = solve(_forms(name), _observed(gen, words[:gen.outputs]).reshape(-1).tolist(), gen.n)
+    x = solve(_forms(name, observe), seen[:gen.outputs(observe)].reshape(-1).tolist(), gen.n)
     if x is None:
         return None
     mask = (1 << gen.bits) - 1
@@ -274,15 +296,18 @@ def recover(name: str, words: np.ndarray) -> tuple | None:
 
 @dataclasses.dataclass
 class Scrambled(Found):
-    """The values are the low `width` bits of the generator's outputs, written in byte order `order` from every file
-    index that is `phase` modulo width / 16, as find_scrambled() checked them."""
+    """The values are the generator's outputs as `order` holds them (WORDS: their low `width` bits, an output's first
+    value at every file index that is `phase` modulo width / 16; DICE: low + a throw with `faces` faces), as
+    find_scrambled() checked them."""
 
     generator: str  # a key of GENERATORS
     order: str
-    width: int
+    width: int  # bits of each output the values hold (a die's: all of them)
     phase: int
     n_check: int  # values predicted after the recovery in the search
     misses: int  # of which wrong
+    faces: int = 0  # a die's, else 0
+    low: int = 0
 
     @property
     def predictor(self) -> str:
@@ -295,18 +320,46 @@ class Scrambled(Found):
     @property
     def lanes(self) -> int:
         """Values per output."""
-        return self.width // 16
+        return 1 if self.faces else self.width // 16
+
+    @property
+    def _observe(self) -> str:
+        return GENERATORS[self.generator].observes(self.order)
 
     @property
     def look(self) -> int:
         """Values a recovery may read: up to lanes - 1 before the first whole output, the outputs for the state,
         VERIFY more that it must predict."""
-        return self.lanes - 1 + (GENERATORS[self.generator].outputs + VERIFY) * self.lanes
+        return self.lanes - 1 + (GENERATORS[self.generator].outputs(self._observe) + VERIFY) * self.lanes
 
     @property
     def deep(self) -> bool:
-        """A recovery takes milliseconds: the predictor recovers wherever stepping ahead fails."""
+        """A recovery takes milliseconds (0.3 s for xorshift1024*): the predictor recovers wherever stepping ahead
+        fails."""
         return False
+
+    def _seen(self, raw: np.ndarray) -> np.ndarray:
+        """The linear bits (0/1, a row per output) that values from an output's first one show."""
+        if self.faces:
+            t = np.asarray(raw, np.int64) - self.low
+            return (t & 1 if self.order == "mod" else t >= self.faces // 2).astype(np.uint8)[:, None]
+        gen, words = GENERATORS[self.generator], _words(raw, self.order, self.width)
+        if self._observe == "bit0":
+            return (words & np.uint64(1)).astype(np.uint8)[:, None]
+        w = gen.unscramble(words)
+        return ((w[:, None] >> np.arange(gen.bits, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
+
+    def _values(self, outs: np.ndarray) -> np.ndarray:
+        """The values (int64) that the layout makes of the outputs (uint64)."""
+        if self.faces:
+            if self.order == "mod":
+                return (outs % np.uint64(self.faces)).astype(np.int64) + self.low
+            bits = GENERATORS[self.generator].bits  # d out may pass 2^64: Python's ints
+            return np.array([(int(x) * self.faces) >> bits for x in outs], np.int64) + self.low
+        v = (outs[:, None] >> (np.uint64(16) * np.arange(self.lanes, dtype=np.uint64))) & np.uint64(0xFFFF)
+        if self.order == "be":
+            v = _swap(v)[:, ::-1]
+        return v.reshape(-1).astype(np.int64)
 
     def window(self, raw: np.ndarray, start: int, last: tuple[int, tuple] | None, recover: bool = True
                ) -> tuple[np.ndarray, int, tuple[int, tuple] | None]:
@@ -326,10 +379,10 @@ class Scrambled(Found):
             if (predicted[:look] == raw[:look]).all():
                 return predicted, look, (first, state)
         whole = first if first == start else first + lanes  # the first output whose values all lie in the window
-        used = gen.outputs * lanes
-        if recover and n > look:
-            state = _recovered(self.generator, _words(raw[whole - start:whole - start + used], self.order,
-                                                      self.width))
+        used = gen.outputs(self._observe) * lanes
+        t = np.asarray(raw[whole - start:whole - start + used], np.int64) - self.low
+        if recover and n > look and (not self.faces or (t.min() >= 0 and t.max() < self.faces)):
+            state = _recovered(self.generator, self._observe, self._seen(raw[whole - start:whole - start + used]))
             if state is not None:
                 predicted = self._placed(state, whole - start, n)
                 verify = slice(whole - start + used, look)
@@ -339,9 +392,8 @@ class Scrambled(Found):
 
     def _placed(self, state: tuple, offset: int, n: int) -> np.ndarray:
         """n predictions from the output that starts `offset` values into them (offset > -lanes): -1 before it."""
-        lanes = self.lanes
-        words, _ = GENERATORS[self.generator].run(state, -(-(n - offset) // lanes))
-        values = _values(words, self.order, self.width)
+        outs, _ = GENERATORS[self.generator].run(state, -(-(n - offset) // self.lanes))
+        values = self._values(outs)
         predicted = np.full(n, -1, np.int64)
         predicted[max(offset, 0):] = values[max(-offset, 0):max(-offset, 0) + n - max(offset, 0)]
         return predicted
@@ -349,14 +401,25 @@ class Scrambled(Found):
     def describe(self) -> str:
         """One line for the verdict."""
         gen = GENERATORS[self.generator]
-        if self.width == 16:
-            how = f"the low 16 bits of the {gen.bits}-bit outputs"
+        low = f"{self.low} + " if self.low else ""
+        if self.faces:
+            d = self.faces
+            how = f"{low}out mod {d}" if self.order == "mod" else f"{low}floor({d} out / 2^{gen.bits})"
+            how += f" of the {gen.bits}-bit outputs out"
+            hint = f"{gen.hint}; " + (f"a C program's next() % {d}" if self.order == "mod" else
+                                      f"next() * {d} >> {gen.bits}, or next() / 2^{gen.bits} * {d}")
         else:
-            whole = "written whole" if self.width == gen.bits else f"their low {self.width} bits written"
-            how = f"the {gen.bits}-bit outputs, {whole} as {self.lanes} 16-bit values each"
-        how += ", byte-swapped (a big-endian write)" if self.order == "be" else ""
-        return (f"the values are {how}, of {gen.name}, a scrambled xorshift-family generator (hint: {gen.hint}): its "
-                f"state is recovered from {gen.outputs * self.lanes:,} values and predicts every later one "
+            if self.width == 16:
+                how = f"the low 16 bits of the {gen.bits}-bit outputs"
+            else:
+                whole = "written whole" if self.width == gen.bits else f"their low {self.width} bits written"
+                how = f"the {gen.bits}-bit outputs, {whole} as {self.lanes} 16-bit values each"
+            how += ", byte-swapped (a big-endian write)" if self.order == "be" else ""
+            hint = gen.hint
+        kind = "an unscrambled" if gen.scrambler == "=" else "a scrambled"
+        of = " of" if self.faces else ", of"  # "the outputs out of ...", "the 64-bit outputs, written whole ..., of"
+        return (f"the values are {how}{of} {gen.name}, {kind} xorshift-family generator (hint: {hint}): its state is "
+                f"recovered from {gen.outputs(self._observe) * self.lanes:,} values and predicts every later one "
                 f"({self.n_check - self.misses:,} of the {self.n_check:,} after a recovery in the training block)")
 
 
@@ -365,34 +428,48 @@ _recovered = recover  # the module function, under a name Scrambled.window's `re
 BM_OUTPUTS = 2 * max(g.n for g in GENERATORS.values()) + 64  # outputs Berlekamp–Massey reads of each candidate bit
 
 
+def _die(values: np.ndarray) -> tuple[int, int] | None:
+    """(lo, d) where the values form the complete alphabet lo..lo + d - 1 of an even d, 4 <= d <= FACES_MAX."""
+    v = np.asarray(values, np.int64)
+    lo, d = int(v.min()), int(v.max() - v.min()) + 1
+    if d % 2 or not 4 <= d <= FACES_MAX or len(np.unique(v)) != d:
+        return None
+    return lo, d
+
+
 def find_scrambled(values: np.ndarray, start: int = 0) -> Scrambled | None:
-    """The first generator and layout in which the values (file index `start` on) are a scrambled generator's
-    outputs, or None (see the module docstring)."""
-    candidates = []  # (generator names, layout, phase, the bit Berlekamp-Massey reads)
-    for order, width in LAYOUTS:
-        for phase in range(width // 16):
-            words = _words(np.asarray(values[phase:phase + BM_OUTPUTS * width // 16]), order, width)
-            if len(words) < BM_OUTPUTS:
-                continue
-            by_bit: dict[tuple, list[str]] = {}  # generators that read the same bit: "+" all, "*" by scrambler
-            for name, g in GENERATORS.items():
-                if g.bits >= width and (g.scrambler == "+" or g.bits == width):
-                    key = ("+",) if g.scrambler == "+" else (g.bits, g.m1, g.rot, g.m2)
-                    by_bit.setdefault(key, []).append(name)
-            for names in by_bit.values():
-                candidates.append((names, order, width, phase, _observed(GENERATORS[names[0]], words)[:, 0]))
+    """The first generator and layout in which the values (file index `start` on) are its outputs or its throws, or
+    None (see the module docstring)."""
+    head = np.asarray(values[:BM_OUTPUTS * 4 + 3], np.int64)  # 64-bit words from any of their 4 values
+    layouts = [(order, width, 0, 0) for order, width in WORDS]
+    die = _die(head[:BM_OUTPUTS]) if len(head) >= BM_OUTPUTS else None
+    layouts += [(order, 0, *die) for order in DICE] if die else []
+    candidates = []  # (generators that read the same bit, a Scrambled of the first, the bit Berlekamp–Massey reads)
+    for order, width, lo, d in layouts:
+        lanes = width // 16 or 1
+        groups: dict[tuple, list[str]] = {}  # "bit0" and "top" the same for all, "word" by scrambler
+        for name, g in GENERATORS.items():
+            observe = g.observes(order)
+            if observe and (d or g.bits >= width and (observe == "bit0" or g.bits == width)):
+                groups.setdefault((observe, g.bits, g.m1, g.rot, g.m2) if observe == "word" else (observe,),
+                                  []).append(name)
+        for names in groups.values():
+            for phase in range(lanes):
+                found = Scrambled(names[0], order, width or GENERATORS[names[0]].bits, phase, 0, 0, d, lo)
+                bits = found._seen(head[phase:phase + BM_OUTPUTS * lanes])[:, 0]
+                if len(bits) == BM_OUTPUTS:
+                    candidates.append((names, found, bits))
     if not candidates:
         return None
-    caps = np.array([max(GENERATORS[g].n for g in c[0]) for c in candidates])
-    bm = LockstepBM(len(candidates), max_complexity=caps)
-    bm.feed(np.stack([c[4] for c in candidates]))
-    for (names, order, width, phase, _), L in zip(candidates, bm.L.tolist()):
+    bm = LockstepBM(len(candidates), max_complexity=np.array([max(GENERATORS[g].n for g in c[0]) for c in candidates]))
+    bm.feed(np.stack([c[2] for c in candidates]))
+    for (names, first, _), L in zip(candidates, bm.L.tolist()):
         for name in names:
             if GENERATORS[name].n != L:
                 continue
-            found = Scrambled(name, order, width, (start + phase) % (width // 16), 0, 0)
-            span = found.look + CHECK
-            v = np.asarray(values[:span], np.int64)
+            width = first.width if not first.faces else GENERATORS[name].bits
+            found = dataclasses.replace(first, generator=name, width=width, phase=(start + first.phase) % first.lanes)
+            v = np.asarray(values[:found.look + CHECK], np.int64)
             predicted, usable, _ = found.window(v, start, None)
             if usable < len(v) and int((predicted[usable:] != v[usable:]).sum()) <= MAX_MISS:
                 return _counted(found, values, start)

@@ -1,5 +1,6 @@
 """Scrambled xorshift-family generators: each one as its reference C code makes it; its whole state from dumps of its
-outputs in every layout, at any value of the file; nothing found in values they did not make; the predictor's exact
+outputs in every layout, at any value of the file, and from dice thrown with them; nothing found in values they did
+not make; the predictor's exact
 probabilities across a jump, a recovery and a reseed; the verdict and predict naming the generator."""
 import itertools
 import math
@@ -82,6 +83,24 @@ def xorshift1024star(s, multiplier):
         yield (s[p] * multiplier) & M64
 
 
+def marsaglia(x, bits, a, b, c):
+    m = (1 << bits) - 1
+    while True:
+        x ^= (x << a) & m
+        x ^= x >> b
+        x ^= (x << c) & m
+        yield x
+
+
+def xor128(s):
+    x, y, z, w = s
+    while True:
+        t = x ^ ((x << 11) & M32)
+        x, y, z = y, z, w
+        w = w ^ (w >> 19) ^ (t ^ (t >> 8))
+        yield w
+
+
 def star64(s0, s1):
     return (_rotl((s0 * 5) & M64, 7, 64) * 9) & M64
 
@@ -103,7 +122,11 @@ REFERENCES = {
     "xoroshiro64**": lambda s: xoroshiro(s, lambda a, b: (_rotl((a * 0x9E3779BB) & M32, 5, 32) * 5) & M32, 32, 26, 9,
                                          13),
     "xoroshiro64*": lambda s: xoroshiro(s, lambda a, b: (a * 0x9E3779BB) & M32, 32, 26, 9, 13),
+    "xorshift32": lambda s: marsaglia(s[0], 32, 13, 17, 5),
+    "xorshift64": lambda s: marsaglia(s[0], 64, 13, 7, 17),
+    "xorshift128": xor128,
 }
+AFTER_THE_STEP = ("xorshift128+", "xorshift64*", "xorshift1024*", "xorshift32", "xorshift64", "xorshift128")
 
 
 def seed_words(name: str, seed: int) -> list[int]:
@@ -132,7 +155,7 @@ def test_the_catalogue_and_the_references_name_the_same_generators():
 def test_each_generator_makes_the_outputs_of_its_reference_code(name):
     gen = GENERATORS[name]
     state = tuple(seed_words(name, 7))
-    if name.startswith(("xorshift128+", "xorshift64*", "xorshift1024*")):
+    if name.startswith(AFTER_THE_STEP):
         state = gen.step(state, gen.bits)  # their reference code outputs after the step, seqlib before it
     made, _ = gen.run(state, 3_000)
     assert np.array_equal(made, outputs(name, 3_000))
@@ -153,6 +176,26 @@ def test_a_dump_is_found_in_its_layout_at_any_value_of_the_file_and_predicted_ex
     assert found.describe().startswith("the values are ") and f"of {name}, a scrambled" in found.describe()
 
 
+def throws(words: np.ndarray, faces: int, low: int, order: str, bits: int) -> np.ndarray:
+    """low + out % faces, or low + floor(faces out / 2^bits), of each output."""
+    if order == "mod":
+        return np.array([int(w) % faces for w in words], np.int64) + low
+    return np.array([(int(w) * faces) >> bits for w in words], np.int64) + low
+
+
+@pytest.mark.parametrize("name, order, faces, low", [
+    ("xoroshiro128+", "mod", 6, 1), ("xorshift64*", "mod", 20, 1), ("xoshiro128+", "mod", 8, 0),
+    ("xorshift32", "scaled", 6, 1), ("xorshift128", "mod", 6, 0), ("xorshift64", "scaled", 100, 0)])
+def test_a_die_thrown_from_a_generator_is_found_and_predicted_exactly(name, order, faces, low):
+    bits = GENERATORS[name].bits
+    values = throws(outputs(name, 8_000), faces, low, order, bits)
+    found = find_scrambled(values)
+    assert (found.generator, found.order, found.faces, found.low, found.misses) == (name, order, faces, low, 0)
+    assert found.n_check == len(values) - found.look
+    how = f"out mod {faces}" if order == "mod" else f"floor({faces} out / 2^{bits})"
+    assert found.describe().startswith(f"the values are {f'{low} + ' if low else ''}{how} of the {bits}-bit outputs")
+
+
 def test_nothing_is_found_in_random_values_a_die_a_linear_generator_or_the_high_bits_of_a_plus_output():
     rng = np.random.default_rng(3)
     assert find_scrambled(rng.integers(0, 1 << 16, 40_000)) is None
@@ -162,6 +205,7 @@ def test_nothing_is_found_in_random_values_a_die_a_linear_generator_or_the_high_
     assert find_scrambled(generate("xorshift", 40_000, seed=1, state_bits=128, output="words")[0]) is None
     high = (outputs("xoroshiro128+", 40_000) >> np.uint64(48)).astype(np.int64)  # next() >> 48: no bit linear
     assert find_scrambled(high) is None
+    assert find_scrambled(throws(outputs("xoshiro256**", 8_000), 6, 1, "mod", 64)) is None  # ** hides bit 0 too
 
 
 def test_elimination_solves_independent_equations_and_refuses_contradictions_and_too_few():
