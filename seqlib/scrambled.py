@@ -101,14 +101,14 @@ def _xorshift128(a: int, b: int, c: int) -> Callable:
     return step
 
 
-def _marsaglia(a: int, b: int, c: int) -> Callable:
-    # Marsaglia's xorshift32 and xorshift64: x ^= x << a, x ^= x >> b, x ^= x << c; the output is x after the step
-    # in his code, before it here (as for xorshift128+).
+def _shifts(*shifts: int) -> Callable:
+    # x ^= x >> k for each k in turn (k < 0: x ^= x << -k): Marsaglia's xorshift32 and xorshift64 (whose output is x
+    # after the step in his code, before it here, as for xorshift128+) and the linear part of xorshift64*.
     def step(s: tuple, bits: int) -> tuple:
         x = s[0]
-        x ^= _shl(x, a, bits)
-        x ^= _shr(x, b, bits)
-        return (x ^ _shl(x, c, bits),)
+        for k in shifts:
+            x ^= _shl(x, -k, bits) if k < 0 else _shr(x, k, bits)
+        return (x,)
     return step
 
 
@@ -117,15 +117,6 @@ def _xor128(s: tuple, bits: int) -> tuple:
     x, y, z, w = s
     t = x ^ _shl(x, 11, bits)
     return y, z, w, w ^ _shr(w, 19, bits) ^ t ^ _shr(t, 8, bits)
-
-
-def _xorshift64(a: int, b: int, c: int) -> Callable:
-    def step(s: tuple, bits: int) -> tuple:
-        x = s[0]
-        x ^= _shr(x, a, bits)
-        x ^= _shl(x, b, bits)
-        return (x ^ _shr(x, c, bits),)
-    return step
 
 
 def _xorshift1024(s: tuple, bits: int) -> tuple:
@@ -205,9 +196,9 @@ GENERATORS = {g.name: g for g in (
     Generator("xorshift128+", 64, 2, _xorshift128(23, 17, 26), "+", (0, 1),
               "the raw outputs of Firefox's and Safari's Math.random() state, and V8's before 2019"),
     Generator("xorshift128+ (23, 18, 5)", 64, 2, _xorshift128(23, 18, 5), "+", (0, 1), "Vigna's xorshift128+ (2016)"),
-    Generator("xorshift64*", 64, 1, _xorshift64(12, 25, 27), "*", (0,), "Vigna's xorshift64*",
+    Generator("xorshift64*", 64, 1, _shifts(12, -25, 27), "*", (0,), "Vigna's xorshift64*",
               m1=0x2545F4914F6CDD1D),
-    Generator("xorshift64* (21, 35, 4)", 64, 1, _xorshift64(21, 35, 4), "*", (0,), "Numerical Recipes' Ranq1",
+    Generator("xorshift64* (21, 35, 4)", 64, 1, _shifts(21, -35, 4), "*", (0,), "Numerical Recipes' Ranq1",
               m1=0x2545F4914F6CDD1D),
     Generator("xorshift1024*", 64, 16, _xorshift1024, "*", (0,), "Vigna's xorshift1024* (2014)",
               m1=0x106689D45497FDB5),
@@ -217,8 +208,8 @@ GENERATORS = {g.name: g for g in (
     Generator("xoshiro128+", 32, 4, _xoshiro(9, 11), "+", (0, 3), f"{VIGNA}, for floating point"),
     Generator("xoroshiro64**", 32, 2, _xoroshiro(26, 9, 13), "*", (0,), VIGNA, m1=0x9E3779BB, rot=5, m2=5),
     Generator("xoroshiro64*", 32, 2, _xoroshiro(26, 9, 13), "*", (0,), VIGNA, m1=0x9E3779BB),
-    Generator("xorshift32", 32, 1, _marsaglia(13, 17, 5), "=", (0,), "Marsaglia's xorshift32 (13, 17, 5)"),
-    Generator("xorshift64", 64, 1, _marsaglia(13, 7, 17), "=", (0,), "Marsaglia's xorshift64 (13, 7, 17)"),
+    Generator("xorshift32", 32, 1, _shifts(-13, 17, -5), "=", (0,), "Marsaglia's xorshift32 (13, 17, 5)"),
+    Generator("xorshift64", 64, 1, _shifts(-13, 7, -17), "=", (0,), "Marsaglia's xorshift64 (13, 7, 17)"),
     Generator("xorshift128", 32, 4, _xor128, "=", (3,), "Marsaglia's xor128 (Unity's Random is an xorshift128)"),
 )}
 

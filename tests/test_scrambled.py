@@ -12,15 +12,13 @@ import torch
 from seqlib.baselines import XorshiftPredictor
 from seqlib.errors import CheckpointError
 from seqlib.evaluate import evaluate
-from seqlib.model import ModelConfig
 from seqlib.predict import format_prediction, predict
 from seqlib.scrambled import GENERATORS, Scrambled, find_scrambled, solve
 from seqlib.sources import generate
 from seqlib.tokenize import fit_tokenizer
-from seqlib.train import TrainConfig, train
 from seqlib.xorshift import Xorshift, xorshift_from_dict
 
-from conftest import windows_for, write_source
+from conftest import tiny_checkpoint, windows_for, write_source
 
 M64, M32 = (1 << 64) - 1, (1 << 32) - 1
 
@@ -239,10 +237,7 @@ def test_a_found_generator_loads_as_its_own_kind_and_a_wrong_dict_is_refused_wit
 
 def test_xoshiro128_starstar_words_read_as_their_generator_in_the_verdict_and_in_predict(tmp_path):
     path, _ = write_source(tmp_path, "xoshiro", 60_000, seed=1, scrambler="**", output="words")
-    train(TrainConfig(u16_path=str(path), run_dir=str(tmp_path / "run"), batch=16, epochs=100, max_steps=2,
-                      eval_every=2, eval_windows=16, progress=False), ModelConfig(d_model=32, nlayers=1, nhead=2,
-                                                                                  seq_len=32))
-    ckpt = tmp_path / "run" / "model.pt"
+    ckpt = tiny_checkpoint(path, tmp_path / "run")
     result = evaluate(ckpt, path, max_samples=2_000, progress=False, write=False)
     b, v = result["baselines"], result["verdict"]
     assert result["xorshift"]["found"]["generator"] == "xoshiro128**"

@@ -11,14 +11,12 @@ from seqlib.baselines import LINEAR, XorshiftPredictor
 from seqlib.errors import CheckpointError
 from seqlib.evaluate import evaluate
 from seqlib.linear import scan
-from seqlib.model import ModelConfig
 from seqlib.predict import format_prediction, predict
 from seqlib.sources import write_u16
 from seqlib.tokenize import fit_tokenizer
-from seqlib.train import TrainConfig, train
 from seqlib.xorshift import XORSHIFT, Xorshift, find_v8, find_xorshift
 
-from conftest import windows_for
+from conftest import tiny_checkpoint, windows_for
 
 
 def v8_dice(n: int, faces: int = 6, low: int = 1, skip: int = 0, seed: int = 20_261_208) -> np.ndarray:
@@ -84,10 +82,7 @@ def test_a_v8_die_reads_as_v8_s_generator_in_the_verdict_and_in_predict(tmp_path
     values = v8_dice(60_000)
     path = tmp_path / "v8.u16"
     write_u16(path, values)
-    train(TrainConfig(u16_path=str(path), run_dir=str(tmp_path / "run"), batch=16, epochs=100, max_steps=2,
-                      eval_every=2, eval_windows=16, progress=False), ModelConfig(d_model=32, nlayers=1, nhead=2,
-                                                                                  seq_len=32))
-    ckpt = tmp_path / "run" / "model.pt"
+    ckpt = tiny_checkpoint(path, tmp_path / "run")
     result = evaluate(ckpt, path, max_samples=2_000, progress=False, write=False)
     b, v = result["baselines"], result["verdict"]
     assert abs(b[LINEAR]["heads"][0]["ce_bits"] - np.log2(3)) < 0.01  # the top bit of 2.585: 1.585 bits left
