@@ -131,6 +131,9 @@ STREAMS = [
     Stream("V8 Math.floor(Math.random() * 6) + 1 (a die)", "exact emulation, as above", R.v8_math_random_dice,
            V8_VERDICT, "floor(6 y) of the top 52 bits y of state0: bit 2 of the face is y's top bit (L = 8,192 "
            "as above), and those bits fix the 128-bit state", {2: 8_192}),
+    Stream("V8 Math.floor(Math.random() * 3) (rock-paper-scissors)", "exact emulation, as above",
+           lambda n, s: R.v8_math_random_dice(n, s, 3, 0), V8_VERDICT, "floor(3 y): no plane linear (the middle face "
+           "straddles 1/2), but faces 0 and 2 fix y's top bit, which fixes the state"),
     Stream(".NET System.Random.Next(1, 7) (a die)", "exact emulation (as Next(65536)), (int)(x / (2^31 - 1) * 6) + 1",
            R.dotnet_dice, LAGGED_VERDICT, "scaled from the top of each sample: the die obeys the difference mod 6 up "
            "to a borrow of 0 or 1 (1 bit/value); no plane linear", lagged=[34, 55]),

@@ -473,9 +473,9 @@ def v8_math_random_65536(n: int, seed: int) -> np.ndarray:
     return (_v8_doubles(n, seed) >> np.uint64(36)).astype(np.int64)
 
 
-def v8_math_random_dice(n: int, seed: int) -> np.ndarray:
-    """Math.floor(Math.random() * 6) + 1 of V8 (a die)."""
-    return ((_v8_doubles(n, seed) * np.uint64(6)) >> np.uint64(52)).astype(np.int64) + 1
+def v8_math_random_dice(n: int, seed: int, faces: int = 6, low: int = 1) -> np.ndarray:
+    """Math.floor(Math.random() * faces) + low of V8 (a die)."""
+    return ((_v8_doubles(n, seed) * np.uint64(faces)) >> np.uint64(52)).astype(np.int64) + low
 
 
 def numpy_legacy_float_dice(n: int, seed: int) -> np.ndarray:

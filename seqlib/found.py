@@ -49,14 +49,15 @@ class Found:
                                   f"wrote") from e
 
 
-def even_die(values: np.ndarray, n: int, span: int, faces_max: int) -> tuple[np.ndarray, int, int] | None:
+def complete_die(values: np.ndarray, n: int, span: int, faces_max: int, even: bool = False
+                 ) -> tuple[np.ndarray, int, int] | None:
     """(the first n values as int64, lo, d) where they are at least `span` and form the complete alphabet lo..lo +
-    d - 1 of an even d <= faces_max that is not a power of two (a power of two's faces are bits, which the GF(2) scan
-    predicts whole), else None: the dice a generator's state is searched behind."""
+    d - 1 of a d <= faces_max (even with `even`) that is not a power of two (a power of two's faces are bits, which
+    the GF(2) scan predicts whole), else None: the dice a generator's state is searched behind."""
     v = np.asarray(values[:n], np.int64)
     if len(v) < span:
         return None
     lo, d = int(v.min()), int(v.max() - v.min()) + 1
-    if d > faces_max or d % 2 or d & (d - 1) == 0 or len(np.unique(v)) != d:
+    if d > faces_max or even and d % 2 or d & (d - 1) == 0 or len(np.unique(v)) != d:
         return None
     return v, lo, d

@@ -44,6 +44,7 @@ VERIFY = 16  # outputs after a recovery's that its state must predict before the
 COUNT_MAX = 1 << 18  # values after the recovery over which a found generator's misses are counted
 MAX_JUMP = 1 << 16  # values a state is stepped ahead to the next window (further: a recovery is cheaper)
 MARGIN = 16  # outputs a one-bit recovery reads beyond the state's bits, against a rank deficit
+ALPHABET = 1 << 17  # values in which a die shows all its faces
 NONE_FOUND = ("the values are not the outputs of a scrambled xorshift-family generator seqlib knows (xoshiro, "
               "xoroshiro, xorshift+ and xorshift*, their low 16, 32 or 64 bits in either byte order), nor a die "
               "thrown from them or from Marsaglia's xorshift (next() % d, floor(d next() / 2^bits); "
@@ -433,7 +434,7 @@ def find_scrambled(values: np.ndarray, start: int = 0) -> Scrambled | None:
     None (see the module docstring)."""
     head = np.asarray(values[:BM_OUTPUTS * 4 + 3], np.int64)  # 64-bit words from any of their 4 values
     layouts = [(order, width, 0, 0) for order, width in WORDS]
-    die = _die(head[:BM_OUTPUTS]) if len(head) >= BM_OUTPUTS else None
+    die = _die(values[:ALPHABET]) if len(head) >= BM_OUTPUTS else None
     layouts += [(order, 0, *die) for order in DICE] if die else []
     candidates = []  # (generators that read the same bit, a Scrambled of the first, the bit Berlekamp–Massey reads)
     for order, width, lo, d in layouts:

@@ -33,7 +33,7 @@ import numpy as np
 
 from .congruential import fit_counts
 from .errors import DataError
-from .found import Found, even_die
+from .found import Found, complete_die
 from .linear import FACES as FACES_MAX, berlekamp_massey  # the scan's dice are the ones searched here
 
 TWISTER = "MT19937 state recovery"
@@ -366,7 +366,7 @@ def find_twister(values: np.ndarray, scan=None) -> Twister | None:
     if scan is not None and not any(p.linear and p.L in (N, N + 1) for p in scan.planes):
         return None
     span = N + CHECK
-    die = even_die(values, TRIES * span, span, FACES_MAX)
+    die = complete_die(values, TRIES * span, span, FACES_MAX, even=True)
     if die is None:
         return None
     v, lo, d = die

@@ -1,19 +1,21 @@
-"""V8's Math.random() behind a die: the whole xorshift128+ state from the top bit of each throw.
+"""V8's Math.random() behind a die: the whole xorshift128+ state from the top bits of y that each throw fixes.
 
 V8 (Chrome, Node.js) makes Math.random() from xorshift128+: each step maps the state (s0, s1) to (s1, x) with
 x = s0 ^ (s0 << 23), x ^= x >> 17, x ^= s1 ^ (s1 >> 26), and the double is the top 52 bits y of the new s0 over 2^52.
 It refills a cache of BLOCK such values at a time and hands them out last first. Every bit of s0 is linear over
 GF(2) in the 128 bits of the state, so the GF(2) scan predicts the planes it sees: all 16 of
 Math.floor(Math.random() * 65536), each of degree 64 x 128 = 8,192 in the handed-out order. A die
-Math.floor(Math.random() * d) + lo keeps only one of them whole: for an even d, t >= d / 2 exactly where y's top bit
-is 1. Yet that bit fixes the state: BLOCKS blocks of throws give 256 equations in its 128 unknown bits (the top bit
-of s0 at each step, a known linear form of the state at the block's start), and Gaussian elimination solves them;
-the state then predicts every later throw.
+t = Math.floor(Math.random() * d) keeps few of them whole: for an even d, t >= d / 2 exactly where y's top bit is
+1; for an odd d none (the middle face straddles 1/2). Yet each throw fixes the top bits that its interval of y,
+[t 2^52 / d, (t + 1) 2^52 / d), shares (known_bits: 1 or 2 for a d6, 1 for two faces of a d3 in three), each a known
+linear form of the state at the refill's start, so BLOCKS refills give about 170 equations for a d3 (430 for a d6)
+in its 128 unknown bits, which Gaussian elimination solves; the state then predicts every later throw.
 
 find_v8() tries every place of the cache's blocks in the file (BLOCK of them) and keeps the first whose state
 predicts the next CHECK throws with at most MAX_MISS misses (random throws match 1 in d each): a selection rule, which
-the verdict's held-out test then checks like any other predictor's. It runs only where the GF(2) scan found a plane
-of degree 8,192, so other streams pay nothing.
+the verdict's held-out test then checks like any other predictor's. An even die is searched only where the GF(2) scan
+found a plane of degree 8,192, so other streams pay nothing; an odd die, which has no linear plane, always (0.3 s
+where V8 did not throw it).
 
 find_xorshift() is the search for the xorshift family that training and evaluation run: find_v8(), then the outputs
 of the scrambled generators (xoshiro, xoroshiro, xorshift+ and xorshift*: seqlib.scrambled).
@@ -26,22 +28,24 @@ import functools
 import numpy as np
 
 from .congruential import fit_counts
-from .found import Found, even_die
+from .found import Found, complete_die
 from .linear import FACES as FACES_MAX
 from .scrambled import NONE_FOUND as SCRAMBLED_NONE, Scrambled, find_scrambled, solve
 
 XORSHIFT = "xorshift128+ state recovery"
 BLOCK = 64  # V8's cache of values, handed out last first
 DEGREE = BLOCK * 128  # the planes' linear complexity in the handed-out order
-BLOCKS = 4  # blocks of throws a recovery reads: 256 equations for the 128 unknown bits
+BLOCKS = 4  # blocks of throws a recovery reads: 256 throws, about 170 equations (a d3's) for the 128 unknown bits
+PREFIX = 12  # top bits of y that a throw's equations read at most (a d1024's throw fixes 10)
 CHECK, MAX_MISS = 2_000, 20  # throws after a recovery that a phase must predict, and the misses it may make there
 VERIFY = BLOCK  # throws after a recovery's blocks that its state must predict before the predictor uses it
 COUNT_MAX = 1 << 18  # throws after the recovery over which a found generator's misses are counted
 MAX_JUMP = 1 << 14  # throws a state is stepped ahead to the next window (further: a recovery is cheaper)
 TRIES = 2  # places in the block where the search recovers
+ALPHABET = 1 << 17  # values in which a die shows all its faces (a d1000 needs more than the tries' 4,640)
 MASK = (1 << 64) - 1
 NONE_FOUND = ("the values are not a die's throws of V8's Math.random() (xorshift128+, a cache of 64 handed out last "
-              "first, floor(d y / 2^52) for an even d), and " + SCRAMBLED_NONE[len("the values are "):])
+              "first, floor(d y / 2^52)), and " + SCRAMBLED_NONE[len("the values are "):])
 
 
 def step(s0: int, s1: int) -> tuple[int, int]:
@@ -63,27 +67,40 @@ def _block(state: tuple[int, int]) -> tuple[list[int], tuple[int, int]]:
 
 
 @functools.cache
-def _forms() -> tuple[int, ...]:
-    """The top bit of state0 after each of BLOCKS * BLOCK steps as a linear form (a 128-bit mask: bits 0-63 for
-    state0's bits at the start, 64-127 for state1's), by the same steps on masks."""
+def _forms() -> tuple[tuple[int, ...], ...]:
+    """The top PREFIX bits of state0 (bit 63 first) after each of BLOCKS * BLOCK steps as linear forms (128-bit
+    masks: bits 0-63 for state0's bits at the start, 64-127 for state1's), by the same steps on masks."""
     s0, s1 = [1 << i for i in range(64)], [1 << (64 + i) for i in range(64)]
     forms = []
     for _ in range(BLOCKS * BLOCK):
         x = [s0[i] ^ (s0[i - 23] if i >= 23 else 0) for i in range(64)]  # x ^= x << 23
         x = [x[i] ^ (x[i + 17] if i + 17 < 64 else 0) for i in range(64)]  # x ^= x >> 17
         s0, s1 = s1, [x[i] ^ s1[i] ^ (s1[i + 26] if i + 26 < 64 else 0) for i in range(64)]
-        forms.append(s0[63])
+        forms.append(tuple(s0[63 - j] for j in range(PREFIX)))
     return tuple(forms)
+
+
+def known_bits(faces: int, t: int) -> tuple[int, int]:
+    """(k, top) where every 52-bit y with floor(faces y / 2^52) = t has the same top k bits, `top` (k <= PREFIX):
+    the bits that y's interval [ceil(t 2^52 / d), ceil((t + 1) 2^52 / d)) shares. An even die's every throw has
+    k >= 1 (t >= d / 2 where y's top bit is 1); an odd die's middle throw has k = 0."""
+    lo, hi = -(-(t << 52) // faces), -(-((t + 1) << 52) // faces) - 1
+    k = min(52 - (lo ^ hi).bit_length(), PREFIX)
+    return k, lo >> (52 - k)
 
 
 def recover(faces: int, throws: np.ndarray) -> tuple[int, int] | None:
     """The state at the start of a cache refill whose throws t (0..faces-1, BLOCKS * BLOCK of them from the first
-    one the refill hands out) these are, from their top bits (t >= faces / 2), or None."""
+    one the refill hands out) these are, from the top bits of y that each throw fixes (known_bits), or None."""
     t = np.asarray(throws[:BLOCKS * BLOCK], np.int64)
     if len(t) < BLOCKS * BLOCK:
         return None
-    top = (t >= faces // 2).astype(int).reshape(BLOCKS, BLOCK)[:, ::-1].reshape(-1)  # in the order of the steps
-    x = solve(_forms(), top.tolist(), 128)
+    forms, bits = [], []
+    for step_forms, throw in zip(_forms(), t.reshape(BLOCKS, BLOCK)[:, ::-1].reshape(-1).tolist()):  # step order
+        k, top = known_bits(faces, throw)
+        forms += step_forms[:k]
+        bits += [top >> (k - 1 - j) & 1 for j in range(k)]
+    x = solve(forms, bits, 128)
     return None if x is None else (x & MASK, x >> 64)
 
 
@@ -181,16 +198,17 @@ def xorshift_from_dict(d: dict) -> Xorshift | Scrambled:
 
 def find_v8(values: np.ndarray, scan=None, start: int = 0) -> Xorshift | None:
     """V8's Math.random() behind a die in the values (file index `start` on), or None (see the module docstring):
-    only where the GF(2) scan (linear.LinearScan) found a plane of degree DEGREE, and the values form a complete
-    alphabet lo..lo + d - 1 of an even d <= FACES_MAX that is not a power of two."""
-    if scan is None or not any(p.linear and p.L == DEGREE for p in scan.planes):
-        return None
+    where the values form a complete alphabet lo..lo + d - 1 of a d <= FACES_MAX that is not a power of two, and
+    for an even d only where the GF(2) scan (linear.LinearScan) found a plane of degree DEGREE (no plane of an odd
+    die is linear)."""
     span = BLOCK + BLOCKS * BLOCK + CHECK
-    die = even_die(values, TRIES * span, span, FACES_MAX)
+    die = complete_die(values, ALPHABET, span, FACES_MAX)
     if die is None:
         return None
     v, lo, d = die
-    for at in range(0, len(v) - span + 1, span):
+    if d % 2 == 0 and (scan is None or not any(p.linear and p.L == DEGREE for p in scan.planes)):
+        return None
+    for at in range(0, min(len(v) - span + 1, TRIES * span), span):
         for phase in range(BLOCK):
             found = Xorshift(d, lo, (start + at + phase) % BLOCK, 0, 0)
             predicted, usable, _ = found.window(v[at:at + span], start + at, None)

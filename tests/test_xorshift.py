@@ -1,6 +1,6 @@
-"""V8's Math.random() behind a die: the xorshift128+ state from the top bit of each throw, at any place of the cache's
-refills in the file; nothing found on dice V8 did not make; the predictor's exact probabilities; the verdict and
-predict naming the generator."""
+"""V8's Math.random() behind a die: the xorshift128+ state from the top bits each throw fixes, at any place of the
+cache's refills in the file, for even and odd dice; nothing found on dice V8 did not make; the predictor's exact
+probabilities; the verdict and predict naming the generator."""
 import math
 
 import numpy as np
@@ -14,7 +14,7 @@ from seqlib.linear import scan
 from seqlib.predict import format_prediction, predict
 from seqlib.sources import write_u16
 from seqlib.tokenize import fit_tokenizer
-from seqlib.xorshift import XORSHIFT, Xorshift, find_v8, find_xorshift
+from seqlib.xorshift import XORSHIFT, Xorshift, find_v8, find_xorshift, known_bits
 
 from conftest import tiny_checkpoint, windows_for
 
@@ -48,16 +48,31 @@ def test_a_v8_die_is_found_at_its_cache_s_place_in_the_file_and_predicted_exactl
                                        "Math.random()")
 
 
-def test_the_search_needs_a_plane_of_degree_8192_and_an_even_die_that_is_not_a_power_of_two():
+def test_an_even_die_needs_a_plane_of_degree_8192_an_odd_one_none_and_a_power_of_two_is_left_to_the_scan():
     v8 = v8_dice(40_000)
     fair = np.random.default_rng(1).integers(1, 7, 40_000)
     assert find_v8(fair, scan(fair)) is None  # no plane of degree 8,192
     assert find_v8(fair, scan(v8)) is None  # past the gate, no state predicts a fair die
     assert find_v8(v8) is None  # no scan: not searched
     d5 = v8_dice(40_000, faces=5, low=0)
-    assert find_v8(d5, scan(v8)) is None  # an odd die: no bit of the state is a bit of its throws
+    assert find_v8(d5).faces == 5  # no plane of an odd die is linear: searched without one
+    assert find_v8(np.random.default_rng(2).integers(0, 5, 40_000)) is None
     d8 = v8_dice(40_000, faces=8, low=0)
     assert find_v8(d8, scan(d8)) is None  # 8 faces are 3 linear planes, which the scan predicts whole
+
+
+def test_a_throw_fixes_the_top_bits_its_interval_shares():
+    assert [known_bits(3, t) for t in range(3)] == [(1, 0), (0, 0), (1, 1)]  # the middle third straddles 1/2
+    assert [known_bits(6, t) for t in range(6)] == [(2, 0), (1, 0), (2, 1), (2, 2), (1, 1), (2, 3)]
+    assert all(known_bits(1024, t) == (10, t) for t in range(1024))  # a power of two: its bits
+
+
+@pytest.mark.parametrize("faces, low", [(3, 0), (37, 1)])
+def test_an_odd_die_is_found_from_the_bits_its_throws_fix_and_predicted_exactly(faces, low):
+    values = v8_dice(40_000, faces=faces, low=low, skip=9)
+    found = find_xorshift(values)
+    assert (found.faces, found.low, found.phase, found.misses) == (faces, low, 55, 0)
+    assert found.n_check == 40_000 - found.look
 
 
 def test_the_predictor_gives_v8_s_throw_probability_one_minus_eps_after_a_jump_and_after_a_recovery():
