@@ -6,9 +6,9 @@ simulations that are not generators.
 
 `python benchmarks/real_generators.py [--quick] [--write]`: per stream, a tiny model trained for one step (the verdict
 comes from evaluate, which needs a checkpoint; the model adds nothing after one step), then evaluate: the GF(2) scan
-of the training block, the lagged-sum, LCG, MT19937 and xorshift-family searches, every baseline and the verdict, as
-the CLI's evaluate gives them. The table says what the ground truth is (from the generator's definition), what seqlib found, and
-whether both agree. About 20 s per stream.
+of the training block, the lagged-sum, LCG, MT19937, xorshift-family and seed searches, every baseline and the
+verdict, as the CLI's evaluate gives them. The table says what the ground truth is (from the generator's
+definition), what seqlib found, and whether both agree. About 20 s per stream.
 """
 from __future__ import annotations
 
@@ -26,11 +26,12 @@ from common import met, report_if
 from seqlib.baselines import LINEAR
 from seqlib.evaluate import evaluate
 from seqlib.model import ModelConfig
+from seqlib.seeded import Seeded
 from seqlib.sources import write_u16
 from seqlib.train import TrainConfig, train
 
 LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, MT_VERDICT, V8_VERDICT = "linear", "lagged sum", "LCG", "MT19937", "V8"
-SCRAMBLED_VERDICT = "scrambled xorshift"
+SCRAMBLED_VERDICT, SEEDED_VERDICT = "scrambled xorshift", "seed replay"
 SIMPLE, NONE = "simple statistics", "no structure found"
 
 
@@ -39,8 +40,8 @@ class Stream:
     name: str
     how: str
     make: Callable[[int, int], np.ndarray]  # (n, seed) -> values
-    expect: str  # LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, MT_VERDICT, V8_VERDICT, SCRAMBLED_VERDICT, SIMPLE or
-    # NONE: what an honest verdict says
+    expect: str  # LINEAR_VERDICT, LAGGED_VERDICT, LCG_VERDICT, MT_VERDICT, V8_VERDICT, SCRAMBLED_VERDICT,
+    # SEEDED_VERDICT, SIMPLE or NONE: what an honest verdict says
     truth: str  # the ground truth in words
     linear: dict[int, int | None] = field(default_factory=dict)  # plane -> its true L (None: finite, not derived)
     lagged: list[int] = field(default_factory=list)  # the lags of x_t = +-x_{t-a} +-x_{t-b} + small (mod 2^16)
@@ -49,6 +50,7 @@ class Stream:
     view: tuple[int, int] = (0, 1)  # the linear planes are those of (x - low) // div (a die's top bits)
     twister: str | None = None  # the layout of MT19937's outputs in the throws (twister.LAYOUTS); /64: MT19937-64
     scrambled: str | None = None  # the scrambled generator (scrambled.GENERATORS) and its layout, "name order/width"
+    seeded: str | None = None  # the seeded library call (seeded.Seeded.call) that made the stream, where it is listed
 
 
 def _lcg_planes(first: int, last: int, L: Callable[[int], int]) -> dict[int, int]:
@@ -150,12 +152,18 @@ STREAMS = [
            "below", {0: 131_076}, lcg=("drand48", 17)),
     Stream("Python random.getrandbits(16)", "random.Random(1)", R.python_getrandbits, LINEAR_VERDICT,
            "MT19937 tempered, high 16 bits: every plane L = 19,937", _lcg_planes(0, 15, lambda j: 19_937)),
-    Stream("Python random.randrange(65536)", "random.Random(1)", R.python_randrange, NONE,
+    Stream("Python random.randrange(65536)", "random.Random(1)", R.python_randrange, SEEDED_VERDICT,
            "_randbelow(65536) draws getrandbits(17) (65536 has 17 bits) and rejects draws >= 65536: half the MT "
-           "outputs are dropped by their top bit, a data-dependent choice, so no plane is linear"),
-    Stream("NumPy RandomState.randint(0, 65536)", "np.random.RandomState(1)", R.numpy_legacy_randint, LINEAR_VERDICT,
-           "MT19937 output & 0xFFFF (masked, range fits): every plane L = 19,937",
-           _lcg_planes(0, 15, lambda j: 19_937)),
+           "outputs are dropped by their top bit, a data-dependent choice, so no plane is linear; seed 1 is replayed",
+           seeded="Python's random.Random(1).randint(0, 65535)"),
+    Stream("Python random.randint(1, 6) (a die)", "random.Random(1)", lambda n, s: R.python_randint(n, s, 1, 6),
+           SEEDED_VERDICT, "randbelow(6): an output's top 3 bits, drawn again when 6 or 7: no plane linear; seed 1 "
+           "is replayed", seeded="Python's random.Random(1).randint(1, 6)"),
+    Stream("Python random.randint(1, 6), seeded from the OS (a die)", "random.Random() (os.urandom seeding)",
+           lambda n, s: R.python_randint(n, None, 1, 6), NONE, "as above, with a seed nobody can list: no structure"),
+    Stream("NumPy RandomState.randint(0, 65536)", "np.random.RandomState(1)", R.numpy_legacy_randint, SEEDED_VERDICT,
+           "MT19937 output & 0xFFFF (masked, range fits): every plane L = 19,937; seed 1 is replayed too",
+           _lcg_planes(0, 15, lambda j: 19_937), seeded="NumPy's RandomState(1).randint(0, 65536)"),
     Stream("NumPy Generator(MT19937).integers(uint16)", "np.random.Generator(np.random.MT19937(1))",
            lambda n, s: R.numpy_integers("MT19937", n, s), LINEAR_VERDICT,
            "both 16-bit halves of each 32-bit MT output in turn: each plane interleaves two planes of L = 19,937, "
@@ -200,8 +208,12 @@ STREAMS = [
     Stream("NumPy MT19937.random_raw() & 0xFFFF", "np.random.MT19937(1)", lambda n, s: R.numpy_raw("MT19937", n, s),
            LINEAR_VERDICT, "MT19937 low 16 bits: every plane L = 19,937", _lcg_planes(0, 15, lambda j: 19_937)),
     *[Stream(f"NumPy Generator({g}).integers(uint16)", f"np.random.Generator(np.random.{g}(1))",
-             lambda n, s, g=g: R.numpy_integers(g, n, s), NONE, f"{g}: nonlinear output function")
+             lambda n, s, g=g: R.numpy_integers(g, n, s), SEEDED_VERDICT, f"{g}: nonlinear output function, but "
+             f"seed 1 is replayed", seeded=("NumPy's default_rng(1)" if g == "PCG64" else f"NumPy's Generator({g}(1))")
+             + ".integers(0, 65536, dtype=np.uint16)")
       for g in ("PCG64", "PCG64DXSM", "Philox", "SFC64")],
+    Stream("NumPy default_rng().integers(uint16), seeded from the OS", "np.random.default_rng()",
+           lambda n, s: R.numpy_integers("PCG64", n, None), NONE, "PCG64 with a seed nobody can list: no structure"),
     *[Stream(f"NumPy {g}.random_raw() & 0xFFFF", f"np.random.{g}(1)", lambda n, s, g=g: R.numpy_raw(g, n, s), NONE,
              f"{g}: nonlinear output function") for g in ("PCG64", "PCG64DXSM", "Philox", "SFC64")],
     Stream("os.urandom", "os.urandom(2n)", R.urandom, NONE, "the kernel's CSPRNG: no structure"),
@@ -268,8 +280,8 @@ def _planes(planes: list[int]) -> str:
 
 
 def judge(stream: Stream, found: dict[int, int], lagged: dict | None, lcg: dict | None,
-          verdict: dict, view: tuple[int, int] = (0, 1), twister: dict | None = None, xorshift: dict | None = None
-          ) -> tuple[bool, str]:
+          verdict: dict, view: tuple[int, int] = (0, 1), twister: dict | None = None, xorshift: dict | None = None,
+          seeded: dict | None = None) -> tuple[bool, str]:
     """Does what seqlib found and said match the ground truth? (ok, why not)"""
     text = verdict["text"]
     scrambled = bool(xorshift) and "generator" in xorshift  # else V8's die
@@ -287,6 +299,12 @@ def judge(stream: Stream, found: dict[int, int], lagged: dict | None, lcg: dict 
     if stream.expect == SCRAMBLED_VERDICT and not (text.startswith("predictable")
                                                    and "xorshift-family generator" in text):
         return False, "no scrambled-generator verdict"
+    got = seeded and Seeded.from_dict(seeded).call
+    if got != stream.seeded:
+        return False, f"seeded call {got or 'none'}, expected {stream.seeded or 'none'}"
+    if stream.expect == SEEDED_VERDICT and not (text.startswith("predictable") and (
+            f"those of {got}" in text or stream.linear and "linear recurrence" in text)):
+        return False, "no seed-replay verdict"
     if stream.expect == MT_VERDICT and not (text.startswith("predictable") and "Mersenne Twister MT19937" in text):
         return False, "no MT19937 verdict"
     if found and view != stream.view:
@@ -338,7 +356,8 @@ def run(stream: Stream, n: int, tmp: Path, max_samples: int, seed: int = 1) -> d
     scan = result["linear"]["scan"]
     view = (scan.get("low", 0), scan.get("div", 1))
     twister, xorshift = result.get("twister", {}).get("found"), result.get("xorshift", {}).get("found")
-    ok, why = judge(stream, found, lagged, lcg, v, view, twister, xorshift)
+    seeded = result.get("seeded", {}).get("found")
+    ok, why = judge(stream, found, lagged, lcg, v, view, twister, xorshift, seeded)
     linear = result["baselines"].get(LINEAR, {}).get("heads", [{}])[0]
     return {
         "source": stream.name, "how produced": stream.how, "ground truth": stream.truth,
@@ -356,6 +375,7 @@ def run(stream: Stream, n: int, tmp: Path, max_samples: int, seed: int = 1) -> d
         f"{xorshift['phase']} mod 64" if "generator" not in xorshift else f"{xorshift['generator']}, "
         f"{xorshift['order']} {xorshift['width']}-bit" + (f" d{xorshift['faces']}" if xorshift.get("faces") else
                                                           f", phase {xorshift['phase']}"),
+        "seeded call found": Seeded.from_dict(seeded).call if seeded else "none",
         "best other predictor": v["best_baseline"],
         "verdict": v["text"], "right": met(ok) + (f" ({why})" if why else ""),
         "s": round(time.perf_counter() - started, 1), "generate s": round(made, 1),
@@ -376,11 +396,11 @@ def main(quick: bool, write: bool, only: str | None = None) -> None:
     missed = sum(row["right"].startswith("**missed") for row in rows)
     report_if(write, f"Real generators ({'quick' if quick else 'full'})", rows, [
         f"{n:,} values per stream (seed 1); a tiny model (d_model 32, 1 layer) trained for 1 step, then evaluate on "
-        f"up to {max_samples:,} held-out positions: the GF(2) scan, the lagged-sum, LCG, MT19937 and xorshift-family "
-        f"searches of the training block, the baselines and the verdict as the CLI gives them. right: the linear "
-        f"planes (and L where the ground truth gives it), the lags of the lagged sum, the LCG and its bits, the layout "
-        f"of MT19937 behind a die, V8's die or the scrambled generator and its layout, and the kind of verdict match "
-        f"the ground truth. {len(rows) - missed} of {len(rows)} right."])
+        f"up to {max_samples:,} held-out positions: the GF(2) scan, the lagged-sum, LCG, MT19937, xorshift-family and "
+        f"seed searches of the training block, the baselines and the verdict as the CLI gives them. right: the "
+        f"linear planes (and L where the ground truth gives it), the lags of the lagged sum, the LCG and its bits, the "
+        f"layout of MT19937 behind a die, V8's die or the scrambled generator and its layout, the seeded call, and the "
+        f"kind of verdict match the ground truth. {len(rows) - missed} of {len(rows)} right."])
 
 
 if __name__ == "__main__":

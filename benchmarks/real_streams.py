@@ -440,6 +440,12 @@ def python_getrandbits(n: int, seed: int) -> np.ndarray:
     return np.fromiter((r.getrandbits(16) for _ in range(n)), np.int64, n)
 
 
+def python_randint(n: int, seed: int | None, lo: int, hi: int) -> np.ndarray:
+    """random.Random(seed).randint(lo, hi), n times (seed None: seeded from os.urandom)."""
+    r = random.Random(seed)
+    return np.fromiter((r.randint(lo, hi) for _ in range(n)), np.int64, n)
+
+
 def python_randrange(n: int, seed: int) -> np.ndarray:
     r = random.Random(seed)
     return np.fromiter((r.randrange(65536) for _ in range(n)), np.int64, n)
@@ -487,7 +493,7 @@ def numpy_legacy_randint(n: int, seed: int) -> np.ndarray:
     return np.random.RandomState(seed).randint(0, 65536, n)
 
 
-def numpy_integers(bitgen: str, n: int, seed: int) -> np.ndarray:
+def numpy_integers(bitgen: str, n: int, seed: int | None) -> np.ndarray:
     return np.random.Generator(getattr(np.random, bitgen)(seed)).integers(0, 65536, n, dtype=np.uint16)
 
 

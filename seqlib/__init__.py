@@ -32,6 +32,7 @@ _EXPORTS = {
     "runs": ["comparable_histories", "load_eval", "load_tokenizer", "mistakes_table", "next_run_dir", "runs_table",
              "save_tokenizer", "workbook_data"],
     "scrambled": ["Scrambled", "find_scrambled"],
+    "seeded": ["Seeded", "find_seeded"],
     "sources": ["generate", "make_stream"],
     "stats": ["evidence_table"],
     "summaries": ["format_report", "summary_table"],

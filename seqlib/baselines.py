@@ -15,6 +15,7 @@ from .errors import ConfigError, DataError
 from .congruential import LCG, Congruential
 from .lagged import LAGGED, LAGGED_LINEAR, LaggedSum, Residuals
 from .twister import TWISTER
+from .seeded import SEED_REPLAY
 from .xorshift import XORSHIFT
 from .prediction import BytePrediction, DensePrediction, FixedPrediction, Prediction
 from .values import BITS, BYTE, N_VALUES
@@ -597,6 +598,14 @@ class XorshiftPredictor(CongruentialPredictor):
     def __init__(self, found, tokenizer, name: str | None = None):
         super().__init__(found, tokenizer)
         self.name = name or (XORSHIFT if found is None else found.predictor)
+
+
+class SeededPredictor(CongruentialPredictor):
+    """A Seeded (a library call with a seed people type, found in the training block) as a predictor: as
+    CongruentialPredictor, with the call's values replayed at the window's file indices, used where the 16 values
+    before the window match them (Seeded.window)."""
+
+    name = SEED_REPLAY
 
 
 def baseline_predictors(train_values: np.ndarray, tokenizer, heads_ahead: int = 1, orders: tuple[int, ...] = (1, 2, 3),

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from . import stats
 from .baselines import (LINEAR, LOSSLESS, CongruentialPredictor, LaggedSumPredictor, TwisterPredictor,
-                        XorshiftPredictor, baseline_predictors)
+                        SeededPredictor, XorshiftPredictor, baseline_predictors)
 from .checkpoint import RunPaths, atomic_write, load_model
 from .data import U16Stream, eval_windows, gather, model_inputs, score_from
 from .distributed import pick_device
@@ -28,6 +28,7 @@ from .prediction import Prediction
 from .runs import write_summary
 from .train import amp_dtype
 from .twister import NONE_FOUND as TWISTER_NONE, TWISTER, Twister, find_twister
+from .seeded import NONE_FOUND as SEEDED_NONE, SEED_REPLAY, Seeded, find_seeded
 from .xorshift import NONE_FOUND as XORSHIFT_NONE, find_xorshift, xorshift_from_dict
 
 FIT_MAX = 20_000_000  # values of the training block the baselines are fitted on (its end)
@@ -171,8 +172,8 @@ def _linear_scan(state: dict, fit_values: np.ndarray, fit_start: int, training_f
 
 def _searched(state: dict, key: str, search, load, fit_values: np.ndarray, training_file: bool):
     """What `search` finds in the block the baselines are fitted on (the lagged sum, the LCG, MT19937, the
-    xorshift-family generator): the checkpoint's for the training block (it was searched at training, `load` reads
-    it; older checkpoints have none), else a new search."""
+    xorshift-family generator, the seeded call): the checkpoint's for the training block (it was searched at
+    training, `load` reads it; older checkpoints have none), else a new search."""
     if training_file and key in state:
         return None if state[key] is None else load(state[key])
     return search(fit_values)
@@ -227,8 +228,12 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
                  for seg, found in zip(segments, scans)]
     xorshift_names = [x.predictor for x in xorshifts if x is not None]  # one generator: one name in every segment
     with_xorshift = tokenizer.kind in LOSSLESS and bool(xorshift_names)
+    seededs = [_searched(state, "seeded", lambda v, seg=seg: find_seeded(v, seg.fit_start), Seeded.from_dict,
+                         stream.values[seg.fit_start:seg.fit_end], len(segments) == 1) for seg in segments]
+    with_seeded = tokenizer.kind in LOSSLESS and any(s is not None for s in seededs)
     bar = tqdm(total=sum(len(s.starts) for s in segments), desc="evaluate", unit="window", disable=not progress)
-    for seg, found, lagged, lcg, twister, xorshift in zip(segments, scans, sums, lcgs, twisters, xorshifts):
+    for seg, found, lagged, lcg, twister, xorshift, seeded in zip(segments, scans, sums, lcgs, twisters, xorshifts,
+                                                                  seededs):
         fit_values = np.asarray(stream.values[seg.fit_start:seg.fit_end])
         distinct[fit_values] = True
         predictors = [model_predictor, *baseline_predictors(fit_values, tokenizer, heads, orders,
@@ -239,6 +244,7 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
         predictors += [CongruentialPredictor(lcg, tokenizer)] if with_lcg else []
         predictors += [TwisterPredictor(twister, tokenizer)] if with_twister else []
         predictors += [XorshiftPredictor(xorshift, tokenizer, xorshift_names[0])] if with_xorshift else []
+        predictors += [SeededPredictor(seeded, tokenizer)] if with_seeded else []
         for i in range(0, len(seg.starts), batch):
             starts = seg.starts[i:i + batch]
             raw = gather(stream.values, starts, seq_len + heads)
@@ -288,6 +294,10 @@ def evaluate(ckpt: str | Path, u16_path: str | Path, *, max_samples: int = 100_0
     found |= {LCG: lcg.describe()} if lcg is not None else {}
     found |= {TWISTER: twister.describe()} if twister is not None else {}
     found |= {xorshift.predictor: xorshift.describe()} if xorshift is not None else {}
+    seeded = seededs[0]
+    result["seeded"] = {"found": None if seeded is None else seeded.to_dict(),
+                        "text": SEEDED_NONE if seeded is None else seeded.describe()}
+    found |= {SEED_REPLAY: seeded.describe()} if seeded is not None else {}
     found |= {LAGGED: lagged.describe()} if lagged is not None else {}
     found |= {LAGGED_LINEAR: lagged.describe(linear)} if lagged and linear.linear_planes else {}
     n_distinct = int(distinct.sum())

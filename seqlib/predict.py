@@ -21,6 +21,7 @@ from .congruential import find_congruential
 from .lagged import FIT, MAX_LAG, find_lagged_sum
 from .linear import LinearScan
 from .twister import Twister
+from .seeded import Seeded
 from .xorshift import xorshift_from_dict
 from .values import BYTE, N_VALUES
 
@@ -99,7 +100,8 @@ def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, de
     LCG found in the values before the index does (None when there is none), table.attrs["twister"] what
     MT19937 behind the training block's die, its state recovered from the values before the index, does (None when the
     training block had none), table.attrs["xorshift"] the same for the xorshift-family generator it had (V8's
-    Math.random() behind a die, a scrambled generator's outputs)."""
+    Math.random() behind a die, a scrambled generator's outputs), table.attrs["seeded"] what the seeded library call
+    the training block was found to be puts there."""
     _check_topk(topk)
     model, tokenizer, state = load_model(ckpt, pick_device(device))
     values = U16Stream(u16_path, format=format).values
@@ -116,6 +118,8 @@ def predict(ckpt: str | Path, u16_path: str | Path, idx: int, topk: int = 10, de
     xorshift = (xorshift_from_dict(state["xorshift"]) if state.get("xorshift") and tokenizer.kind in LOSSLESS
                 else None)
     table.attrs["xorshift"] = None if xorshift is None else xorshift.next_text(values, idx)
+    seeded = Seeded.from_dict(state["seeded"]) if state.get("seeded") and tokenizer.kind in LOSSLESS else None
+    table.attrs["seeded"] = None if seeded is None else seeded.next_text(values, idx)
     return table
 
 
@@ -137,6 +141,6 @@ def format_prediction(table: pd.DataFrame) -> str:
                            f"({name} 0x{byte:02x}: p = {r.p_first_byte:.4f}){mark}")
             else:
                 out.append(f"  {r.rank:>3}. {r.value:>13}  p = {r.probability:.4f}{mark}")
-    out += [table.attrs[key] for key in ("linear", "lagged", "congruential", "twister", "xorshift")
+    out += [table.attrs[key] for key in ("linear", "lagged", "congruential", "twister", "xorshift", "seeded")
             if table.attrs.get(key)]
     return "\n".join(out)

@@ -42,9 +42,10 @@ def _check(ok: bool, message: str) -> None:
 
 
 def _die(n: int, rng: np.random.Generator, k: int = 6) -> tuple[np.ndarray, SourceInfo]:
-    """Fair k-sided die: i.i.d. uniform faces."""
+    """Fair k-sided die: i.i.d. uniform faces, from a child of rng (default_rng(seed).integers(0, k) itself is a
+    seeded call, which seqlib.seeded replays: no stand-in for a die nobody can predict)."""
     _check(1 <= k <= 65536, f"die needs 1 <= k <= 65536, got k={k}")
-    return rng.integers(0, k, n), SourceInfo("die", dict(k=k), k, float(np.log2(k)), 1 / k)
+    return rng.spawn(1)[0].integers(0, k, n), SourceInfo("die", dict(k=k), k, float(np.log2(k)), 1 / k)
 
 
 def _biased_die(n: int, rng: np.random.Generator, k: int = 20,

@@ -46,6 +46,8 @@ def linear_lines(result: dict) -> list[str]:
         lines.append(f"MT19937 search (on the training block): {result['twister']['text']}")
     if "xorshift" in result:  # nor an xorshift-family search before it
         lines.append(f"xorshift-family search (on the training block): {result['xorshift']['text']}")
+    if "seeded" in result:  # nor a seed search before it
+        lines.append(f"seed search (on the training block): {result['seeded']['text']}")
     return [*lines, ""]
 
 

@@ -23,6 +23,7 @@ from .errors import ConfigError, SeqlibError
 from .formats import FORMATS
 from .congruential import Congruential, find_congruential
 from .twister import Twister, find_twister
+from .seeded import Seeded, find_seeded
 from .xorshift import find_xorshift, xorshift_from_dict
 from .lagged import LaggedSum, find_lagged_sum
 from .linear import LinearScan, scan
@@ -219,6 +220,8 @@ class Trainer:
                                       "MT19937 search", train_values, resumed)
         self.xorshift = self._searched("xorshift", lambda v: find_xorshift(v, self.linear, self.split.train_start),
                                        xorshift_from_dict, "xorshift-family search", train_values, resumed)
+        self.seeded = self._searched("seeded", lambda v: find_seeded(v, self.split.train_start), Seeded.from_dict,
+                                     "seed search", train_values, resumed)
         self.tokenizer = tokenizer or fit_tokenizer(train_values, cfg.tokenizer, cfg.num_bins, cfg.max_vocab,
                                                     seed=cfg.seed, linear=self.linear)
         self.model_cfg = replace(model_cfg or ModelConfig(), vocab_size=self.tokenizer.vocab_size,
@@ -278,7 +281,8 @@ class Trainer:
 
     def _searched(self, key: str, search, load, what: str, train_values, resumed: dict | None):
         """What `search` finds in the training block (None: nothing), kept in the checkpoint under `key` for evaluate:
-        the lagged sum, the LCG, MT19937, the xorshift-family generator; the checkpoint's (read by `load`) when
+        the lagged sum, the LCG, MT19937, the xorshift-family generator, the seeded call; the checkpoint's (read by
+        `load`) when
         resuming."""
         if resumed is not None and key in resumed:
             return None if resumed[key] is None else load(resumed[key])
@@ -562,6 +566,7 @@ class Trainer:
             "congruential": None if self.congruential is None else self.congruential.to_dict(),
             "twister": None if self.twister is None else self.twister.to_dict(),
             "xorshift": None if self.xorshift is None else self.xorshift.to_dict(),
+            "seeded": None if self.seeded is None else self.seeded.to_dict(),
             "model": self.raw_model.state_dict(), "step": self.step, "best_val_bits": self.best_val_bits,
             "bad_evals": self.bad_evals, "history": list(self.history),
         }
