@@ -108,10 +108,16 @@ class _Replay:
         """Values i..i + n - 1 of the call."""
         if i < self.start:
             self.__init__(*self.key)
-        while self.start + len(self.values) < i + n:
-            self.values = np.concatenate([self.values, self.draw(CHUNK)])
-            drop = max(0, len(self.values) - KEEP - n)
-            self.start, self.values = self.start + drop, self.values[drop:]
+        end = self.start + len(self.values)
+        while end < i + n:
+            chunk = self.draw(CHUNK)
+            if end + CHUNK <= i:  # wholly before the values asked for: drawn, not kept (a window far into the file)
+                self.start, self.values = end + CHUNK, self.values[:0]
+            else:
+                self.values = np.concatenate([self.values, chunk])
+                drop = max(0, len(self.values) - KEEP - n)
+                self.start, self.values = self.start + drop, self.values[drop:]
+            end += CHUNK
         return self.values[i - self.start:i - self.start + n]
 
 

@@ -44,10 +44,12 @@ def test_each_replay_makes_its_calls_values_across_its_chunks(api):
         assert np.array_equal(_Replay(api, 3, lo, hi).at(0, n), called(api, 3, n, lo, hi)), (lo, hi)
 
 
-def test_a_replay_looks_back_by_starting_again():
+def test_a_replay_skips_ahead_and_looks_back_by_starting_again():
     api = "NumPy's default_rng({seed}).integers({lo}, {stop})"
-    replay, truth = _Replay(api, 5, 1, 6), called(api, 5, 3 * CHUNK, 1, 6)
+    replay, truth = _Replay(api, 5, 1, 6), called(api, 5, 41 * CHUNK, 1, 6)
     assert np.array_equal(replay.at(2 * CHUNK, 100), truth[2 * CHUNK:2 * CHUNK + 100])
+    far = 38 * CHUNK + 17  # past KEEP: the chunks before it are drawn and dropped
+    assert np.array_equal(replay.at(far, 2 * CHUNK), truth[far:far + 2 * CHUNK])
     assert np.array_equal(replay.at(10, 100), truth[10:110])
 
 
