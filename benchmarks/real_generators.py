@@ -121,11 +121,12 @@ STREAMS = [
            lambda n, s: R.cpp_dice(n, s, 0, 99, True, 64), MT_VERDICT, "planes 0-1 are bits 0-1 of the output "
            "(L = 19,937), which fix the state", {0: 19_937, 1: 19_937}, twister="mod/64"),
     Stream("Python int(random.random() * 6) + 1 (a die)", "CPython random.Random(1)", R.python_float_dice, MT_VERDICT,
-           "53 bits of two MT outputs per throw: bit 2 of the face is the top bit of the first (L = 19,937)",
-           {2: 19_937}, twister="float"),
+           "53 bits of two MT outputs per throw: bit 2 of the face is the top bit of the first (L = 19,937); seed 1 "
+           "is replayed too", {2: 19_937}, twister="float", seeded="Python's 1 + int(random.Random(1).random() * 6)"),
     Stream("NumPy RandomState.random_sample() * 20 (a d20)", "NumPy's legacy MT19937, RandomState(1)",
            R.numpy_legacy_float_dice, MT_VERDICT, "as Python's random(): (face - 1) // 5 is the top 2 bits of the "
-           "first of two MT outputs (L = 19,937)", {0: 19_937, 1: 19_937}, view=(1, 5), twister="float"),
+           "first of two MT outputs (L = 19,937); seed 1 is replayed too", {0: 19_937, 1: 19_937}, view=(1, 5),
+           twister="float", seeded="NumPy's 1 + int(RandomState(1).random_sample() * 20)"),
     Stream("V8 Math.floor(Math.random() * 65536)", "exact emulation of V8's xorshift128+ and its cache of 64, handed "
            "out last first (Node.js, Chrome)", R.v8_math_random_65536, LINEAR_VERDICT, "the top 16 bits of state0: "
            "in the natural order each plane has L = 128; the cache reverses every 64 values, so each value depends "
@@ -305,7 +306,8 @@ def judge(stream: Stream, found: dict[int, int], lagged: dict | None, lcg: dict 
     if stream.expect == SEEDED_VERDICT and not (text.startswith("predictable") and (
             f"those of {got}" in text or stream.linear and "linear recurrence" in text)):
         return False, "no seed-replay verdict"
-    if stream.expect == MT_VERDICT and not (text.startswith("predictable") and "Mersenne Twister MT19937" in text):
+    if stream.expect == MT_VERDICT and not (text.startswith("predictable") and (
+            "Mersenne Twister MT19937" in text or got and f"those of {got}" in text)):
         return False, "no MT19937 verdict"
     if found and view != stream.view:
         return False, f"the planes of (x - {view[0]}) // {view[1]}, expected (x - {stream.view[0]}) // {stream.view[1]}"

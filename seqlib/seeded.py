@@ -60,6 +60,19 @@ class _PythonRandint:
         return out + self.lo
 
 
+class _PythonFloat:
+    """lo + int(random.Random(seed).random() * d), d = hi - lo + 1: random() is (a >> 5, b >> 6) / 2^53 of two
+    32-bit outputs a, b, times d in doubles as Python does it."""
+
+    def __init__(self, seed: int, lo: int, hi: int, own: bool = True):
+        self.random, self.lo, self.d = random.Random(seed), lo, hi - lo + 1
+
+    def __call__(self, n: int) -> np.ndarray:
+        raw = np.frombuffer(self.random.getrandbits(64 * n).to_bytes(8 * n, "little"), "<u4").astype(np.uint64)
+        k = ((raw[0::2] >> np.uint64(5)) << np.uint64(26)) | (raw[1::2] >> np.uint64(6))
+        return np.floor(k * (1.0 / 9007199254740992.0) * self.d).astype(np.int64) + self.lo
+
+
 def _generator(make: Callable, dtype=None) -> Callable:
     """A NumPy Generator's integers(lo, hi + 1) (with `dtype`) from its bit generator `make`(seed)."""
     def draws(seed: int, lo: int, hi: int, own: bool = True) -> Callable[[int], np.ndarray]:
@@ -71,6 +84,18 @@ def _generator(make: Callable, dtype=None) -> Callable:
 _SEARCHED = np.random.RandomState(0)  # reseeded for each seed the search tries: 7 us, a new one 100 us
 
 
+def _floats(legacy: bool) -> Callable:
+    """lo + int(x * d) of the doubles x of default_rng(seed).random() or RandomState(seed).random_sample()."""
+    def draws(seed: int, lo: int, hi: int, own: bool = True) -> Callable[[int], np.ndarray]:
+        if legacy:
+            rs = np.random.RandomState(seed) if own else _SEARCHED
+            rs.seed(seed)
+            return lambda n: np.floor(rs.random_sample(n) * (hi - lo + 1)).astype(np.int64) + lo
+        g = np.random.default_rng(seed)
+        return lambda n: np.floor(g.random(n) * (hi - lo + 1)).astype(np.int64) + lo
+    return draws
+
+
 def _legacy(dtype=None) -> Callable:
     """NumPy's RandomState(seed).randint(lo, hi + 1) (with `dtype`); without `own`, on the search's RandomState."""
     def draws(seed: int, lo: int, hi: int, own: bool = True) -> Callable[[int], np.ndarray]:
@@ -80,11 +105,15 @@ def _legacy(dtype=None) -> Callable:
     return draws
 
 
-# name (with {seed}, {lo}, {hi}, {stop} = hi + 1) -> (draws, whole): draws(seed, lo, hi, own) is a function that
-# draws the call's next n values (`own` False: it may share its generator with the search's next draws); whole: only
-# for the range 0..65535, where the 16-bit draws reject nothing (else they would not split into CHUNKs alike).
+# name (with {seed}, {lo}, {hi}, {stop} = hi + 1, {d} = hi - lo + 1, {low} = "lo + " or "") -> (draws, whole):
+# draws(seed, lo, hi, own) is a function that draws the call's next n values (`own` False: it may share its generator
+# with the search's next draws); whole: only for the range 0..65535, where the 16-bit draws reject nothing (else they
+# would not split into CHUNKs alike).
 APIS: dict[str, tuple[Callable, bool]] = {
     "Python's random.Random({seed}).randint({lo}, {hi})": (_PythonRandint, False),
+    "Python's {low}int(random.Random({seed}).random() * {d})": (_PythonFloat, False),
+    "NumPy's {low}int(default_rng({seed}).random() * {d})": (_floats(legacy=False), False),
+    "NumPy's {low}int(RandomState({seed}).random_sample() * {d})": (_floats(legacy=True), False),
     "NumPy's default_rng({seed}).integers({lo}, {stop})": (_generator(np.random.PCG64), False),
     "NumPy's default_rng({seed}).integers({lo}, {stop}, dtype=np.uint16)": (_generator(np.random.PCG64, np.uint16),
                                                                            True),
@@ -148,7 +177,8 @@ class Seeded(Found):
 
     @property
     def call(self) -> str:
-        return self.api.format(seed=self.seed, lo=self.lo, hi=self.hi, stop=self.hi + 1)
+        return self.api.format(seed=self.seed, lo=self.lo, hi=self.hi, stop=self.hi + 1, d=self.hi - self.lo + 1,
+                               low=f"{self.lo} + " if self.lo else "")
 
     @property
     def look(self) -> int:

@@ -27,8 +27,16 @@ def python_randint(seed: int, n: int, lo: int, hi: int) -> np.ndarray:
 
 def called(api: str, seed: int, n: int, lo: int, hi: int) -> np.ndarray:
     """The library call itself, all n values at once."""
+    d = hi - lo + 1
+    if api.startswith("Python") and "random()" in api:
+        r = random.Random(seed)
+        return np.array([lo + int(r.random() * d) for _ in range(n)], np.int64)
     if api.startswith("Python"):
         return python_randint(seed, n, lo, hi)
+    if "random_sample()" in api:
+        return (np.random.RandomState(seed).random_sample(n) * d).astype(np.int64) + lo
+    if "random()" in api:
+        return (np.random.default_rng(seed).random(n) * d).astype(np.int64) + lo
     kw = {"dtype": np.uint16} if "uint16" in api else {}
     if "RandomState" in api:
         return np.random.RandomState(seed).randint(lo, hi + 1, size=n, **kw).astype(np.int64)
@@ -57,7 +65,9 @@ def test_a_replay_skips_ahead_and_looks_back_by_starting_again():
     (python_randint(42, 20_000, 1, 6), "Python's random.Random(42).randint(1, 6)", 0),
     (np.random.default_rng(1234).integers(0, 65536, 20_005, dtype=np.uint16)[5:].astype(np.int64),
      "NumPy's default_rng(1234).integers(0, 65536, dtype=np.uint16)", 5),
-    (np.random.RandomState(7).randint(1, 21, 20_000), "NumPy's RandomState(7).randint(1, 21)", 0)])
+    (np.random.RandomState(7).randint(1, 21, 20_000), "NumPy's RandomState(7).randint(1, 21)", 0),
+    ((np.random.default_rng(2024).random(20_000) * 3).astype(np.int64), "NumPy's int(default_rng(2024).random() * 3)",
+     0)])
 def test_a_seeded_call_is_found_at_its_offset_and_predicts_every_value(values, call, offset):
     found = find_seeded(values)
     assert (found.call, found.offset, found.misses) == (call, offset, 0)
