@@ -49,15 +49,20 @@ class Found:
                                   f"wrote") from e
 
 
-def complete_die(values: np.ndarray, n: int, span: int, faces_max: int, even: bool = False
+ALPHABET = 1 << 17  # values in which a die shows all its faces (a d1000 needs more than 4,640)
+
+
+def complete_die(values: np.ndarray, n: int, span: int, faces_max: int, even: bool = False, powers: bool = False
                  ) -> tuple[np.ndarray, int, int] | None:
     """(the first n values as int64, lo, d) where they are at least `span` and form the complete alphabet lo..lo +
     d - 1 of a d <= faces_max (even with `even`) that is not a power of two (a power of two's faces are bits, which
-    the GF(2) scan predicts whole), else None: the dice a generator's state is searched behind."""
+    the GF(2) scan predicts whole where the generator's bits are linear; with `powers`, 4, 8, ... are dice too, for a
+    scrambler whose higher bits are not), else None: the dice a generator's state is searched behind."""
     v = np.asarray(values[:n], np.int64)
     if len(v) < span:
         return None
     lo, d = int(v.min()), int(v.max() - v.min()) + 1
-    if d > faces_max or even and d % 2 or d & (d - 1) == 0 or len(np.unique(v)) != d:
+    power = d & (d - 1) == 0 and not (powers and d >= 4)
+    if d > faces_max or even and d % 2 or power or len(np.unique(v)) != d:
         return None
     return v, lo, d

@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 
 from .congruential import fit_counts
-from .found import Found
+from .found import ALPHABET, Found, complete_die
 from .linear import FACES as FACES_MAX, LockstepBM
 
 CHECK, MAX_MISS = 2_000, 20  # values after a recovery that a generator must predict, and the misses it may make there
@@ -44,7 +44,6 @@ VERIFY = 16  # outputs after a recovery's that its state must predict before the
 COUNT_MAX = 1 << 18  # values after the recovery over which a found generator's misses are counted
 MAX_JUMP = 1 << 16  # values a state is stepped ahead to the next window (further: a recovery is cheaper)
 MARGIN = 16  # outputs a one-bit recovery reads beyond the state's bits, against a rank deficit
-ALPHABET = 1 << 17  # values in which a die shows all its faces
 NONE_FOUND = ("the values are not the outputs of a scrambled xorshift-family generator seqlib knows (xoshiro, "
               "xoroshiro, xorshift+ and xorshift*, their low 16, 32 or 64 bits in either byte order), nor a die "
               "thrown from them or from Marsaglia's xorshift (next() % d, floor(d next() / 2^bits); "
@@ -420,22 +419,13 @@ _recovered = recover  # the module function, under a name Scrambled.window's `re
 BM_OUTPUTS = 2 * max(g.n for g in GENERATORS.values()) + 64  # outputs Berlekamp–Massey reads of each candidate bit
 
 
-def _die(values: np.ndarray) -> tuple[int, int] | None:
-    """(lo, d) where the values form the complete alphabet lo..lo + d - 1 of an even d, 4 <= d <= FACES_MAX."""
-    v = np.asarray(values, np.int64)
-    lo, d = int(v.min()), int(v.max() - v.min()) + 1
-    if d % 2 or not 4 <= d <= FACES_MAX or len(np.unique(v)) != d:
-        return None
-    return lo, d
-
-
 def find_scrambled(values: np.ndarray, start: int = 0) -> Scrambled | None:
     """The first generator and layout in which the values (file index `start` on) are its outputs or its throws, or
     None (see the module docstring)."""
     head = np.asarray(values[:BM_OUTPUTS * 4 + 3], np.int64)  # 64-bit words from any of their 4 values
     layouts = [(order, width, 0, 0) for order, width in WORDS]
-    die = _die(values[:ALPHABET]) if len(head) >= BM_OUTPUTS else None
-    layouts += [(order, 0, *die) for order in DICE] if die else []
+    die = complete_die(values, ALPHABET, BM_OUTPUTS, FACES_MAX, even=True, powers=True)
+    layouts += [(order, 0, *die[1:]) for order in DICE] if die else []
     candidates = []  # (generators that read the same bit, a Scrambled of the first, the bit Berlekamp–Massey reads)
     for order, width, lo, d in layouts:
         lanes = width // 16 or 1

@@ -28,7 +28,7 @@ import functools
 import numpy as np
 
 from .congruential import fit_counts
-from .found import Found, complete_die
+from .found import ALPHABET, Found, complete_die
 from .linear import FACES as FACES_MAX
 from .scrambled import NONE_FOUND as SCRAMBLED_NONE, Scrambled, find_scrambled, solve
 
@@ -42,7 +42,6 @@ VERIFY = BLOCK  # throws after a recovery's blocks that its state must predict b
 COUNT_MAX = 1 << 18  # throws after the recovery over which a found generator's misses are counted
 MAX_JUMP = 1 << 14  # throws a state is stepped ahead to the next window (further: a recovery is cheaper)
 TRIES = 2  # places in the block where the search recovers
-ALPHABET = 1 << 17  # values in which a die shows all its faces (a d1000 needs more than the tries' 4,640)
 MASK = (1 << 64) - 1
 NONE_FOUND = ("the values are not a die's throws of V8's Math.random() (xorshift128+, a cache of 64 handed out last "
               "first, floor(d y / 2^52)), and " + SCRAMBLED_NONE[len("the values are "):])
